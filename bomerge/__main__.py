@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from bomerge.cli import main
+
+main()

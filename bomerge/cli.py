@@ -1,0 +1,229 @@
+"""The ``bomerge`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bomerge.errors import BomergeError
+
+app = typer.Typer(
+    help="Bayesian-optimisation-driven model-merge tuner for BERT-style models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+study_app = typer.Typer(help="Run, resume and inspect merge studies.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+out = Console()
+err = Console(stderr=True)
+
+StudiesDir = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
+    typer.Option("--studies-dir", help="Folder of studies (default: $BOMERGE_STUDIES_DIR or ./studies)."),
+]
+Trials = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--trials", min=0, help="Search trials to add beyond those done."),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def _print_outcome(outcome: object, name: str) -> None:
+    from bomerge.search.study import StudyOutcome
+
+    assert isinstance(outcome, StudyOutcome)
+    _print_pareto(outcome.records, outcome.pick.index, show_all=False)
+    report = outcome.report
+    metric = report["metric"]
+    pick = report["scores"]["pick"]
+    out.print(
+        f"\n[bold]Chosen merge[/] (rule: {report['pick_rule']}): trial {pick['trial']} "
+        f"({pick['arm']}), coefficients {report['pick_coefficients']}"
+    )
+    table = Table(title=f"Report rows ({report['report_rows']} rows the search never saw)")
+    table.add_column("model")
+    table.add_column("trial", justify="right")
+    table.add_column("selection " + metric, justify="right")
+    table.add_column("report loss", justify="right")
+    table.add_column("report " + metric, justify="right")
+    for label, score in report["scores"].items():
+        table.add_row(
+            label, str(score["trial"]), f"{score['selection']['metric']:.4f}",
+            f"{score['report']['loss']:.4f}", f"{score['report']['metric']:.4f}",
+        )
+    out.print(table)
+    out.print(f"Study saved in studies folder as '{name}'. Inspect: bomerge study pareto {name}")
+
+
+def _print_pareto(records: list, pick_index: int | None, show_all: bool) -> None:
+    from bomerge.search.pareto import pareto_set
+
+    front = {r.index for r in pareto_set(records)}
+    shown = [r for r in records if show_all or r.index in front or r.is_baseline]
+    shown.sort(key=lambda r: (-(r.metric if r.metric is not None else float("-inf")), r.index))
+    table = Table(title="Pareto front (dev loss ↓, dev metric ↑) and baselines")
+    for column in ("trial", "arm", "node", "loss", "metric", "coefficients", "pareto"):
+        table.add_column(column, justify="right" if column in ("trial", "loss", "metric") else "left")
+    for r in shown:
+        mark = "★ pick" if r.index == pick_index else ("●" if r.index in front else "")
+        coefficients = " ".join(
+            f"{k}=[{' '.join(f'{x:.3f}' for x in v)}]" if isinstance(v, list) else f"{k}={v:.3g}"
+            for k, v in r.coefficients.items()
+        )
+        table.add_row(
+            str(r.index), r.arm, r.node,
+            f"{r.loss:.4f}" if r.loss is not None else r.status,
+            f"{r.metric:.4f}" if r.metric is not None else "",
+            coefficients, mark,
+        )
+    out.print(table)
+
+
+@study_app.command("run")
+def study_run(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Study YAML file.")],
+    trials: Trials = None,
+    quiet: Quiet = False,
+) -> None:
+    """Create a study from CONFIG and run it to completion."""
+    from bomerge.config import load_config
+    from bomerge.search.store import StudyStore
+    from bomerge.search.study import StudyRunner
+
+    config = load_config(config_path)
+    store = StudyStore(config.study_dir)
+    store.create(config)
+    outcome = StudyRunner(store, store.read_config(), show_progress=not quiet).run(trials)
+    _print_outcome(outcome, config.name)
+
+
+@study_app.command("resume")
+def study_resume(
+    name: Annotated[str, typer.Argument(help="Study name (or its folder).")],
+    trials: Trials = None,
+    studies_dir: StudiesDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Continue a stopped study (or extend a finished one with --trials N)."""
+    from bomerge.search.store import StudyStore
+    from bomerge.search.study import StudyRunner
+
+    store = StudyStore.locate(name, studies_dir)
+    outcome = StudyRunner(store, store.read_config(), show_progress=not quiet).run(trials)
+    _print_outcome(outcome, store.name)
+
+
+@study_app.command("pareto")
+def study_pareto(
+    name: Annotated[str, typer.Argument(help="Study name (or its folder).")],
+    show_all: Annotated[bool, typer.Option("--all", help="Every trial, not just the front.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    studies_dir: StudiesDir = None,
+) -> None:
+    """The Pareto set and baselines of a study: trial, loss, metric, weights."""
+    from dataclasses import asdict
+
+    from bomerge.search.pareto import pareto_set, pick
+    from bomerge.search.store import StudyStore
+    from bomerge.search.study import load_records
+
+    store = StudyStore.locate(name, studies_dir)
+    records = load_records(store)
+    if not any(r.completed for r in records):
+        raise BomergeError(f"study '{store.name}' has no completed trial yet")
+    chosen = pick(records, store.read_config().search.pick)
+    result = store.read_result()
+    if as_json:
+        front = {r.index for r in pareto_set(records)}
+        payload = {
+            "study": store.name,
+            "complete": result is not None,
+            "pick": chosen.index,
+            "trials": [asdict(r) | {"pareto": r.index in front} for r in records],
+            "report": result,
+        }
+        out.print_json(json.dumps(payload))
+        return
+    _print_pareto(records, chosen.index, show_all)
+    if result is None:
+        out.print("[yellow]The study is incomplete: resume it with `bomerge study resume "
+                  f"{store.name}`.[/]")
+
+
+@study_app.command("list")
+def study_list(studies_dir: StudiesDir = None) -> None:
+    """The studies in the studies folder."""
+    from bomerge.search.store import StudyStore, default_studies_dir
+
+    root = studies_dir or default_studies_dir()
+    table = Table(title=f"Studies in {root}")
+    for column in ("name", "created", "candidates", "trials", "state"):
+        table.add_column(column)
+    for folder in sorted(root.glob("*/")) if root.is_dir() else []:
+        store = StudyStore(folder)
+        if not store.exists():
+            continue
+        meta = store.read_meta()
+        trials = sum(1 for _ in store.log_path.open()) if store.log_path.is_file() else 0
+        state = "finished" if store.result_path.is_file() else "incomplete"
+        table.add_row(meta.name, meta.created, str(len(meta.candidates)), str(trials), state)
+    out.print(table)
+
+
+@app.command("train")
+def train(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML with task: and train:.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the kept checkpoints.")],
+    quiet: Quiet = False,
+) -> None:
+    """Fine-tune a model on a task and keep the last k checkpoints (SWA candidates)."""
+    from bomerge.config import load_config
+    from bomerge.search.study import resolve_device
+    from bomerge.train.finetune import finetune
+
+    config = load_config(config_path)
+    if config.train is None:
+        raise BomergeError(f"{config_path}: no 'train' section")
+    paths = finetune(config.task, config.train, out_dir, resolve_device(config.device), not quiet)
+    for path in paths:
+        out.print(str(path))
+
+
+def main() -> None:
+    """Entry point: user errors are one line on stderr, exit code 2 (1 for the unexpected);
+    ``BOMERGE_DEBUG=1`` shows tracebacks."""
+    debug = bool(os.environ.get("BOMERGE_DEBUG"))
+    try:
+        app(standalone_mode=False)
+    except BomergeError as error:
+        if debug:
+            raise
+        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted: completed trials are saved; continue with `bomerge study resume NAME`")
+        sys.exit(130)
+    except (typer.Exit, SystemExit) as done:
+        sys.exit(getattr(done, "exit_code", None) or getattr(done, "code", 0) or 0)
+    except Exception as error:  # noqa: BLE001 - click usage errors and the unexpected
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(130)
+        if debug:
+            raise
+        err.print(f"[bold red]internal error:[/] {type(error).__name__}: {error} "
+                  "(set BOMERGE_DEBUG=1 for a traceback)", highlight=False, soft_wrap=True)
+        sys.exit(1)

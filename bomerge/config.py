@@ -1,0 +1,224 @@
+"""Study configuration: a YAML file validated into typed records.
+
+Every record forbids unknown keys, so a typo fails at load time with the key's dotted path
+and the file's name instead of being silently ignored. Relative paths in a config are
+resolved against the config file's own folder, so a config works from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bomerge.errors import BomergeError
+
+STUDY_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    """Where a task's rows come from.
+
+    ``root`` is a folder holding one sub-folder per GLUE task (``SST-2/train.tsv``, ...);
+    the environment variable ``BOMERGE_DATA_ROOT`` overrides it. When the task's files are
+    not there and ``hub`` is true, the rows come from the Hugging Face ``datasets`` hub
+    instead and are split the same way as the local files.
+    """
+
+    root: Path | None = None
+    hub: bool = True
+
+
+class EvalConfig(_Strict):
+    """Which rows score a trial (``selection``) and which rows report the result."""
+
+    split: str = "dev"
+    selection_fraction: float = Field(0.5, gt=0.0, lt=1.0)
+    max_selection_examples: int | None = Field(None, gt=0)
+    max_report_examples: int | None = Field(None, gt=0)
+    batch_size: int = Field(64, gt=0)
+
+
+class TaskConfig(_Strict):
+    name: str
+    max_length: int = Field(128, gt=1, le=4096)
+    data: DataConfig = DataConfig()
+    eval: EvalConfig = EvalConfig()
+
+
+class TinyModelConfig(_Strict):
+    """A BertConfig small enough to train in seconds on a CPU; its WordPiece vocabulary is
+    trained on the task's training sentences."""
+
+    vocab_size: int = Field(600, ge=50)
+    hidden_size: int = Field(32, gt=0)
+    num_hidden_layers: int = Field(2, gt=0)
+    num_attention_heads: int = Field(2, gt=0)
+    intermediate_size: int = Field(64, gt=0)
+    max_position_embeddings: int = Field(128, gt=1)
+
+
+class TrainConfig(_Strict):
+    """Fine-tuning that produces candidate checkpoints (the last ``keep_last`` snapshots)."""
+
+    model: str = Field(
+        "minilm",
+        description="'minilm' (the packaged all-MiniLM-L6-v2), 'tiny', or a model folder",
+    )
+    tiny: TinyModelConfig = TinyModelConfig()
+    max_train_examples: int | None = Field(None, gt=0)
+    epochs: int = Field(1, gt=0)
+    batch_size: int = Field(32, gt=0)
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    schedule: Literal["constant", "linear"] = "constant"
+    dropout: float | None = Field(None, ge=0, lt=1)
+    save_every: int | Literal["epoch"] = "epoch"
+    keep_last: int = Field(4, gt=0)
+    seed: int = 0
+
+
+class CandidatesConfig(_Strict):
+    """The K checkpoints to merge: explicit model folders and/or glob patterns."""
+
+    paths: list[Path] = Field(default_factory=list)
+    glob: list[str] = Field(default_factory=list)
+    base: Path | None = None
+
+
+class MergeConfig(_Strict):
+    method: str = "weights"
+    encoding: Literal["stick_breaking", "normalized", "constrained"] = "stick_breaking"
+
+
+class SearchConfig(_Strict):
+    trials: int = Field(20, ge=0, description="search trials after the baseline arms")
+    initial_trials: int = Field(4, ge=1, description="quasi-random (Sobol) trials first")
+    batch_size: int = Field(1, ge=1, description="q: trials generated per GP fit")
+    baselines: bool = True
+    num_restarts: int = Field(8, gt=0)
+    raw_samples: int = Field(256, gt=0)
+    loss_threshold: float | None = None
+    metric_threshold: float | None = None
+    pick: Literal["best_metric", "best_loss"] = "best_metric"
+
+
+class StorageConfig(_Strict):
+    url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the study")
+
+
+class StudyConfig(_Strict):
+    name: str
+    studies_dir: Path = Path("studies")
+    seed: int = 0
+    device: str = "auto"
+    task: TaskConfig
+    train: TrainConfig | None = None
+    candidates: CandidatesConfig = CandidatesConfig()
+    merge: MergeConfig = MergeConfig()
+    search: SearchConfig = SearchConfig()
+    storage: StorageConfig = StorageConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not STUDY_NAME_PATTERN.match(value):
+            raise ValueError(
+                "must start with a letter or digit and use only letters, digits, '_', '-', '.'"
+            )
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _valid_device(cls, value: str) -> str:
+        if value != "auto" and not re.match(r"^(cpu|cuda(:\d+)?|mps)$", value):
+            raise ValueError("must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        return value
+
+    @property
+    def study_dir(self) -> Path:
+        return self.studies_dir / self.name
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{key}'")
+        elif item["type"] == "missing":
+            problems.append(f"missing key '{key}'")
+        else:
+            problems.append(f"key '{key}': {item['msg']} (got {item.get('input')!r})")
+    return f"{source}: " + "; ".join(problems)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make the config's relative paths relative to the config file's folder."""
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            return str(base / value)
+        return value
+
+    task = raw.get("task")
+    if isinstance(task, dict) and isinstance(task.get("data"), dict):
+        if "root" in task["data"]:
+            task["data"]["root"] = resolve(task["data"]["root"])
+    cands = raw.get("candidates")
+    if isinstance(cands, dict):
+        if isinstance(cands.get("paths"), list):
+            cands["paths"] = [resolve(p) for p in cands["paths"]]
+        if isinstance(cands.get("glob"), list):
+            cands["glob"] = [resolve(p) for p in cands["glob"]]
+        if "base" in cands:
+            cands["base"] = resolve(cands["base"])
+    train = raw.get("train")
+    if isinstance(train, dict) and isinstance(train.get("model"), str):
+        if train["model"] not in ("minilm", "tiny"):
+            train["model"] = resolve(train["model"])
+    return raw
+
+
+def parse_config(raw: Any, source: str, base_dir: Path) -> StudyConfig:
+    """Validate an already-parsed YAML document; ``source`` names it in errors."""
+    if not isinstance(raw, dict):
+        raise BomergeError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        return StudyConfig.model_validate(_resolve_paths(dict(raw), base_dir))
+    except ValidationError as error:
+        raise BomergeError(_format_validation_error(error, source)) from None
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study config file.
+
+    Raises:
+        BomergeError: the file is missing, is not valid YAML (with line and column), or a
+            key is unknown, missing or of the wrong type (with its dotted path).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BomergeError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise BomergeError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_config(raw, str(path), path.resolve().parent)
+
+
+def dump_config(config: StudyConfig) -> str:
+    """The config as YAML with absolute paths, for the study's snapshot."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

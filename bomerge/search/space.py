@@ -1,0 +1,118 @@
+"""From a merge method's variables to Ax parameters, and back.
+
+Ax's ``Client`` accepts no equality constraints, so a simplex of K weights is encoded with
+one of three parametrisations (see NOTES-AX.md for their measured costs):
+
+* ``stick_breaking`` (default): K−1 box parameters z ∈ [0,1]; w_1 = z_1,
+  w_i = z_i Π_{j<i}(1−z_j), w_K = Π_j (1−z_j). No constraint, so the acquisition function
+  is optimised with L-BFGS-B; every z is a valid weight vector.
+* ``normalized``: K box parameters r ∈ [0,1], w = r / Σ r (the MOBO-SWA reference code).
+  One redundant dimension; r = 0 everywhere decodes to uniform weights.
+* ``constrained``: K−1 free weights with Σ ≤ 1 and the last weight derived. Exact, but the
+  linear constraint moves acquisition optimisation to SLSQP (3–5× slower).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from ax.api.configs import RangeParameterConfig
+
+from bomerge.merge.base import Scalar, Simplex, Variable
+
+Encoding = Literal["stick_breaking", "normalized", "constrained"]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The Ax view of a method's variables under one simplex encoding."""
+
+    variables: list[Variable]
+    encoding: Encoding = "stick_breaking"
+
+    def parameter_names(self, var: Simplex) -> list[str]:
+        n = var.size if self.encoding == "normalized" else var.size - 1
+        return [f"{var.name}{i}" for i in range(n)]
+
+    def parameters(self) -> list[RangeParameterConfig]:
+        params = []
+        for var in self.variables:
+            if isinstance(var, Simplex):
+                params += [
+                    RangeParameterConfig(name=n, parameter_type="float", bounds=(0.0, 1.0))
+                    for n in self.parameter_names(var)
+                ]
+            else:
+                params.append(
+                    RangeParameterConfig(
+                        name=var.name,
+                        parameter_type="float",
+                        bounds=(var.low, var.high),
+                        scaling="log" if var.log else "linear",
+                    )
+                )
+        return params
+
+    def constraints(self) -> list[str]:
+        """``Σ w ≤ 1`` for each constrained simplex of more than two weights (with two,
+        the box bound on the single free weight already is that constraint)."""
+        if self.encoding != "constrained":
+            return []
+        return [
+            " + ".join(self.parameter_names(var)) + " <= 1"
+            for var in self.variables
+            if isinstance(var, Simplex) and var.size > 2
+        ]
+
+    def decode(self, params: dict[str, float]) -> dict[str, np.ndarray | float]:
+        """Ax parameters → method values (simplex variables as ``(K,)`` weight arrays)."""
+        values: dict[str, np.ndarray | float] = {}
+        for var in self.variables:
+            if isinstance(var, Scalar):
+                values[var.name] = float(params[var.name])
+                continue
+            raw = np.array([params[n] for n in self.parameter_names(var)], dtype=np.float64)
+            values[var.name] = _decode_simplex(raw, self.encoding, var.size)
+        return values
+
+    def encode(self, values: dict[str, np.ndarray | float]) -> dict[str, float]:
+        """Method values → Ax parameters (to attach known points such as baselines)."""
+        params: dict[str, float] = {}
+        for var in self.variables:
+            if isinstance(var, Scalar):
+                params[var.name] = float(values[var.name])  # type: ignore[arg-type]
+                continue
+            weights = np.asarray(values[var.name], dtype=np.float64)
+            raw = _encode_simplex(weights / weights.sum(), self.encoding)
+            params.update(zip(self.parameter_names(var), map(float, raw), strict=True))
+        return params
+
+
+def _decode_simplex(raw: np.ndarray, encoding: Encoding, k: int) -> np.ndarray:
+    if encoding == "normalized":
+        total = raw.sum()
+        return raw / total if total > 0 else np.full(k, 1.0 / k)
+    if encoding == "constrained":
+        # The derived last weight can come back as -0.0 or -1e-17 from the optimiser.
+        weights = np.append(raw, max(0.0, 1.0 - raw.sum()))
+        return np.clip(weights, 0.0, None) / np.clip(weights, 0.0, None).sum()
+    remaining, weights = 1.0, np.empty(k)
+    for i, z in enumerate(np.clip(raw, 0.0, 1.0)):
+        weights[i] = remaining * z
+        remaining *= 1.0 - z
+    weights[k - 1] = remaining
+    return weights
+
+
+def _encode_simplex(weights: np.ndarray, encoding: Encoding) -> np.ndarray:
+    if encoding == "normalized":
+        return weights / weights.max()
+    if encoding == "constrained":
+        return weights[:-1]
+    raw, remaining = np.zeros(len(weights) - 1), 1.0
+    for i in range(len(weights) - 1):
+        raw[i] = min(1.0, weights[i] / remaining) if remaining > 1e-12 else 0.0
+        remaining -= weights[i]
+    return raw

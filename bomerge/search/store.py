@@ -1,0 +1,176 @@
+"""The study directory: the single source of truth for a study.
+
+``studies/NAME/`` holds
+
+* ``config.yaml`` — the validated config, paths made absolute (what ``resume`` reruns);
+* ``study.json`` — format version, seed, storage URL, the candidate folders;
+* ``ax.sqlite`` — the Ax experiment and generation strategy (Ax's SQL storage); a
+  ``storage.url`` in the config puts them on a shared database server instead;
+* ``trials.jsonl`` — a human-readable line per finished trial;
+* ``result.json`` — the pick and its score on the report rows, once the study finishes;
+* ``candidates/`` — checkpoints trained for the study, when the config has a ``train:`` part.
+
+Ax commits each trial to the database as it is completed, so a crash loses at most the trial
+in flight, and that trial is re-run on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bomerge.config import StudyConfig, dump_config, load_config
+from bomerge.errors import BomergeError
+
+FORMAT_VERSION = 1
+STUDIES_DIR_ENV = "BOMERGE_STUDIES_DIR"
+
+
+def quiet_ax() -> None:
+    """Ax logs every trial at INFO and warns about routine numerics; bomerge shows its own
+    progress instead."""
+    logging.disable(logging.INFO)  # Ax logs at INFO while its modules import
+    try:
+        import ax.api.client  # noqa: F401  (attaches Ax's stream handler)
+    finally:
+        logging.disable(logging.NOTSET)
+    for handler in logging.getLogger("ax").handlers:
+        handler.setLevel(logging.ERROR)
+    for name in ("botorch", "gpytorch", "pyro"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"(ax|botorch|gpytorch|linear_operator)\..*")
+    warnings.filterwarnings("ignore", message=".*(cache_ok|To copy construct).*")
+
+
+def default_studies_dir() -> Path:
+    return Path(os.environ.get(STUDIES_DIR_ENV, "studies"))
+
+
+@dataclass
+class StudyMeta:
+    format_version: int
+    name: str
+    created: str
+    seed: int
+    storage_url: str
+    candidates: list[str]
+
+
+class StudyStore:
+    """Files of one study directory, and its Ax database."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "config.yaml"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.directory / "study.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "trials.jsonl"
+
+    @property
+    def result_path(self) -> Path:
+        return self.directory / "result.json"
+
+    @property
+    def candidates_dir(self) -> Path:
+        return self.directory / "candidates"
+
+    def exists(self) -> bool:
+        return self.meta_path.is_file()
+
+    @classmethod
+    def locate(cls, name: str, studies_dir: Path | None = None) -> StudyStore:
+        """The store of an existing study, by name (or by path to its folder)."""
+        candidate = Path(name)
+        store = cls(candidate if (candidate / "study.json").is_file() else
+                    (studies_dir or default_studies_dir()) / name)
+        if not store.exists():
+            raise BomergeError(
+                f"no study named '{name}' in {store.directory.parent} "
+                f"(see `bomerge study list`)"
+            )
+        return store
+
+    def create(self, config: StudyConfig) -> None:
+        """Write the config snapshot and metadata of a new study."""
+        if self.exists():
+            raise BomergeError(
+                f"study '{self.name}' already exists in {self.directory}; continue it with "
+                f"`bomerge study resume {self.name}` or choose another name"
+            )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(dump_config(config))
+        url = config.storage.url or f"sqlite:///{(self.directory / 'ax.sqlite').resolve()}"
+        meta = StudyMeta(
+            format_version=FORMAT_VERSION,
+            name=config.name,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            seed=config.seed,
+            storage_url=url,
+            candidates=[],
+        )
+        self.write_meta(meta)
+
+    def read_meta(self) -> StudyMeta:
+        data = json.loads(self.meta_path.read_text())
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise BomergeError(
+                f"{self.meta_path}: study format version {version} is not supported by this "
+                f"bomerge (format {FORMAT_VERSION})"
+            )
+        return StudyMeta(**data)
+
+    def write_meta(self, meta: StudyMeta) -> None:
+        _atomic_write(self.meta_path, json.dumps(asdict(meta), indent=2))
+
+    def read_config(self) -> StudyConfig:
+        return load_config(self.config_path)
+
+    def append_log(self, record: dict[str, Any]) -> None:
+        with self.log_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def write_result(self, result: dict[str, Any]) -> None:
+        _atomic_write(self.result_path, json.dumps(result, indent=2))
+
+    def read_result(self) -> dict[str, Any] | None:
+        return json.loads(self.result_path.read_text()) if self.result_path.is_file() else None
+
+    def connect(self) -> str:
+        """Point Ax's SQL storage at this study's database, creating its tables once."""
+        from ax.storage.sqa_store.db import (
+            create_all_tables,
+            get_engine,
+            init_engine_and_session_factory,
+        )
+
+        quiet_ax()
+        url = self.read_meta().storage_url
+        # Ax keeps one global engine; a process may open several studies in turn.
+        init_engine_and_session_factory(url=url, force_init=True)
+        create_all_tables(get_engine())
+        return url
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)

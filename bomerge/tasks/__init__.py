@@ -1,0 +1,2 @@
+"""Tasks: GLUE-style datasets, their metrics, and the split rules that keep selection and
+reporting apart."""

@@ -1,0 +1,170 @@
+"""Fine-tuning that keeps the last k snapshots: the candidates of SWA-style merging.
+
+A run fine-tunes a classifier on a task's training rows with AdamW, saves a Hugging Face
+folder every ``save_every`` steps (or at each epoch end) and keeps the last ``keep_last``.
+With a constant learning rate after warm-up (the default), the kept snapshots are the
+trajectory stochastic weight averaging (Izmailov et al., 2018) averages, and whose
+weighting MOBO-SWA (Jang et al., 2024) searches.
+
+A finished run writes ``train.json``; calling again with the same settings returns its
+checkpoints without retraining, and different settings are refused instead of mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+from bomerge.config import TaskConfig, TrainConfig
+from bomerge.errors import BomergeError
+from bomerge.models import build_tiny_model, load_classifier, load_tokenizer, resolve_model_folder
+from bomerge.tasks.data import Example, load_split
+from bomerge.tasks.encode import encode_examples, pad_rows
+from bomerge.tasks.glue import TaskSpec, get_task
+
+MANIFEST = "train.json"
+
+
+@dataclass(frozen=True)
+class TrainedCheckpoint:
+    path: Path
+    step: int
+    epoch: float
+    train_loss: float
+
+
+def _settings(task_cfg: TaskConfig, train: TrainConfig) -> dict[str, object]:
+    return {
+        "task": task_cfg.name,
+        "max_length": task_cfg.max_length,
+        "train": train.model_dump(mode="json"),
+    }
+
+
+def finished_checkpoints(out_dir: Path, task_cfg: TaskConfig, train: TrainConfig) -> list[Path] | None:
+    """The checkpoints of a finished run with these settings, or None if there is none."""
+    manifest = out_dir / MANIFEST
+    if not manifest.is_file():
+        return None
+    data = json.loads(manifest.read_text())
+    if data.get("settings") != _settings(task_cfg, train):
+        raise BomergeError(
+            f"{out_dir} holds a training run with other settings; remove it or choose "
+            "another output folder"
+        )
+    return [out_dir / c["path"] for c in data["checkpoints"]]
+
+
+def _subsample(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
+    if limit is None or limit >= len(examples):
+        return examples
+    picked = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[i] for i in picked]
+
+
+def finetune(
+    task_cfg: TaskConfig,
+    train: TrainConfig,
+    out_dir: Path,
+    device: torch.device | str = "cpu",
+    show_progress: bool = True,
+) -> list[Path]:
+    """Fine-tune per ``train`` and return the kept checkpoint folders, oldest first."""
+    done = finished_checkpoints(out_dir, task_cfg, train)
+    if done is not None:
+        return done
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # an unfinished run: training is deterministic, start over
+    out_dir.mkdir(parents=True)
+    task = get_task(task_cfg.name)
+    examples = _subsample(load_split(task, task_cfg.data, "train"), train.max_train_examples, train.seed)
+
+    torch.manual_seed(train.seed)
+    if train.model == "tiny":
+        sentences = [t for ex in examples for t in (ex.text_a, ex.text_b) if t]
+        model, tokenizer = build_tiny_model(sentences, task.num_labels, train.tiny, train.seed)
+        if train.dropout is not None:
+            model.config.hidden_dropout_prob = train.dropout
+    else:
+        folder = resolve_model_folder(train.model)
+        tokenizer = load_tokenizer(folder)
+        model = load_classifier(folder, task.num_labels, train.dropout)
+    model.to(device).train()
+
+    encoded = encode_examples(examples, tokenizer, task, task_cfg.max_length)
+    steps_per_epoch = -(-len(examples) // train.batch_size)
+    total_steps = steps_per_epoch * train.epochs
+    save_every = steps_per_epoch if train.save_every == "epoch" else train.save_every
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay
+    )
+    warmup = int(train.warmup_ratio * total_steps)
+    scheduler = (
+        get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+        if train.schedule == "linear"
+        else get_constant_schedule_with_warmup(optimizer, warmup)
+    )
+    generator = torch.Generator().manual_seed(train.seed)
+    kept: list[TrainedCheckpoint] = []
+    running_loss, step = 0.0, 0
+
+    progress = Progress(
+        TextColumn("[bold]train[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not show_progress,
+    )
+    with progress:
+        bar = progress.add_task(f"{task.name} ({len(examples)} rows)", total=total_steps)
+        for epoch in range(train.epochs):
+            order = torch.randperm(len(examples), generator=generator).tolist()
+            for start in range(0, len(order), train.batch_size):
+                rows = order[start : start + train.batch_size]
+                batch = {k: v.to(device) for k, v in pad_rows(encoded, rows).items()}
+                loss = _loss(model, batch, task)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                value = float(loss.detach())
+                running_loss = 0.9 * running_loss + 0.1 * value if step > 1 else value
+                progress.update(bar, advance=1, description=f"{task.name} loss {running_loss:.3f}")
+                if step % save_every == 0:
+                    path = out_dir / f"step-{step:06d}"
+                    model.save_pretrained(path)
+                    tokenizer.save_pretrained(path)
+                    kept.append(TrainedCheckpoint(path, step, step / steps_per_epoch, running_loss))
+                    while len(kept) > train.keep_last:
+                        shutil.rmtree(kept.pop(0).path)
+    manifest = {
+        "settings": _settings(task_cfg, train),
+        "train_rows": len(examples),
+        "checkpoints": [
+            {"path": c.path.name, "step": c.step, "epoch": c.epoch, "train_loss": c.train_loss}
+            for c in kept
+        ],
+    }
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return [c.path for c in kept]
+
+
+def _loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], task: TaskSpec) -> torch.Tensor:
+    logits = model(
+        input_ids=batch["input_ids"],
+        token_type_ids=batch["token_type_ids"],
+        attention_mask=batch["attention_mask"],
+    ).logits
+    if task.is_regression:
+        return torch.nn.functional.mse_loss(logits.squeeze(-1), batch["labels"])
+    return torch.nn.functional.cross_entropy(logits, batch["labels"])
