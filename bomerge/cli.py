@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bomerge.errors import BomergeError
+from bomerge.search.store import StudyStore
 
 app = typer.Typer(
     help="Bayesian-optimisation-driven model-merge tuner for BERT-style models.",
@@ -96,14 +97,17 @@ def study_run(
 ) -> None:
     """Create a study from CONFIG and run it to completion."""
     from bomerge.config import load_config
-    from bomerge.search.store import StudyStore
-    from bomerge.search.study import StudyRunner
+
+    from bomerge.pool import check_candidates
 
     config = load_config(config_path)
     store = StudyStore(config.study_dir)
+    store.refuse_existing()
+    explicit = list(config.candidates.paths)
+    if explicit and config.train is None:
+        check_candidates(explicit)
     store.create(config)
-    outcome = StudyRunner(store, store.read_config(), show_progress=not quiet).run(trials)
-    _print_outcome(outcome, config.name)
+    _run(store, trials, quiet)
 
 
 @study_app.command("resume")
@@ -114,11 +118,19 @@ def study_resume(
     quiet: Quiet = False,
 ) -> None:
     """Continue a stopped study (or extend a finished one with --trials N)."""
-    from bomerge.search.store import StudyStore
+    store = StudyStore.locate(name, studies_dir)
+    _run(store, trials, quiet)
+
+
+def _run(store: StudyStore, trials: int | None, quiet: bool) -> None:
     from bomerge.search.study import StudyRunner
 
-    store = StudyStore.locate(name, studies_dir)
-    outcome = StudyRunner(store, store.read_config(), show_progress=not quiet).run(trials)
+    try:
+        outcome = StudyRunner(store, store.read_config(), show_progress=not quiet).run(trials)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: completed trials are saved; continue with "
+                  f"`bomerge study resume {store.name}`", soft_wrap=True)
+        raise typer.Exit(130) from None
     _print_outcome(outcome, store.name)
 
 
@@ -133,7 +145,6 @@ def study_pareto(
     from dataclasses import asdict
 
     from bomerge.search.pareto import pareto_set, pick
-    from bomerge.search.store import StudyStore
     from bomerge.search.study import load_records
 
     store = StudyStore.locate(name, studies_dir)
@@ -162,7 +173,7 @@ def study_pareto(
 @study_app.command("list")
 def study_list(studies_dir: StudiesDir = None) -> None:
     """The studies in the studies folder."""
-    from bomerge.search.store import StudyStore, default_studies_dir
+    from bomerge.search.store import default_studies_dir
 
     root = studies_dir or default_studies_dir()
     table = Table(title=f"Studies in {root}")
@@ -203,14 +214,17 @@ def main() -> None:
     ``BOMERGE_DEBUG=1`` shows tracebacks."""
     debug = bool(os.environ.get("BOMERGE_DEBUG"))
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except BomergeError as error:
         if debug:
             raise
         err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print("interrupted: completed trials are saved; continue with `bomerge study resume NAME`")
+        err.print("interrupted: completed trials are saved; continue with "
+                  "`bomerge study resume NAME`", soft_wrap=True)
         sys.exit(130)
     except (typer.Exit, SystemExit) as done:
         sys.exit(getattr(done, "exit_code", None) or getattr(done, "code", 0) or 0)

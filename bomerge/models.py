@@ -90,16 +90,35 @@ def classifier_skeleton(path: Path) -> PreTrainedModel:
 
 
 def train_wordpiece(sentences: Iterable[str], vocab_size: int) -> BertTokenizerFast:
-    """An uncased BERT WordPiece tokenizer trained on ``sentences`` (seconds for a few
-    thousand sentences) with BERT's [CLS]/[SEP] templates."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    """An uncased BERT WordPiece tokenizer whose vocabulary is learnt from ``sentences``.
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
-    tokenizer.train_from_iterator(sentences, trainer=trainer)
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    The vocabulary is every character seen (alone and as a ``##`` continuation, so any
+    word can be tokenized) plus the most frequent whole words, ties broken alphabetically.
+    ``tokenizers``' own WordPieceTrainer breaks ties in a different order on every run,
+    which would make seeded training irreproducible; this construction is deterministic.
+    Normalisation and pre-tokenisation are BERT's, from ``tokenizers``.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for sentence in sentences:
+        words = splitter.pre_tokenize_str(normalizer.normalize_str(sentence))
+        counts.update(word for word, _ in words)
+    characters = sorted({ch for word in counts for ch in word})
+    vocab = SPECIAL_TOKENS + characters + [f"##{ch}" for ch in characters]
+    budget = max(0, vocab_size - len(vocab))
+    frequent = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
+    vocab += frequent[:budget]
+    tokenizer = Tokenizer(
+        models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]")
+    )
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = splitter
+    cls_id, sep_id = vocab.index("[CLS]"), vocab.index("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",

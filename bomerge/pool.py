@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from bomerge.errors import BomergeError
@@ -46,6 +46,31 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
         return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
     except (SafetensorError, OSError, RuntimeError, EOFError) as error:
         raise BomergeError(f"{folder}: cannot read the weights: {error}") from None
+
+
+def read_layout(folder: Path) -> dict[str, torch.Tensor]:
+    """Tensor names and shapes of a model folder, read from the safetensors header only
+    (meta tensors, no data), so candidates can be checked before any expensive work."""
+    check_model_folder(folder)
+    safetensors_file = folder / "model.safetensors"
+    if not safetensors_file.is_file():
+        return read_state_dict(folder)
+    try:
+        with safe_open(str(safetensors_file), framework="pt") as handle:
+            return {
+                name: torch.empty(handle.get_slice(name).get_shape(), device="meta")
+                for name in handle.keys()  # noqa: SIM118 - safe_open has no __iter__
+            }
+    except (SafetensorError, OSError) as error:
+        raise BomergeError(f"{folder}: cannot read the weights: {error}") from None
+
+
+def check_candidates(paths: list[Path]) -> None:
+    """Refuse, before loading any weights, candidates that are missing or differ in
+    tensor names or shapes."""
+    if not paths:
+        raise BomergeError("no candidate checkpoints given")
+    _check_same_layout(paths, [read_layout(Path(p)) for p in paths])
 
 
 def _check_same_layout(paths: list[Path], state_dicts: list[dict[str, torch.Tensor]]) -> None:

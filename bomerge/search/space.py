@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from ax.api.configs import RangeParameterConfig
+from bomerge.search.axlog import quiet_ax
+
+quiet_ax()
+
+from ax.api.configs import RangeParameterConfig  # noqa: E402
 
 from bomerge.merge.base import Scalar, Simplex, Variable
 

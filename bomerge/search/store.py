@@ -17,9 +17,7 @@ in flight, and that trial is re-run on resume.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,25 +25,10 @@ from typing import Any
 
 from bomerge.config import StudyConfig, dump_config, load_config
 from bomerge.errors import BomergeError
+from bomerge.search.axlog import quiet_ax
 
 FORMAT_VERSION = 1
 STUDIES_DIR_ENV = "BOMERGE_STUDIES_DIR"
-
-
-def quiet_ax() -> None:
-    """Ax logs every trial at INFO and warns about routine numerics; bomerge shows its own
-    progress instead."""
-    logging.disable(logging.INFO)  # Ax logs at INFO while its modules import
-    try:
-        import ax.api.client  # noqa: F401  (attaches Ax's stream handler)
-    finally:
-        logging.disable(logging.NOTSET)
-    for handler in logging.getLogger("ax").handlers:
-        handler.setLevel(logging.ERROR)
-    for name in ("botorch", "gpytorch", "pyro"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module=r"(ax|botorch|gpytorch|linear_operator)\..*")
-    warnings.filterwarnings("ignore", message=".*(cache_ok|To copy construct).*")
 
 
 def default_studies_dir() -> Path:
@@ -110,11 +93,7 @@ class StudyStore:
 
     def create(self, config: StudyConfig) -> None:
         """Write the config snapshot and metadata of a new study."""
-        if self.exists():
-            raise BomergeError(
-                f"study '{self.name}' already exists in {self.directory}; continue it with "
-                f"`bomerge study resume {self.name}` or choose another name"
-            )
+        self.refuse_existing()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(dump_config(config))
         url = config.storage.url or f"sqlite:///{(self.directory / 'ax.sqlite').resolve()}"
@@ -127,6 +106,13 @@ class StudyStore:
             candidates=[],
         )
         self.write_meta(meta)
+
+    def refuse_existing(self) -> None:
+        if self.exists():
+            raise BomergeError(
+                f"study '{self.name}' already exists in {self.directory}; continue it with "
+                f"`bomerge study resume {self.name}` or choose another name"
+            )
 
     def read_meta(self) -> StudyMeta:
         data = json.loads(self.meta_path.read_text())
@@ -147,6 +133,11 @@ class StudyStore:
     def append_log(self, record: dict[str, Any]) -> None:
         with self.log_path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
+
+    def logged_trials(self) -> set[int]:
+        if not self.log_path.is_file():
+            return set()
+        return {json.loads(line)["trial"] for line in self.log_path.read_text().splitlines() if line}
 
     def write_result(self, result: dict[str, Any]) -> None:
         _atomic_write(self.result_path, json.dumps(result, indent=2))

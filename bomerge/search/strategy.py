@@ -9,11 +9,18 @@ point beats the objective thresholds; pinning the acquisition class prevents tha
 
 from __future__ import annotations
 
-from ax.adapter.registry import Generators
-from ax.generation_strategy.generation_strategy import GenerationNode, GenerationStrategy
-from ax.generation_strategy.generator_spec import GeneratorSpec
-from ax.generation_strategy.transition_criterion import MinTrials
-from botorch.acquisition.multi_objective.logei import (
+from bomerge.search.axlog import quiet_ax
+
+quiet_ax()
+
+from ax.adapter.registry import Generators  # noqa: E402
+from ax.generation_strategy.generation_strategy import (  # noqa: E402
+    GenerationNode,
+    GenerationStrategy,
+)
+from ax.generation_strategy.generator_spec import GeneratorSpec  # noqa: E402
+from ax.generation_strategy.transition_criterion import MinTrials  # noqa: E402
+from botorch.acquisition.multi_objective.logei import (  # noqa: E402
     qLogNoisyExpectedHypervolumeImprovement,
 )
 

@@ -215,8 +215,11 @@ class StudyRunner:
             console=self.console, disable=not self.show_progress,
         )
         with progress:
+            self._complete_log()
             for trial in list(experiment.trials.values()):
                 if trial.status.is_running:
+                    # Interrupted in flight: evaluation is deterministic, so re-running it
+                    # gives the result it would have had; it is counted once.
                     self._run_trial(trial.index, dict(trial.arm.parameters), progress)
             baselines = self._baseline_points() if self.config.search.baselines else {}
             present = {t.arm.name for t in experiment.trials.values() if t.arm is not None}
@@ -236,6 +239,18 @@ class StudyRunner:
                     done += 1
                     progress.update(bar, completed=done)
         return self.finish()
+
+    def _complete_log(self) -> None:
+        """Add log lines for trials Ax committed just before an interruption."""
+        logged = self.store.logged_trials()
+        for index, trial in sorted(self.client._experiment.trials.items()):
+            if trial.status.is_completed and index not in logged:
+                record = self.record(index)
+                self.store.append_log(
+                    {"trial": index, "arm": record.arm, "node": record.node,
+                     "coefficients": record.coefficients, "loss": record.loss,
+                     "metric": record.metric, **record.extra}
+                )
 
     def _search_trials_started(self) -> int:
         return sum(

@@ -1,0 +1,135 @@
+"""bomerge.cli end to end, as a user runs it: train → study → SIGINT → resume → pareto,
+and the one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bomerge.config import TinyModelConfig
+from bomerge.models import build_tiny_model
+from tests.conftest import tiny_study_dict, write_config
+
+CLI = [sys.executable, "-m", "bomerge"]
+
+
+def bomerge(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def log_lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
+
+
+def test_interrupted_study_resumes_with_contiguous_trials_and_botorch_after_sobol(
+    glue_root: Path, tmp_path: Path
+):
+    studies = tmp_path / "studies"
+    config = write_config(tmp_path / "tiny.yaml",
+                          tiny_study_dict(glue_root, studies, trials=40, initial_trials=2))
+    log = studies / "tiny" / "trials.jsonl"
+    process = subprocess.Popen([*CLI, "study", "run", str(config)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while len(log_lines(log)) < 7 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, process.communicate()[1]
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "bomerge study resume tiny" in stderr
+    before = log_lines(log)
+    search_before = {r["trial"] for r in before if r["node"] != "baseline"}
+    assert len(search_before) < 40  # stopped mid-search
+
+    resumed = bomerge("study", "resume", "tiny", "--trials", "4", "--studies-dir", str(studies))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Chosen merge" in resumed.stdout
+
+    listing = json.loads(bomerge("study", "pareto", "tiny", "--all", "--json",
+                                 "--studies-dir", str(studies)).stdout)
+    trials = listing["trials"]
+    indices = [t["index"] for t in trials]
+    assert indices == list(range(len(indices)))  # contiguous numbering
+    assert all(t["status"] == "COMPLETED" for t in trials)
+    logged = [r["trial"] for r in log_lines(log)]
+    assert sorted(logged) == indices  # every trial evaluated and logged exactly once
+    nodes = [t["node"] for t in trials]
+    assert nodes[:4] == ["baseline"] * 4  # 3 candidates + uniform
+    assert nodes[4:6] == ["Sobol", "Sobol"]
+    assert set(nodes[6:]) == {"qLogNEHVI"}
+    search_after = [t for t in trials if t["node"] != "baseline"]
+    # the trial in flight at the interrupt is re-run, not duplicated; then 4 more
+    in_flight = 1 if len(search_before) < len(search_after) - 4 else 0
+    assert len(search_after) == len(search_before) + in_flight + 4
+    assert listing["complete"] and listing["pick"] in indices
+    assert listing["report"]["report_rows"] == 120
+
+
+def test_pareto_table_and_list(glue_root: Path, tmp_path: Path):
+    studies = tmp_path / "studies"
+    config = write_config(tmp_path / "s.yaml", tiny_study_dict(glue_root, studies, name="s",
+                                                                trials=2, initial_trials=2))
+    run = bomerge("study", "run", str(config), "--quiet")
+    assert run.returncode == 0, run.stderr
+    table = bomerge("study", "pareto", "s", "--studies-dir", str(studies), env={"COLUMNS": "200"})
+    assert "★ pick" in table.stdout and "uniform" in table.stdout and "candidate_0" in table.stdout
+    listing = bomerge("study", "list", "--studies-dir", str(studies), env={"COLUMNS": "200"})
+    assert "s" in listing.stdout and "finished" in listing.stdout
+    again = bomerge("study", "run", str(config))
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode not in (0, None)
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr
+    joined = " ".join(lines)
+    for fragment in fragments:
+        assert fragment in joined, result.stderr
+    assert joined.startswith("error:")
+
+
+def _explicit_config(tmp_path: Path, glue_root: Path, paths: list[Path]) -> Path:
+    data = tiny_study_dict(glue_root, tmp_path / "studies", name="bad")
+    del data["train"]
+    data["candidates"] = {"paths": [str(p) for p in paths]}
+    return write_config(tmp_path / "bad.yaml", data)
+
+
+def test_unknown_key_is_a_one_line_error(glue_root: Path, tmp_path: Path):
+    data = tiny_study_dict(glue_root, tmp_path / "studies")
+    data["search"]["trails"] = 3
+    result = bomerge("study", "run", str(write_config(tmp_path / "typo.yaml", data)))
+    _assert_one_line_error(result, "typo.yaml", "unknown key 'search.trails'")
+    assert not (tmp_path / "studies").exists()
+
+
+def test_missing_checkpoint_folder_is_a_one_line_error(glue_root, tiny_candidates, tmp_path):
+    config = _explicit_config(tmp_path, glue_root, [tiny_candidates[0], tmp_path / "gone"])
+    _assert_one_line_error(bomerge("study", "run", str(config)), "checkpoint folder not found",
+                           "gone")
+    assert not (tmp_path / "studies" / "bad").exists()
+
+
+def test_mismatched_candidates_name_the_tensors(glue_root, tiny_candidates, tmp_path):
+    model, tokenizer = build_tiny_model(["the good film"], 2, TinyModelConfig(hidden_size=16), 0)
+    other = tmp_path / "other"
+    model.save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    config = _explicit_config(tmp_path, glue_root, [tiny_candidates[0], other])
+    _assert_one_line_error(bomerge("study", "run", str(config)), "does not match",
+                           "bert.embeddings.word_embeddings.weight")
+
+
+def test_unknown_study_is_a_one_line_error(tmp_path):
+    _assert_one_line_error(bomerge("study", "resume", "nope", "--studies-dir", str(tmp_path)),
+                           "no study named 'nope'")

@@ -1,0 +1,64 @@
+"""bomerge.evaluate: deterministic (loss, metric) for any parameters, batches resident."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bomerge.config import DataConfig
+from bomerge.evaluate import Evaluator, tokenize_batches
+from bomerge.merge import get_method
+from bomerge.models import classifier_skeleton, load_classifier, load_tokenizer
+from bomerge.pool import CandidatePool
+from bomerge.tasks.data import load_split
+from bomerge.tasks.glue import get_task
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_candidates, glue_root):
+    task = get_task("sst2")
+    rows = load_split(task, DataConfig(root=glue_root, hub=False), "dev")
+    batches = tokenize_batches(rows, load_tokenizer(tiny_candidates[0]), task, 24, 16, "cpu")
+    return task, rows, Evaluator(classifier_skeleton(tiny_candidates[0]), batches, task)
+
+
+def test_batches_are_sorted_by_length_and_padded_to_their_own_longest(setup):
+    _, rows, evaluator = setup
+    widths = [b.input_ids.shape[1] for b in evaluator.batches]
+    assert widths == sorted(widths) and widths[0] < widths[-1]
+    assert sorted(torch.cat([b.order for b in evaluator.batches]).tolist()) == list(range(len(rows)))
+
+
+def test_one_hot_merge_scores_exactly_like_the_candidate_itself(setup, tiny_candidates):
+    """Merged with weights e_i, the study sees candidate i's own dev loss and metric."""
+    task, rows, evaluator = setup
+    pool = CandidatePool.load(tiny_candidates)
+    method, buffer = get_method("weights"), pool.empty_merge_buffer()
+    for i, path in enumerate(tiny_candidates):
+        merged = evaluator.evaluate(pool.unflatten(method.combine(pool, {"w": np.eye(3)[i]}, buffer)))
+        own = load_classifier(path, task.num_labels)
+        alone = evaluator.evaluate(dict(own.named_parameters()))
+        assert (merged.loss, merged.metric) == (alone.loss, alone.metric)
+
+
+def test_scores_match_a_plain_forward_pass(setup, tiny_candidates):
+    task, rows, evaluator = setup
+    model = load_classifier(tiny_candidates[-1], task.num_labels).eval()
+    tokenizer = load_tokenizer(tiny_candidates[-1])
+    enc = tokenizer([r.text_a for r in rows], padding=True, truncation=True, max_length=24,
+                    return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**enc).logits
+    labels = torch.tensor([int(r.label) for r in rows])
+    expected_loss = torch.nn.functional.cross_entropy(logits, labels).item()
+    expected_acc = (logits.argmax(-1) == labels).float().mean().item()
+    result = evaluator.evaluate(dict(model.named_parameters()))
+    assert result.loss == pytest.approx(expected_loss, rel=1e-4)
+    assert result.metric == pytest.approx(expected_acc)
+
+
+def test_same_parameters_same_result(setup, tiny_candidates):
+    _, _, evaluator = setup
+    params = dict(load_classifier(tiny_candidates[0], 2).named_parameters())
+    assert evaluator.evaluate(params) == evaluator.evaluate(params)
