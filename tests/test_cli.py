@@ -67,9 +67,9 @@ def test_interrupted_study_resumes_with_contiguous_trials_and_botorch_after_sobo
     assert nodes[4:6] == ["Sobol", "Sobol"]
     assert set(nodes[6:]) == {"qLogNEHVI"}
     search_after = [t for t in trials if t["node"] != "baseline"]
-    # the trial in flight at the interrupt is re-run, not duplicated; then 4 more
-    in_flight = 1 if len(search_before) < len(search_after) - 4 else 0
-    assert len(search_after) == len(search_before) + in_flight + 4
+    # 4 more search trials, plus at most the one in flight at the interrupt (re-run once;
+    # the log check above shows nothing was evaluated twice)
+    assert len(search_before) + 4 <= len(search_after) <= len(search_before) + 5
     assert listing["complete"] and listing["pick"] in indices
     assert listing["report"]["report_rows"] == 120
 
