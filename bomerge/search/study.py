@@ -175,13 +175,8 @@ class StudyRunner:
         self.client.complete_trial(index, {"loss": result.loss, "metric": result.metric, **result.extra})
         record = self.record(index)
         self.store.append_log(
-            {
-                "trial": index, "arm": record.arm, "node": record.node,
-                "coefficients": record.coefficients, "loss": result.loss,
-                "metric": result.metric, **result.extra,
-                "merge_s": round(merged_at - started, 4),
-                "eval_s": round(evaluated_at - merged_at, 4),
-            }
+            _log_entry(record)
+            | {"merge_s": round(merged_at - started, 4), "eval_s": round(evaluated_at - merged_at, 4)}
         )
         progress.console.print(
             f"trial {index:3d} [dim]{record.node:>9}[/] {record.arm:>12}  "
@@ -245,12 +240,7 @@ class StudyRunner:
         logged = self.store.logged_trials()
         for index, trial in sorted(self.client._experiment.trials.items()):
             if trial.status.is_completed and index not in logged:
-                record = self.record(index)
-                self.store.append_log(
-                    {"trial": index, "arm": record.arm, "node": record.node,
-                     "coefficients": record.coefficients, "loss": record.loss,
-                     "metric": record.metric, **record.extra}
-                )
+                self.store.append_log(_log_entry(self.record(index)))
 
     def _search_trials_started(self) -> int:
         return sum(
@@ -335,6 +325,14 @@ def trial_record(client: Any, space: SearchSpace, index: int) -> TrialRecord:
         metric=values.pop("metric", None),
         extra=values,
     )
+
+
+def _log_entry(record: TrialRecord) -> dict[str, Any]:
+    return {
+        "trial": record.index, "arm": record.arm, "node": record.node,
+        "coefficients": record.coefficients, "loss": record.loss, "metric": record.metric,
+        **record.extra,
+    }
 
 
 def _format_coefficients(coefficients: dict[str, list[float] | float]) -> str:
