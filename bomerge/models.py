@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -81,12 +83,37 @@ def load_classifier(
         raise BomergeError(f"{path}: cannot load a classification model: {error}") from None
 
 
-def classifier_skeleton(path: Path) -> PreTrainedModel:
+def classifier_skeleton(path: Path, attention: str | None = None) -> PreTrainedModel:
     """The architecture of a saved classifier with its own buffers (position ids) but
     throw-away weights: the evaluator swaps real (merged) parameters in, so nothing is read
-    from the weight file here."""
+    from the weight file here. ``attention`` picks an attention implementation ('eager'
+    for ``torch.func.vmap``)."""
     config = AutoConfig.from_pretrained(str(path))
-    return AutoModelForSequenceClassification.from_config(config).eval()
+    extra = {"attn_implementation": attention} if attention else {}
+    return AutoModelForSequenceClassification.from_config(config, **extra).eval()
+
+
+def check_classifier_head(path: Path, num_labels: int, task: str) -> None:
+    """Refuse a candidate whose head is not sequence classification with the task's labels,
+    reading only its config.json."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise BomergeError(f"{path}: no config.json")
+    try:
+        config = json.loads(config_file.read_text())
+    except json.JSONDecodeError as error:
+        raise BomergeError(f"{config_file}: not valid JSON ({error})") from None
+    heads = config.get("architectures") or []
+    if heads and not any(str(h).endswith("ForSequenceClassification") for h in heads):
+        raise BomergeError(
+            f"{config_file}: head {heads[0]} is not supported (bomerge merges "
+            "*ForSequenceClassification models)"
+        )
+    labels = len(config["id2label"]) if "id2label" in config else config.get("num_labels", 2)
+    if labels != num_labels:
+        raise BomergeError(
+            f"{config_file}: the head has {labels} outputs, task '{task}' needs {num_labels}"
+        )
 
 
 def train_wordpiece(sentences: Iterable[str], vocab_size: int) -> BertTokenizerFast:

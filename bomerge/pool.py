@@ -9,6 +9,7 @@ the first candidate.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,6 +187,58 @@ class CandidatePool:
         }
         views.update(self.fixed)
         return views
+
+    def flatten(self, tensors: Mapping[str, torch.Tensor], fill: float = 0.0) -> torch.Tensor:
+        """A ``(P,)`` vector in the pool's layout from named tensors; slots absent from
+        ``tensors`` hold ``fill``."""
+        flat = torch.full((self.num_values,), fill, dtype=self.stacked.dtype, device=self.device)
+        for slot in self.slots:
+            if slot.name in tensors:
+                flat[slot.offset : slot.offset + slot.numel].copy_(tensors[slot.name].reshape(-1))
+        return flat
+
+    def slot_mask(self, predicate: Callable[[str], bool]) -> torch.Tensor:
+        """``(P,)`` bool: True on the values of tensors whose name satisfies ``predicate``."""
+        mask = torch.zeros(self.num_values, dtype=torch.bool, device=self.device)
+        for slot in self.slots:
+            if predicate(slot.name):
+                mask[slot.offset : slot.offset + slot.numel] = True
+        return mask
+
+    def load_base(self, folder: Path, prefix: str = "bert.") -> tuple[torch.Tensor, torch.Tensor]:
+        """The pretrained start point θ_0 in this pool's layout, and where it is known.
+
+        Names are matched as they are or without the task model's ``prefix`` (a bare
+        ``BertModel`` names ``encoder.layer.0...`` what a classifier names
+        ``bert.encoder.layer.0...``). Tensors the base lacks, such as a freshly initialised
+        head, take the candidates' mean, so task vectors there are deviations from it.
+
+        Returns:
+            ``(P,)`` base values and a ``(P,)`` bool mask of the entries the base supplied.
+
+        Raises:
+            BomergeError: the base cannot be read, a shared tensor differs in shape, or the
+                base shares no tensor with the candidates.
+        """
+        state = read_state_dict(folder)
+        base = self.stacked.mean(dim=0)
+        known = torch.zeros(self.num_values, dtype=torch.bool, device=self.device)
+        for slot in self.slots:
+            name = slot.name if slot.name in state else slot.name.removeprefix(prefix)
+            if name not in state:
+                continue
+            tensor = state[name]
+            if tuple(tensor.shape) != slot.shape:
+                raise BomergeError(
+                    f"base {folder}: tensor {name} has shape {tuple(tensor.shape)}, "
+                    f"the candidates' {slot.name} has {slot.shape}"
+                )
+            span = slice(slot.offset, slot.offset + slot.numel)
+            base[span].copy_(tensor.reshape(-1))
+            known[span] = True
+        if not bool(known.any()):
+            raise BomergeError(f"base {folder} shares no tensor with the candidates")
+        return base, known
 
     def empty_merge_buffer(self) -> torch.Tensor:
         """Preallocated ``(P,)`` storage that merge methods write into, trial after trial."""

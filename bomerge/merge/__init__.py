@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from bomerge.merge import weights  # noqa: F401  (registers "weights")
-from bomerge.merge.base import METHODS, MergeMethod, get_method, register
+from bomerge.merge import (  # noqa: F401  (each module registers its method)
+    fisher,
+    localize_stitch,
+    mats,
+    regmean,
+    task_arithmetic,
+    ties,
+    weights,
+)
+from bomerge.merge.base import METHODS, MergeMethod, build_method, get_method, register
 
-__all__ = ["METHODS", "MergeMethod", "get_method", "register"]
+__all__ = ["METHODS", "MergeMethod", "build_method", "check_baseline_names", "get_method",
+           "register"]
+
+
+def check_baseline_names(names: list[str]) -> None:
+    from bomerge.baselines import check_baseline_names as check
+
+    check(names)

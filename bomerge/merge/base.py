@@ -1,8 +1,9 @@
-"""What a merge method is: search variables, a prepare step, and a combine step.
+"""What a merge method is: options, search variables, a prepare step and a combine step.
 
 A method is declared in one module and registered with ``@register``. Its ``prepare`` runs
-once per study (statistics, masks); its ``combine`` runs once per trial and writes the merged
-``(P,)`` vector into preallocated storage on the device, with no disk I/O.
+once per study (statistics, masks; cached under the study) and returns the state its
+``combine`` needs; ``combine`` runs once per trial and writes the merged ``(P,)`` vector
+into preallocated storage on the device, with no disk I/O.
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bomerge.errors import BomergeError
 from bomerge.pool import CandidatePool
+
+if TYPE_CHECKING:
+    from bomerge.merge.cache import StatisticsCache
+    from bomerge.merge.statistics import StatisticsSource
 
 
 @dataclass(frozen=True)
@@ -41,24 +47,86 @@ Variable = Simplex | Scalar
 Values = Mapping[str, "np.ndarray | float"]
 
 
+class Options(BaseModel):
+    """A method's fixed settings (``merge.options`` in a config); unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class PrepareContext:
+    """What a method's prepare step may use besides the candidates.
+
+    Attributes:
+        pool: the K candidates, stacked ``(K, P)`` on the device.
+        base: ``(P,)`` pretrained start point θ_0 in the pool's layout (tensors the base
+            lacks, such as a new classification head, hold the candidates' mean), or None.
+        base_known: ``(P,)`` bool, True where the base supplied the value.
+        statistics: a model skeleton and batches of statistics rows, or None.
+        cache: where computed statistics are kept between runs, or None (no caching).
+        show_progress: whether long statistics show a progress bar.
+    """
+
+    pool: CandidatePool
+    base: torch.Tensor | None = None
+    base_known: torch.Tensor | None = None
+    statistics: StatisticsSource | None = None
+    cache: StatisticsCache | None = None
+    show_progress: bool = False
+
+    def require_base(self, method: str) -> torch.Tensor:
+        if self.base is None:
+            raise BomergeError(base_missing_message(method))
+        return self.base
+
+    def require_statistics(self, method: str) -> StatisticsSource:
+        if self.statistics is None:
+            raise BomergeError(f"merge method '{method}' needs statistics rows (merge.statistics)")
+        return self.statistics
+
+
+def base_missing_message(method: str) -> str:
+    return (
+        f"merge method '{method}' needs a base model: set candidates.base to the pretrained "
+        "model the candidates were fine-tuned from ('minilm' or a folder)"
+    )
+
+
 class MergeMethod(ABC):
-    """A merge recipe: ``combine(prepare(pool), values)`` is the merged parameter vector.
+    """A merge recipe: ``combine(prepare(context), values)`` is the merged parameter vector.
 
     Class attributes:
         name: the registry key used in configs (``merge.method``).
         paper: the reference the formula comes from.
+        needs_base: the method works on task vectors τ_i = θ_i − θ_0.
+        needs_data: the prepare step computes statistics on data rows.
+        Options: the pydantic schema of ``merge.options``.
     """
 
     name: ClassVar[str]
     paper: ClassVar[str]
+    needs_base: ClassVar[bool] = False
+    needs_data: ClassVar[bool] = False
+    Options: ClassVar[type[Options]] = Options
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options if options is not None else self.Options()
 
     @abstractmethod
     def variables(self, k: int) -> list[Variable]:
         """The search variables BO tunes for this method, for K = ``k`` candidates."""
 
-    def prepare(self, pool: CandidatePool) -> Any:
+    @abstractmethod
+    def defaults(self, k: int) -> dict[str, np.ndarray | float]:
+        """The fixed recipe of the method's paper (the method's baseline arm)."""
+
+    def uses_data(self) -> bool:
+        """Whether prepare needs statistics rows with the current options."""
+        return self.needs_data
+
+    def prepare(self, context: PrepareContext) -> Any:
         """Per-study state for ``combine`` (default: the pool itself)."""
-        return pool
+        return context.pool
 
     @abstractmethod
     def combine(self, state: Any, values: Values, out: torch.Tensor) -> torch.Tensor:
@@ -73,9 +141,57 @@ def register(cls: type[MergeMethod]) -> type[MergeMethod]:
     return cls
 
 
-def get_method(name: str) -> MergeMethod:
+def method_class(name: str) -> type[MergeMethod]:
     if name not in METHODS:
         raise BomergeError(
             f"unknown merge method '{name}' (known: {', '.join(sorted(METHODS))})"
         )
-    return METHODS[name]()
+    return METHODS[name]
+
+
+def build_method(name: str, options: Mapping[str, Any] | None = None) -> MergeMethod:
+    """The registered method ``name`` with its options validated.
+
+    Raises:
+        BomergeError: unknown method, or an option key or value the method refuses (named as
+            ``merge.options.KEY``).
+    """
+    cls = method_class(name)
+    try:
+        parsed = cls.Options.model_validate(dict(options or {}))
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            key = "merge.options." + ".".join(str(p) for p in item["loc"])
+            if item["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{key}' for method '{name}'")
+            else:
+                problems.append(f"key '{key}': {item['msg']} (got {item.get('input')!r})")
+        raise BomergeError("; ".join(problems)) from None
+    return cls(parsed)
+
+
+def get_method(name: str) -> MergeMethod:
+    """The method ``name`` with default options."""
+    return build_method(name)
+
+
+def uniform(k: int) -> np.ndarray:
+    return np.full(k, 1.0 / k)
+
+
+def simplex_weights(raw: np.ndarray | float, k: int, name: str = "weights") -> np.ndarray:
+    """Weights as a float64 ``(K,)`` array summing to one; refuses negative, non-finite or
+    all-zero ones."""
+    weights = np.asarray(raw, dtype=np.float64).reshape(-1)
+    if weights.shape != (k,):
+        raise BomergeError(f"expected {k} {name}, got {weights.shape[0]}")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+        raise BomergeError(f"{name} {weights.tolist()} cannot be normalised to a weighting")
+    return weights / weights.sum()
+
+
+def chunks(total: int, size: int = 1 << 22) -> list[slice]:
+    """Slices covering ``range(total)`` in pieces of ``size`` values, so elementwise merges
+    over (K, P) tensors keep their temporaries at (K, size)."""
+    return [slice(start, min(start + size, total)) for start in range(0, total, size)]

@@ -12,19 +12,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bomerge.errors import BomergeError
-from bomerge.merge.base import MergeMethod, Simplex, Values, Variable, register
+from bomerge.merge.base import MergeMethod, Simplex, Values, Variable, register, simplex_weights, uniform
 from bomerge.pool import CandidatePool
 
 
 def checked_weights(raw: np.ndarray | float, k: int) -> np.ndarray:
-    """Weights as a float64 ``(K,)`` array; refuses negative, non-finite or all-zero ones."""
-    weights = np.asarray(raw, dtype=np.float64).reshape(-1)
-    if weights.shape != (k,):
-        raise BomergeError(f"expected {k} merge weights, got {weights.shape[0]}")
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
-        raise BomergeError(f"merge weights {weights.tolist()} are not a valid weighting")
-    return weights
+    """Merge weights as a float64 ``(K,)`` array summing to one (see ``simplex_weights``)."""
+    return simplex_weights(raw, k, "merge weights")
+
+
+def weighted_sum(stacked: torch.Tensor, weights: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+    """``out`` ← wᵀ S for S ``(K, P)`` and w ``(K,)``: one matrix-vector product that reads
+    K·P values and writes P."""
+    w = torch.as_tensor(weights, dtype=stacked.dtype, device=stacked.device)
+    return torch.mv(stacked.t(), w, out=out)
 
 
 @register
@@ -35,9 +36,8 @@ class WeightedAverage(MergeMethod):
     def variables(self, k: int) -> list[Variable]:
         return [Simplex("w", k)]
 
+    def defaults(self, k: int) -> dict[str, np.ndarray | float]:
+        return {"w": uniform(k)}
+
     def combine(self, state: CandidatePool, values: Values, out: torch.Tensor) -> torch.Tensor:
-        """``out`` ← wᵀ S with S the ``(K, P)`` stacked candidates: one matrix-vector
-        product, reading K·P values and writing P."""
-        weights = checked_weights(values["w"], state.k)
-        w = torch.as_tensor(weights / weights.sum(), dtype=state.stacked.dtype, device=state.device)
-        return torch.mv(state.stacked.t(), w, out=out)
+        return weighted_sum(state.stacked, checked_weights(values["w"], state.k), out)

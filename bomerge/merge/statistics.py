@@ -1,0 +1,241 @@
+"""Data statistics of a candidate that merge methods weight parameters by.
+
+* ``fisher_diagonal``: the diagonal Fisher information, from per-example gradients
+  (Matena & Raffel 2021, "Merging Models with Fisher-Weighted Averaging").
+* ``kfac_factors``: for every linear layer, the Gram matrix of its inputs A and of the
+  log-likelihood gradients at its output G, the K-FAC factors of the block Fisher
+  F ≈ A ⊗ G (Martens & Grosse 2015) that RegMean (Jin et al. 2023) and MaTS (Tam, Bansal &
+  Raffel, TMLR 2024) merge with.
+
+Both run the model with a candidate's parameters swapped in (``functional_call``) on a
+``StatisticsSource``: a skeleton with eager attention (so ``torch.func.vmap`` can batch it)
+and fixed batches of statistics rows, already on the device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.func import functional_call, jacrev, vmap
+
+from bomerge.errors import BomergeError
+from bomerge.evaluate import Batch
+from bomerge.tasks.glue import TaskSpec
+
+FisherEstimator = Literal["exact", "sampled", "empirical"]
+# Per-example Jacobians of a (C,)-output model hold C·P values per row; this many floats
+# (~1 GiB) bounds a vmap chunk.
+JACOBIAN_BUDGET = 2.5e8
+
+
+@dataclass
+class StatisticsSource:
+    """A model skeleton and the statistics rows, both on the device.
+
+    Attributes:
+        skeleton: the candidates' architecture with eager attention, in eval mode.
+        batches: statistics rows, padded per batch (``Batch.labels`` are the true labels).
+        task: gives the head type (classification with C classes, or regression).
+        fingerprint: a hash of the rows and settings, part of every cache key.
+    """
+
+    skeleton: nn.Module
+    batches: list[Batch]
+    task: TaskSpec
+    fingerprint: str
+
+    @property
+    def n(self) -> int:
+        return sum(len(b.labels) for b in self.batches)
+
+
+def rows_fingerprint(batches: list[Batch], settings: Mapping[str, object]) -> str:
+    digest = hashlib.sha256(repr(sorted(settings.items())).encode())
+    for batch in batches:
+        for tensor in (batch.input_ids, batch.attention_mask, batch.labels):
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def additive_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """``(L,)`` 0/1 mask → ``(1, 1, 1, L)`` additive mask; the model then needs no
+    data-dependent mask preprocessing, which ``vmap`` cannot trace."""
+    blocked = (1.0 - attention_mask.float()) * torch.finfo(torch.float32).min
+    return blocked[None, None, None, :]
+
+
+def _output_weights(
+    outputs: torch.Tensor,
+    labels: torch.Tensor,
+    task: TaskSpec,
+    estimator: FisherEstimator,
+    samples: int,
+    sigma: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """``(B, C)`` weights ω with F = Σ_b Σ_c ω_bc (∂ o_bc / ∂θ)², where o are log-probs
+    (classification) or the predicted mean μ (regression, C = 1).
+
+    Classification: exact → p(c|x); sampled → the share of ``samples`` draws y ~ p(y|x)
+    that hit c; empirical → one-hot true label. Regression with y ~ N(μ, σ²):
+    ∂ log p / ∂θ = (y − μ)/σ² · ∂μ/∂θ, so exact → 1/σ², sampled → mean of (y_s − μ)²/σ⁴
+    over draws, empirical → (y − μ)²/σ⁴.
+    """
+    if task.is_regression:
+        mu = outputs[:, 0]
+        if estimator == "exact":
+            return torch.full_like(outputs, 1.0 / sigma**2)
+        if estimator == "sampled":
+            noise = torch.randn((len(mu), samples), generator=generator).to(outputs.device)
+            return ((noise * sigma) ** 2).mean(dim=1, keepdim=True) / sigma**4
+        return ((labels.to(mu.dtype) - mu) ** 2 / sigma**4)[:, None]
+    probs = outputs.exp()
+    if estimator == "exact":
+        return probs
+    if estimator == "sampled":
+        draws = torch.multinomial(probs.cpu().double(), samples, replacement=True, generator=generator)
+        counts = torch.zeros(probs.shape, dtype=torch.float64).scatter_add_(
+            1, draws, torch.ones_like(draws, dtype=torch.float64)
+        )
+        return (counts / samples).to(probs)
+    return torch.nn.functional.one_hot(labels.long(), probs.shape[1]).to(probs)
+
+
+def fisher_diagonal(
+    source: StatisticsSource,
+    parameters: Mapping[str, torch.Tensor],
+    estimator: FisherEstimator = "exact",
+    samples: int = 1,
+    sigma: float = 1.0,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """Diagonal Fisher F = (1/N) Σ_x E_y[(∇_θ log p(y|x; θ))²] per parameter tensor.
+
+    Gradients are per example (``vmap`` of ``jacrev`` over rows, never of a batch sum, which
+    would add cross terms). Returns a dict parameter name → tensor of that parameter's shape.
+    """
+    model = source.skeleton
+    names = [name for name, _ in model.named_parameters()]
+    params = {name: parameters[name].detach() for name in names}
+    buffers = dict(model.named_buffers())
+    task = source.task
+    classes = 1 if task.is_regression else task.num_labels
+    total = sum(p.numel() for p in params.values())
+    chunk = max(1, int(JACOBIAN_BUDGET // (classes * total)))
+    generator = torch.Generator().manual_seed(seed)
+
+    def outputs(p: dict[str, torch.Tensor], ids: torch.Tensor, types: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(
+            model, (p, buffers), args=(),
+            kwargs={"input_ids": ids[None], "token_type_ids": types[None],
+                    "attention_mask": additive_mask(mask)},
+        ).logits[0]
+        return logits if task.is_regression else torch.log_softmax(logits, dim=-1)
+
+    per_row_jacobian = vmap(jacrev(outputs), in_dims=(None, 0, 0, 0))
+    per_row_outputs = vmap(outputs, in_dims=(None, 0, 0, 0))
+    fisher = {name: torch.zeros_like(p) for name, p in params.items()}
+    for batch in source.batches:
+        for start in range(0, len(batch.labels), chunk):
+            rows = slice(start, start + chunk)
+            args = (batch.input_ids[rows], batch.token_type_ids[rows], batch.attention_mask[rows])
+            with torch.no_grad():
+                out = per_row_outputs(params, *args)
+            weights = _output_weights(out, batch.labels[rows], task, estimator, samples, sigma, generator)
+            jacobians = per_row_jacobian(params, *args)
+            for name, jac in jacobians.items():
+                # jac: (B, C, *shape); weights: (B, C)
+                fisher[name] += torch.einsum("bc,bc...->...", weights, jac.square())
+            del jacobians
+    n = source.n
+    return {name: value / n for name, value in fisher.items()}
+
+
+def linear_layers(model: nn.Module) -> list[str]:
+    """Module names of every ``nn.Linear`` in the model, in order."""
+    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+
+
+def kfac_factors(
+    source: StatisticsSource,
+    parameters: Mapping[str, torch.Tensor],
+    gradients: bool = True,
+    sigma: float = 1.0,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """Per linear layer: A = (1/T) Σ_t x_t x_tᵀ ``(in, in)`` and G = (1/T) Σ_t g_t g_tᵀ
+    ``(out, out)`` over the T non-padding positions it saw, with g_t the gradient of the
+    true-label log-likelihood at the layer's output (None when ``gradients`` is False).
+
+    The loss is the *sum* of per-example log-likelihoods: a position's output only reaches
+    its own example's term, so the output gradients are per example without vmap.
+    """
+    model = source.skeleton
+    layers = linear_layers(model)
+    modules = dict(model.named_modules())
+    buffers = dict(model.named_buffers())
+    params = {name: parameters[name].detach() for name, _ in model.named_parameters()}
+    sums: dict[str, list] = {name: [None, None, 0] for name in layers}
+    token_mask: list[torch.Tensor] = []
+
+    def rows_of(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.dim() == 3:  # (B, L, d): keep non-padding positions
+            return tensor[token_mask[0]]
+        return tensor.reshape(-1, tensor.shape[-1])  # (B, d): pooled rows
+
+    def forward_hook(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            x = rows_of(inputs[0].detach()).double()
+            entry = sums[name]
+            entry[0] = x.T @ x if entry[0] is None else entry[0] + x.T @ x
+            entry[2] += x.shape[0]
+            if gradients and output.requires_grad:
+                def grad_hook(grad: torch.Tensor) -> None:
+                    g = rows_of(grad.detach()).double()
+                    entry[1] = g.T @ g if entry[1] is None else entry[1] + g.T @ g
+                output.register_hook(grad_hook)
+        return hook
+
+    handles = [modules[name].register_forward_hook(forward_hook(name)) for name in layers]
+    try:
+        for batch in source.batches:
+            token_mask[:] = [batch.attention_mask.bool()]
+            with torch.set_grad_enabled(gradients):
+                inputs = {k: v.requires_grad_(gradients) if gradients else v for k, v in params.items()}
+                logits = functional_call(
+                    model, (inputs, buffers), args=(),
+                    kwargs={"input_ids": batch.input_ids, "token_type_ids": batch.token_type_ids,
+                            "attention_mask": batch.attention_mask},
+                ).logits
+                if gradients:
+                    # Only the output-gradient hooks matter; the parameter gradients that
+                    # autograd.grad returns are dropped.
+                    loglik = _log_likelihood(logits, batch.labels, source.task, sigma)
+                    torch.autograd.grad(loglik, list(inputs.values()), allow_unused=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for value in params.values():
+            value.requires_grad_(False)
+    factors = {}
+    for name in layers:
+        a_sum, g_sum, count = sums[name]
+        if count == 0:
+            raise BomergeError(f"layer '{name}' saw no statistics rows")
+        a = (a_sum / count).float()
+        g = (g_sum / count).float() if g_sum is not None else None
+        factors[name] = (a, g)
+    return factors
+
+
+def _log_likelihood(logits: torch.Tensor, labels: torch.Tensor, task: TaskSpec,
+                    sigma: float) -> torch.Tensor:
+    """Σ_b log p(y_b | x_b): categorical, or Gaussian N(μ, σ²) for regression heads."""
+    if task.is_regression:
+        return -((labels - logits.squeeze(-1)) ** 2).sum() / (2 * sigma**2)
+    return -torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
