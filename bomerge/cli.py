@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bomerge.baselines import BASELINES
 from bomerge.errors import BomergeError
 from bomerge.search.store import StudyStore
 
@@ -42,7 +43,7 @@ def _print_outcome(outcome: object, name: str) -> None:
     from bomerge.search.study import StudyOutcome
 
     assert isinstance(outcome, StudyOutcome)
-    _print_pareto(outcome.records, outcome.pick.index, show_all=False)
+    _print_pareto(outcome.records, outcome.baselines, outcome.pick.index, show_all=False)
     report = outcome.report
     metric = report["metric"]
     pick = report["scores"]["pick"]
@@ -52,36 +53,43 @@ def _print_outcome(outcome: object, name: str) -> None:
     )
     table = Table(title=f"Report rows ({report['report_rows']} rows the search never saw)")
     table.add_column("model")
+    table.add_column("method")
     table.add_column("trial", justify="right")
     table.add_column("selection " + metric, justify="right")
     table.add_column("report loss", justify="right")
     table.add_column("report " + metric, justify="right")
     for label, score in report["scores"].items():
         table.add_row(
-            label, str(score["trial"]), f"{score['selection']['metric']:.4f}",
+            label, score.get("method", ""),
+            "" if score["trial"] is None else str(score["trial"]),
+            f"{score['selection']['metric']:.4f}",
             f"{score['report']['loss']:.4f}", f"{score['report']['metric']:.4f}",
         )
     out.print(table)
     out.print(f"Study saved in studies folder as '{name}'. Inspect: bomerge study pareto {name}")
 
 
-def _print_pareto(records: list, pick_index: int | None, show_all: bool) -> None:
+def _print_pareto(records: list, baselines: list, pick_index: int | None, show_all: bool) -> None:
+    """Trials on the Pareto front (or all), the study's baseline arms, and baselines of
+    other methods (no trial number), sorted by metric."""
     from bomerge.search.pareto import pareto_set
 
     front = {r.index for r in pareto_set(records)}
-    shown = [r for r in records if show_all or r.index in front or r.is_baseline]
-    shown.sort(key=lambda r: (-(r.metric if r.metric is not None else float("-inf")), r.index))
+    shown = [r for r in records if show_all or r.index in front or r.is_baseline] + baselines
+    shown.sort(key=lambda r: (-(r.metric if r.metric is not None else float("-inf")),
+                              r.index if r.index is not None else -1))
     table = Table(title="Pareto front (dev loss ↓, dev metric ↑) and baselines")
-    for column in ("trial", "arm", "node", "loss", "metric", "coefficients", "pareto"):
+    for column in ("trial", "arm", "method", "node", "loss", "metric", "coefficients", "pareto"):
         table.add_column(column, justify="right" if column in ("trial", "loss", "metric") else "left")
     for r in shown:
-        mark = "★ pick" if r.index == pick_index else ("●" if r.index in front else "")
+        mark = "★ pick" if r.index is not None and r.index == pick_index else (
+            "●" if r.index is not None and r.index in front else "")
         coefficients = " ".join(
             f"{k}=[{' '.join(f'{x:.3f}' for x in v)}]" if isinstance(v, list) else f"{k}={v:.3g}"
             for k, v in r.coefficients.items()
         )
         table.add_row(
-            str(r.index), r.arm, r.node,
+            "" if r.index is None else str(r.index), r.arm, r.method, r.node,
             f"{r.loss:.4f}" if r.loss is not None else r.status,
             f"{r.metric:.4f}" if r.metric is not None else "",
             coefficients, mark,
@@ -103,11 +111,28 @@ def study_run(
     config = load_config(config_path)
     store = StudyStore(config.study_dir)
     store.refuse_existing()
-    explicit = list(config.candidates.paths)
-    if explicit and config.train is None:
-        check_candidates(explicit)
+    _preflight(config, list(config.baselines or BASELINES) if config.search.warm_start else [])
     store.create(config)
     _run(store, trials, quiet)
+
+
+def _preflight(config: object, baselines: list[str], explicit: bool = False) -> None:
+    """Every check that needs no training, loading or statistics: the candidates' layout and
+    heads, the base the study's method (and explicitly asked baselines) need, and the
+    statistics rows of data-dependent methods."""
+    from bomerge.baselines import METHOD_BASELINES
+    from bomerge.config import StudyConfig
+    from bomerge.merge import build_method
+    from bomerge.pool import check_candidates
+    from bomerge.search.workbench import preflight
+
+    assert isinstance(config, StudyConfig)
+    explicit_paths = list(config.candidates.paths)
+    if explicit_paths and config.train is None:
+        check_candidates(explicit_paths)
+    own = build_method(config.merge.method, config.merge.options)
+    suite = [build_method(n) for n in baselines if n in METHOD_BASELINES and n != own.name]
+    preflight(config, [own, *suite] if explicit else [own], optional=suite)
 
 
 @study_app.command("resume")
@@ -145,10 +170,11 @@ def study_pareto(
     from dataclasses import asdict
 
     from bomerge.search.pareto import pareto_set, pick
-    from bomerge.search.study import load_records
+    from bomerge.search.study import baseline_records, load_records
 
     store = StudyStore.locate(name, studies_dir)
     records = load_records(store)
+    others = baseline_records(store)
     if not any(r.completed for r in records):
         raise BomergeError(f"study '{store.name}' has no completed trial yet")
     chosen = pick(records, store.read_config().search.pick)
@@ -160,11 +186,12 @@ def study_pareto(
             "complete": result is not None,
             "pick": chosen.index,
             "trials": [asdict(r) | {"pareto": r.index in front} for r in records],
+            "baselines": [asdict(r) for r in others],
             "report": result,
         }
         out.print_json(json.dumps(payload))
         return
-    _print_pareto(records, chosen.index, show_all)
+    _print_pareto(records, others, chosen.index, show_all)
     if result is None:
         out.print("[yellow]The study is incomplete: resume it with `bomerge study resume "
                   f"{store.name}`.[/]")
@@ -188,6 +215,60 @@ def study_list(studies_dir: StudiesDir = None) -> None:
         state = "finished" if store.result_path.is_file() else "incomplete"
         table.add_row(meta.name, meta.created, str(len(meta.candidates)), str(trials), state)
     out.print(table)
+
+
+@app.command("baseline")
+def baseline(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Study YAML file.")],
+    only: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--only", help=f"Run only these ({', '.join(BASELINES)}); repeatable."),
+    ] = None,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Recompute recorded baselines.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Run fixed merging recipes through the study's evaluator and record them in the study
+    (created if new): single candidates, uniform soup/SWA, greedy soup, Fisher, RegMean,
+    MaTS, task arithmetic, TIES, Localize-and-Stitch."""
+    from bomerge.baselines import check_baseline_names
+    from bomerge.config import load_config
+    from bomerge.search.study import StudyRunner
+
+    config = load_config(config_path)
+    names = list(only) if only else list(config.baselines or BASELINES)
+    check_baseline_names(names)
+    store = StudyStore(config.study_dir)
+    if store.exists():
+        if store.read_config() != config:
+            raise BomergeError(
+                f"study '{store.name}' exists in {store.directory} with another config than "
+                f"{config_path}; use a new study name"
+            )
+    else:
+        _preflight(config, names, explicit=bool(only))
+        store.create(config)
+    runner = StudyRunner(store, config, show_progress=not quiet)
+    runner.open()
+    results = runner.run_baselines(names, rerun=rerun, strict=bool(only))
+    metric = runner.task.metric
+    table = Table(title=f"Baselines of study '{store.name}' (selection rows: "
+                        f"{len(runner.bench.selection_rows)}, report rows: {len(runner.bench.report_rows)})")
+    for column in ("baseline", "method", "trial", "dev loss", f"dev {metric}", "report loss",
+                   f"report {metric}", "wall s", "note"):
+        table.add_column(column, justify="left" if column in ("baseline", "method", "note") else "right",
+                         no_wrap=column in ("baseline", "method"))
+    for r in results:
+        table.add_row(
+            r.label, r.method, "" if r.trial is None else str(r.trial),
+            f"{r.selection['loss']:.4f}", f"{r.selection['metric']:.4f}",
+            f"{r.report['loss']:.4f}", f"{r.report['metric']:.4f}",
+            f"{r.seconds['wall']:.2f}", r.note,
+        )
+    out.print(table)
+    if not results:
+        out.print("All asked baselines are recorded already (--rerun recomputes them).")
+    out.print(f"Recorded in study '{store.name}'. Search from these arms: "
+              f"bomerge study resume {store.name}")
 
 
 @app.command("train")

@@ -92,19 +92,45 @@ class CandidatesConfig(_Strict):
 
     paths: list[Path] = Field(default_factory=list)
     glob: list[str] = Field(default_factory=list)
-    base: Path | None = None
+    base: str | None = Field(
+        None,
+        description="the pretrained model the candidates were fine-tuned from ('minilm' or a "
+        "folder); task-vector methods need it. Default: the start point of the study's "
+        "own training run, if it has one",
+    )
+
+
+class StatisticsConfig(_Strict):
+    """Rows that data-dependent methods (Fisher, RegMean/MaTS, learned masks) compute their
+    statistics on: a seeded sample of the task's ``split`` (never the dev rows the search
+    scores or the report rows)."""
+
+    split: str = "train"
+    examples: int = Field(512, gt=0)
+    batch_size: int = Field(16, gt=0)
+    seed: int = 0
 
 
 class MergeConfig(_Strict):
+    """The merge method the study searches, its fixed options (checked against the
+    method's own option schema) and the simplex encoding of its weights."""
+
     method: str = "weights"
+    options: dict[str, Any] = Field(default_factory=dict)
     encoding: Literal["stick_breaking", "normalized", "constrained"] = "stick_breaking"
+    statistics: StatisticsConfig = StatisticsConfig()
 
 
 class SearchConfig(_Strict):
     trials: int = Field(20, ge=0, description="search trials after the baseline arms")
     initial_trials: int = Field(4, ge=1, description="quasi-random (Sobol) trials first")
     batch_size: int = Field(1, ge=1, description="q: trials generated per GP fit")
-    baselines: bool = True
+    baselines: bool = Field(True, description="attach the method's own fixed points as arms")
+    warm_start: bool = Field(
+        False,
+        description="run the baseline suite first and start the search from every baseline "
+        "that is a point of the method's space (greedy soup for 'weights')",
+    )
     num_restarts: int = Field(8, gt=0)
     raw_samples: int = Field(256, gt=0)
     loss_threshold: float | None = None
@@ -117,6 +143,8 @@ class StorageConfig(_Strict):
 
 
 class StudyConfig(_Strict):
+    """A whole study; ``baselines`` lists what ``bomerge baseline`` runs (default: all)."""
+
     name: str
     studies_dir: Path = Path("studies")
     seed: int = 0
@@ -127,6 +155,7 @@ class StudyConfig(_Strict):
     merge: MergeConfig = MergeConfig()
     search: SearchConfig = SearchConfig()
     storage: StorageConfig = StorageConfig()
+    baselines: list[str] | None = None
 
     @field_validator("name")
     @classmethod
@@ -180,7 +209,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             cands["paths"] = [resolve(p) for p in cands["paths"]]
         if isinstance(cands.get("glob"), list):
             cands["glob"] = [resolve(p) for p in cands["glob"]]
-        if "base" in cands:
+        if isinstance(cands.get("base"), str) and cands["base"] != "minilm":
             cands["base"] = resolve(cands["base"])
     train = raw.get("train")
     if isinstance(train, dict) and isinstance(train.get("model"), str):
@@ -194,9 +223,18 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> StudyConfig:
     if not isinstance(raw, dict):
         raise BomergeError(f"{source}: expected a mapping of keys at the top level")
     try:
-        return StudyConfig.model_validate(_resolve_paths(dict(raw), base_dir))
+        config = StudyConfig.model_validate(_resolve_paths(dict(raw), base_dir))
     except ValidationError as error:
         raise BomergeError(_format_validation_error(error, source)) from None
+    from bomerge.merge import build_method, check_baseline_names
+
+    try:
+        build_method(config.merge.method, config.merge.options)
+        if config.baselines is not None:
+            check_baseline_names(config.baselines)
+    except BomergeError as error:
+        raise BomergeError(f"{source}: {error}") from None
+    return config
 
 
 def load_config(path: str | Path) -> StudyConfig:

@@ -12,11 +12,13 @@ PickRule = Literal["best_metric", "best_loss"]
 class TrialRecord:
     """One trial of a study as the user sees it.
 
-    ``arm`` names baselines (``candidate_0``, ``uniform``); ``node`` is the generation
-    node that proposed the point (``baseline``, ``Sobol``, ``qLogNEHVI``).
+    ``arm`` names baselines (``candidate_0``, ``uniform``, ``greedy_soup``, ``ties``...);
+    ``node`` is the generation node that proposed the point (``baseline``, ``Sobol``,
+    ``qLogNEHVI``). Baselines of another method than the study's are recorded beside the
+    Ax experiment and have no trial ``index``.
     """
 
-    index: int
+    index: int | None
     arm: str
     node: str
     status: str
@@ -24,6 +26,8 @@ class TrialRecord:
     loss: float | None = None
     metric: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    method: str = ""
+    note: str = ""
 
     @property
     def completed(self) -> bool:

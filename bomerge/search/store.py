@@ -139,6 +139,29 @@ class StudyStore:
             return set()
         return {json.loads(line)["trial"] for line in self.log_path.read_text().splitlines() if line}
 
+    @property
+    def baselines_path(self) -> Path:
+        return self.directory / "baselines.jsonl"
+
+    @property
+    def statistics_dir(self) -> Path:
+        return self.directory / "statistics"
+
+    def append_baseline(self, record: dict[str, Any]) -> None:
+        with self.baselines_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def read_baselines(self) -> dict[str, dict[str, Any]]:
+        """Recorded baseline results by label (the latest record of a label wins)."""
+        if not self.baselines_path.is_file():
+            return {}
+        results: dict[str, dict[str, Any]] = {}
+        for line in self.baselines_path.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                results[record["label"]] = record
+        return results
+
     def write_result(self, result: dict[str, Any]) -> None:
         _atomic_write(self.result_path, json.dumps(result, indent=2))
 

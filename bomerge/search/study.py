@@ -7,66 +7,40 @@ search or the pick ever saw.
 
 from __future__ import annotations
 
-import glob
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bomerge.baselines import (
+    BASELINES,
+    METHOD_BASELINES,
+    SINGLE_PREFIX,
+    BaselineResult,
+    BaselineRunner,
+)
 from bomerge.config import StudyConfig
-from bomerge.errors import BomergeError
-from bomerge.evaluate import EvalResult, Evaluator, tokenize_batches
-from bomerge.merge import get_method
-from bomerge.merge.base import MergeMethod, Simplex
-from bomerge.models import classifier_skeleton, load_tokenizer
-from bomerge.pool import CandidatePool
-from bomerge.search.pareto import TrialRecord, pareto_set, pick
+from bomerge.evaluate import EvalResult
+from bomerge.merge import build_method
+from bomerge.merge.base import MergeMethod
+from bomerge.search.pareto import TrialRecord, pick
 from bomerge.search.space import SearchSpace
 from bomerge.search.store import StudyStore
 from bomerge.search.strategy import pinned_strategy
-from bomerge.tasks.data import load_split, split_selection_report
-from bomerge.tasks.glue import TaskSpec, get_task
-from bomerge.train.finetune import finetune
+from bomerge.search.workbench import Workbench, candidate_paths, resolve_device
+from bomerge.tasks.glue import TaskSpec
+
+__all__ = ["StudyRunner", "candidate_paths", "load_records", "resolve_device"]
 
 UNIFORM_ARM = "uniform"
 OBJECTIVE = "-loss, metric"
 
 
 def candidate_arm(i: int) -> str:
-    return f"candidate_{i}"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BomergeError(f"device '{name}' requested but CUDA is not available")
-    return device
-
-
-def candidate_paths(config: StudyConfig, store: StudyStore, show_progress: bool) -> list[Path]:
-    """The K candidate folders: those trained for the study, then listed paths and globs."""
-    paths: list[Path] = []
-    if config.train is not None:
-        paths += finetune(
-            config.task, config.train, store.candidates_dir,
-            resolve_device(config.device), show_progress,
-        )
-    paths += list(config.candidates.paths)
-    for pattern in config.candidates.glob:
-        matches = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_dir())
-        if not matches:
-            raise BomergeError(f"candidates.glob '{pattern}' matches no folder")
-        paths += matches
-    if not paths:
-        raise BomergeError("the config names no candidates (candidates.paths/glob or train)")
-    return paths
+    return f"{SINGLE_PREFIX}{i}"
 
 
 @dataclass
@@ -75,58 +49,34 @@ class StudyOutcome:
     pick: TrialRecord
     report: dict[str, Any]
     complete: bool
+    baselines: list[TrialRecord]
 
 
 class StudyRunner:
-    """Everything a running study keeps resident: pool, method state, evaluators, Ax client."""
+    """A study in progress: the workbench (pool, evaluators, prepared method) and the Ax
+    client that proposes trials."""
 
     def __init__(self, store: StudyStore, config: StudyConfig, show_progress: bool = True) -> None:
         self.store = store
         self.config = config
         self.show_progress = show_progress
-        self.console = Console(stderr=True, quiet=not show_progress)
-        self.task: TaskSpec = get_task(config.task.name)
-        self.device = resolve_device(config.device)
+        self.bench = Workbench(store, config, show_progress)
+        self.console = self.bench.console
+        self.task: TaskSpec = self.bench.task
 
     # ---- set-up ---------------------------------------------------------------------
+    def open(self) -> None:
+        """Load candidates, evaluators and the Ax client (training candidates if needed)."""
+        self._prepare()
+
     def _prepare(self) -> None:
-        config, store = self.config, self.store
-        url = store.connect()
-        meta = store.read_meta()
-        paths = candidate_paths(config, store, self.show_progress)
-        names = [str(p.resolve()) for p in paths]
-        if meta.candidates and meta.candidates != names:
-            raise BomergeError(
-                f"study '{store.name}' was run with other candidates than the config now gives "
-                f"({len(meta.candidates)} recorded, {len(names)} now)"
-            )
-        if not meta.candidates:
-            meta.candidates = names
-            store.write_meta(meta)
-        self.pool = CandidatePool.load(paths, self.device)
-        self.method: MergeMethod = get_method(config.merge.method)
-        self.state = self.method.prepare(self.pool)
-        self.space = SearchSpace(self.method.variables(self.pool.k), config.merge.encoding)
-        self.buffer = self.pool.empty_merge_buffer()
-
-        dev = load_split(self.task, config.task.data, config.task.eval.split)
-        selection, report = split_selection_report(
-            dev, self.task, config.task.eval.selection_fraction
-        )
-        self.selection_rows = selection[: config.task.eval.max_selection_examples]
-        self.report_rows = report[: config.task.eval.max_report_examples]
-        self.tokenizer = load_tokenizer(paths[0])
-        self.skeleton = classifier_skeleton(paths[0]).to(self.device)
-        self.selection = self._evaluator(self.selection_rows)
+        url = self.store.connect()
+        self.bench.open()
+        self.pool = self.bench.pool
+        self.method: MergeMethod = self.bench.method(self.config.merge.method)
+        self.bench.prepared(self.method)
+        self.space = SearchSpace(self.method.variables(self.pool.k), self.config.merge.encoding)
         self.client = self._client(url)
-
-    def _evaluator(self, rows: list) -> Evaluator:
-        eval_cfg = self.config.task.eval
-        batches = tokenize_batches(
-            rows, self.tokenizer, self.task, self.config.task.max_length,
-            eval_cfg.batch_size, self.device,
-        )
-        return Evaluator(self.skeleton, batches, self.task)
 
     def _client(self, url: str) -> Any:
         from ax.api.client import Client
@@ -162,15 +112,13 @@ class StudyRunner:
 
     # ---- trials ---------------------------------------------------------------------
     def merged_parameters(self, params: dict[str, float]) -> dict[str, torch.Tensor]:
-        values = self.space.decode(params)
-        self.method.combine(self.state, values, self.buffer)
-        return self.pool.unflatten(self.buffer)
+        return self.bench.merge(self.method, self.space.decode(params))
 
     def _run_trial(self, index: int, params: dict[str, float], progress: Progress) -> None:
         started = time.perf_counter()
         merged = self.merged_parameters(params)
         merged_at = time.perf_counter()
-        result = self.selection.evaluate(merged)
+        result = self.bench.selection.evaluate(merged)
         evaluated_at = time.perf_counter()
         self.client.complete_trial(index, {"loss": result.loss, "metric": result.metric, **result.extra})
         record = self.record(index)
@@ -184,16 +132,64 @@ class StudyRunner:
             f"{_format_coefficients(record.coefficients)}"
         )
 
-    def _baseline_points(self) -> dict[str, dict[str, float]]:
-        """Every single candidate and the uniform average, when the method is a plain
-        simplex over the candidates (uniform weights = uniform soup = plain SWA)."""
-        variables = self.method.variables(self.pool.k)
-        if len(variables) != 1 or not isinstance(variables[0], Simplex):
-            return {}
-        k, name = self.pool.k, variables[0].name
-        points = {candidate_arm(i): self.space.encode({name: np.eye(k)[i]}) for i in range(k)}
-        points[UNIFORM_ARM] = self.space.encode({name: np.full(k, 1.0 / k)})
-        return points
+    def _baseline_names(self) -> list[str]:
+        """The baselines run before the search: the whole suite for a warm start, else
+        the single candidates, the uniform soup and the method's own default recipe."""
+        search = self.config.search
+        if search.warm_start:
+            return list(self.config.baselines or BASELINES)
+        if not search.baselines:
+            return []
+        own = [self.method.name] if self.method.name in METHOD_BASELINES else []
+        return ["candidates", "uniform", *own]
+
+    def attach_arm(self, label: str, method: MergeMethod, values: Any, result: BaselineResult) -> int | None:
+        """Make a baseline an Ax arm (completed with its selection scores) when it is a point
+        of the study's search space; returns its trial index, or None."""
+        same = method.name == self.method.name and method.options == self.method.options
+        if not same:
+            return None
+        experiment = self.client._experiment
+        params = self.space.encode(dict(values))
+        for index, trial in experiment.trials.items():
+            if trial.arm is None:
+                continue
+            if trial.arm.name == label:
+                return index
+            if trial.arm.parameters == params:
+                # The same point under another label (greedy soup that kept one candidate):
+                # Ax holds one arm per point.
+                return index
+        index = self.client.attach_trial(params, arm_name=label)
+        self.client.complete_trial(index, {k: v for k, v in result.selection.items()})
+        self.store.append_log(_log_entry(self.record(index)) | {"merge_s": result.seconds["merge"],
+                                                                 "eval_s": result.seconds["evaluate"]})
+        return index
+
+    def run_baselines(self, names: list[str], rerun: bool = False, strict: bool = False,
+                      echo: Any = None) -> list[BaselineResult]:
+        """Run baselines through the evaluator, record them in the study, attach in-space
+        ones as Ax arms. Recorded ones are skipped unless ``rerun``."""
+        recorded = self.store.read_baselines()
+        runner = BaselineRunner(self.bench, attach=self.attach_arm, echo=echo or self.console.print)
+        runner.results = {label: BaselineResult(**rec) for label, rec in recorded.items()}
+        if not strict and self.bench.base is None:
+            missing = [n for n in names if n in METHOD_BASELINES and build_method(n).needs_base]
+            if missing:
+                (echo or self.console.print)(
+                    f"[yellow]skipping {', '.join(missing)}: no base model (candidates.base)[/]"
+                )
+                names = [n for n in names if n not in missing]
+        present = {t.arm.name for t in self.client._experiment.trials.values() if t.arm is not None}
+        skip = set() if rerun else {
+            label for label in recorded
+            if recorded[label]["trial"] is None or label in present
+        }
+        results = []
+        for result in runner.run(names, skip):
+            self.store.append_baseline(result.to_json())
+            results.append(result)
+        return results
 
     def run(self, extra_trials: int | None = None) -> StudyOutcome:
         """Run (or continue) the study; ``extra_trials`` asks for that many search trials
@@ -216,12 +212,7 @@ class StudyRunner:
                     # Interrupted in flight: evaluation is deterministic, so re-running it
                     # gives the result it would have had; it is counted once.
                     self._run_trial(trial.index, dict(trial.arm.parameters), progress)
-            baselines = self._baseline_points() if self.config.search.baselines else {}
-            present = {t.arm.name for t in experiment.trials.values() if t.arm is not None}
-            for arm, params in baselines.items():
-                if arm not in present:
-                    index = self.client.attach_trial(params, arm_name=arm)
-                    self._run_trial(index, params, progress)
+            self.run_baselines(self._baseline_names(), echo=progress.console.print)
             done = self._search_trials_started()
             target = self.config.search.trials if extra_trials is None else done + extra_trials
             bar = progress.add_task(self.store.name, total=max(target, done), completed=done)
@@ -250,41 +241,44 @@ class StudyRunner:
 
     # ---- results --------------------------------------------------------------------
     def record(self, index: int) -> TrialRecord:
-        return trial_record(self.client, self.space, index)
+        return trial_record(self.client, self.space, index, self.method.name)
 
     def finish(self) -> StudyOutcome:
-        """Pick on the selection rows, then score the pick and the baselines on the report
-        rows, and store the result."""
+        """Pick on the selection rows, score the pick on the report rows, and store the
+        result with every recorded baseline's report scores."""
         records = [self.record(i) for i in sorted(self.client._experiment.trials)]
         chosen = pick(records, self.config.search.pick)
-        report_evaluator = self._evaluator(self.report_rows)
-        scored: dict[str, dict[str, Any]] = {}
-        by_arm = {r.arm: r for r in records}
-        singles = [by_arm[a] for a in by_arm if a.startswith("candidate_") and by_arm[a].completed]
-        entries = {"pick": chosen}
-        if UNIFORM_ARM in by_arm:
-            entries["uniform"] = by_arm[UNIFORM_ARM]
-        if singles:
-            entries["best_single"] = max(singles, key=lambda r: (r.metric, -r.loss))
-            entries["last_candidate"] = by_arm.get(candidate_arm(self.pool.k - 1), singles[-1])
-        for label, rec in entries.items():
-            params = dict(self.client._experiment.trials[rec.index].arm.parameters)
-            result: EvalResult = report_evaluator.evaluate(self.merged_parameters(params))
-            scored[label] = {
-                "trial": rec.index, "arm": rec.arm,
-                "selection": {"loss": rec.loss, "metric": rec.metric},
+        params = dict(self.client._experiment.trials[chosen.index].arm.parameters)
+        result: EvalResult = self.bench.report.evaluate(self.merged_parameters(params))
+        scored: dict[str, dict[str, Any]] = {
+            "pick": {
+                "trial": chosen.index, "arm": chosen.arm, "method": self.method.name,
+                "selection": {"loss": chosen.loss, "metric": chosen.metric},
                 "report": {"loss": result.loss, "metric": result.metric, **result.extra},
+            }
+        }
+        baselines = self.store.read_baselines()
+        singles = [b for label, b in baselines.items() if label.startswith(SINGLE_PREFIX)]
+        named: dict[str, dict[str, Any]] = {}
+        if singles:
+            named["best_single"] = max(singles, key=lambda b: (b["selection"]["metric"], -b["selection"]["loss"]))
+            named["last_candidate"] = baselines.get(candidate_arm(self.pool.k - 1), singles[-1])
+        named.update({label: b for label, b in baselines.items() if not label.startswith(SINGLE_PREFIX)})
+        for label, b in named.items():
+            scored[label] = {
+                "trial": b["trial"], "arm": b["label"], "method": b["method"],
+                "selection": b["selection"], "report": b["report"],
             }
         report = {
             "pick_rule": self.config.search.pick,
             "metric": self.task.metric,
-            "selection_rows": len(self.selection_rows),
-            "report_rows": len(self.report_rows),
+            "selection_rows": len(self.bench.selection_rows),
+            "report_rows": len(self.bench.report_rows),
             "pick_coefficients": chosen.coefficients,
             "scores": scored,
         }
         self.store.write_result(report)
-        return StudyOutcome(records, chosen, report, complete=True)
+        return StudyOutcome(records, chosen, report, True, baseline_records(self.store))
 
 
 def load_records(store: StudyStore) -> list[TrialRecord]:
@@ -299,12 +293,28 @@ def load_records(store: StudyStore) -> list[TrialRecord]:
         client = Client.load_from_database(config.name, storage_config=StorageConfig(url=url))
     except ObjectNotFoundError:
         return []
-    method = get_method(config.merge.method)
+    method = build_method(config.merge.method, config.merge.options)
     space = SearchSpace(method.variables(len(meta.candidates)), config.merge.encoding)
-    return [trial_record(client, space, i) for i in sorted(client._experiment.trials)]
+    return [trial_record(client, space, i, method.name) for i in sorted(client._experiment.trials)]
 
 
-def trial_record(client: Any, space: SearchSpace, index: int) -> TrialRecord:
+def baseline_records(store: StudyStore) -> list[TrialRecord]:
+    """Recorded baselines that are not arms of the study's Ax experiment (other methods),
+    as records without a trial index."""
+    return [
+        TrialRecord(
+            index=None, arm=label, node="baseline", status="COMPLETED",
+            coefficients=b["coefficients"], loss=b["selection"]["loss"],
+            metric=b["selection"]["metric"],
+            extra={k: v for k, v in b["selection"].items() if k not in ("loss", "metric")},
+            method=b["method"], note=b.get("note", ""),
+        )
+        for label, b in store.read_baselines().items()
+        if b["trial"] is None
+    ]
+
+
+def trial_record(client: Any, space: SearchSpace, index: int, method: str = "") -> TrialRecord:
     """A trial of the Ax experiment as a ``TrialRecord`` (objectives from Ax's data)."""
     trial = client._experiment.trials[index]
     node = trial.generator_runs[0]._generation_node_name if trial.generator_runs else None
@@ -324,6 +334,7 @@ def trial_record(client: Any, space: SearchSpace, index: int) -> TrialRecord:
         loss=values.pop("loss", None),
         metric=values.pop("metric", None),
         extra=values,
+        method=method,
     )
 
 

@@ -48,6 +48,9 @@ def _settings(task_cfg: TaskConfig, train: TrainConfig) -> dict[str, object]:
     }
 
 
+BASE_FOLDER = "base"
+
+
 def finished_checkpoints(out_dir: Path, task_cfg: TaskConfig, train: TrainConfig) -> list[Path] | None:
     """The checkpoints of a finished run with these settings, or None if there is none."""
     manifest = out_dir / MANIFEST
@@ -96,6 +99,10 @@ def finetune(
         folder = resolve_model_folder(train.model)
         tokenizer = load_tokenizer(folder)
         model = load_classifier(folder, task.num_labels, train.dropout)
+    # The start point θ_0 (pretrained encoder, freshly initialised head): the base that
+    # task-vector merges of these checkpoints subtract.
+    model.save_pretrained(out_dir / BASE_FOLDER)
+    tokenizer.save_pretrained(out_dir / BASE_FOLDER)
     model.to(device).train()
 
     encoded = encode_examples(examples, tokenizer, task, task_cfg.max_length)

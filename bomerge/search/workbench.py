@@ -1,0 +1,238 @@
+"""What a study keeps resident: candidates, base, evaluators and prepared merge methods.
+
+``preflight`` checks a config against everything that can be known cheaply (the base a
+method needs, the statistics rows, the candidates' heads) before any training, loading or
+statistics; ``Workbench`` then holds the pool and the evaluators for the study's lifetime and
+prepares each merge method once (its statistics cached under the study).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import random
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from bomerge.config import StudyConfig
+from bomerge.errors import BomergeError
+from bomerge.evaluate import EvalResult, Evaluator, tokenize_batches
+from bomerge.merge.base import MergeMethod, PrepareContext, base_missing_message, build_method
+from bomerge.merge.cache import StatisticsCache
+from bomerge.merge.statistics import StatisticsSource, rows_fingerprint
+from bomerge.models import (
+    check_classifier_head,
+    classifier_skeleton,
+    load_tokenizer,
+    packaged_minilm_path,
+)
+from bomerge.pool import CandidatePool
+from bomerge.search.store import StudyStore
+from bomerge.tasks.data import Example, load_split, split_selection_report
+from bomerge.tasks.glue import TaskSpec, get_task
+from bomerge.train.finetune import BASE_FOLDER, finetune
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BomergeError(f"device '{name}' requested but CUDA is not available")
+    return device
+
+
+def base_folder(config: StudyConfig, store: StudyStore | None) -> Path | None:
+    """θ_0: ``candidates.base``, else the start point of the study's own training run."""
+    base = config.candidates.base
+    if base == "minilm":
+        return packaged_minilm_path()
+    if base is not None:
+        return Path(base)
+    if config.train is not None and store is not None:
+        return store.candidates_dir / BASE_FOLDER
+    return None
+
+
+def statistics_rows(config: StudyConfig, task: TaskSpec) -> list[Example]:
+    """A seeded sample of ``merge.statistics.examples`` rows of the statistics split."""
+    settings = config.merge.statistics
+    if settings.split == config.task.eval.split:
+        raise BomergeError(
+            f"merge.statistics.split '{settings.split}' is the split trials are scored on; "
+            "statistics must come from other rows (e.g. 'train')"
+        )
+    try:
+        rows = load_split(task, config.task.data, settings.split)
+    except BomergeError as error:
+        raise BomergeError(f"no data for statistics (merge.statistics.split): {error}") from None
+    if not rows:
+        raise BomergeError(
+            f"no data for statistics: split '{settings.split}' of task '{task.name}' is empty"
+        )
+    if len(rows) > settings.examples:
+        picked = sorted(random.Random(settings.seed).sample(range(len(rows)), settings.examples))
+        rows = [rows[i] for i in picked]
+    return rows
+
+
+def has_base(config: StudyConfig) -> bool:
+    return config.candidates.base is not None or config.train is not None
+
+
+def preflight(
+    config: StudyConfig, methods: list[MergeMethod], optional: list[MergeMethod] = ()  # type: ignore[assignment]
+) -> None:
+    """Refuse, before any work, what ``methods`` cannot run with: a missing base, missing
+    statistics rows, or candidates whose head is not the task's classifier. ``optional``
+    methods (a baseline suite) are skipped later when they lack a base, but their
+    statistics rows are checked too."""
+    task = get_task(config.task.name)
+    for method in methods:
+        if method.needs_base and not has_base(config):
+            raise BomergeError(base_missing_message(method.name))
+    if config.candidates.base not in (None, "minilm"):
+        folder = Path(config.candidates.base)  # type: ignore[arg-type]
+        if not folder.is_dir():
+            raise BomergeError(f"candidates.base: model folder not found: {folder}")
+    runnable = [*methods, *(m for m in optional if has_base(config) or not m.needs_base)]
+    if any(method.uses_data() for method in runnable):
+        statistics_rows(config, task)
+    for path in config.candidates.paths:
+        if path.is_dir():
+            check_classifier_head(path, task.num_labels, task.name)
+
+
+def candidate_paths(config: StudyConfig, store: StudyStore, show_progress: bool) -> list[Path]:
+    """The K candidate folders: those trained for the study, then listed paths and globs."""
+    paths: list[Path] = []
+    if config.train is not None:
+        paths += finetune(
+            config.task, config.train, store.candidates_dir,
+            resolve_device(config.device), show_progress,
+        )
+    paths += list(config.candidates.paths)
+    for pattern in config.candidates.glob:
+        matches = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_dir())
+        if not matches:
+            raise BomergeError(f"candidates.glob '{pattern}' matches no folder")
+        paths += matches
+    if not paths:
+        raise BomergeError("the config names no candidates (candidates.paths/glob or train)")
+    return paths
+
+
+class Workbench:
+    """Candidates, base, tokenizer, evaluators and prepared methods of one study."""
+
+    def __init__(self, store: StudyStore, config: StudyConfig, show_progress: bool = True) -> None:
+        self.store = store
+        self.config = config
+        self.show_progress = show_progress
+        self.console = Console(stderr=True, quiet=not show_progress)
+        self.task: TaskSpec = get_task(config.task.name)
+        self.device = resolve_device(config.device)
+        self._states: dict[str, Any] = {}
+        self._report: Evaluator | None = None
+        self._statistics: StatisticsSource | None = None
+        self.prepare_seconds: dict[str, float] = {}
+
+    def open(self) -> None:
+        config, store = self.config, self.store
+        meta = store.read_meta()
+        paths = candidate_paths(config, store, self.show_progress)
+        names = [str(p.resolve()) for p in paths]
+        if meta.candidates and meta.candidates != names:
+            raise BomergeError(
+                f"study '{store.name}' was run with other candidates than the config now gives "
+                f"({len(meta.candidates)} recorded, {len(names)} now)"
+            )
+        if not meta.candidates:
+            meta.candidates = names
+            store.write_meta(meta)
+        for path in paths:
+            check_classifier_head(path, self.task.num_labels, self.task.name)
+        self.paths = paths
+        self.pool = CandidatePool.load(paths, self.device)
+        self.buffer = self.pool.empty_merge_buffer()
+        folder = base_folder(config, store)
+        self.base: torch.Tensor | None = None
+        self.base_known: torch.Tensor | None = None
+        if folder is not None and folder.is_dir():
+            self.base, self.base_known = self.pool.load_base(folder)
+
+        dev = load_split(self.task, config.task.data, config.task.eval.split)
+        selection, report = split_selection_report(dev, self.task, config.task.eval.selection_fraction)
+        self.selection_rows = selection[: config.task.eval.max_selection_examples]
+        self.report_rows = report[: config.task.eval.max_report_examples]
+        self.tokenizer = load_tokenizer(paths[0])
+        self.skeleton = classifier_skeleton(paths[0]).to(self.device)
+        self.selection = self._evaluator(self.selection_rows)
+
+    def _evaluator(self, rows: list[Example]) -> Evaluator:
+        eval_cfg = self.config.task.eval
+        batches = tokenize_batches(
+            rows, self.tokenizer, self.task, self.config.task.max_length,
+            eval_cfg.batch_size, self.device,
+        )
+        return Evaluator(self.skeleton, batches, self.task)
+
+    @property
+    def report(self) -> Evaluator:
+        """The report-row evaluator (built on first use; never used to choose anything)."""
+        if self._report is None:
+            self._report = self._evaluator(self.report_rows)
+        return self._report
+
+    def statistics(self) -> StatisticsSource:
+        if self._statistics is None:
+            settings = self.config.merge.statistics
+            rows = statistics_rows(self.config, self.task)
+            batches = tokenize_batches(
+                rows, self.tokenizer, self.task, self.config.task.max_length,
+                settings.batch_size, self.device,
+            )
+            skeleton = classifier_skeleton(self.paths[0], attention="eager").to(self.device)
+            fingerprint = rows_fingerprint(batches, settings.model_dump() | {"task": self.task.name})
+            self._statistics = StatisticsSource(skeleton, batches, self.task, fingerprint)
+        return self._statistics
+
+    def method(self, name: str, options: Mapping[str, Any] | None = None) -> MergeMethod:
+        """A method with the study's options when it is the study's method, else defaults."""
+        if options is None and name == self.config.merge.method:
+            options = self.config.merge.options
+        return build_method(name, options)
+
+    def prepared(self, method: MergeMethod) -> Any:
+        """The method's prepared state, computed once per study process."""
+        key = method.name + json.dumps(method.options.model_dump(), sort_keys=True)
+        if key not in self._states:
+            started = time.perf_counter()
+            context = PrepareContext(
+                pool=self.pool, base=self.base, base_known=self.base_known,
+                statistics=self.statistics() if method.uses_data() else None,
+                cache=StatisticsCache(self.store.statistics_dir, self.console),
+                show_progress=self.show_progress,
+            )
+            if method.needs_base and self.base is None:
+                context.require_base(method.name)
+            with self.console.status(f"preparing {method.name}"):
+                self._states[key] = method.prepare(context)
+            self.prepare_seconds[method.name] = time.perf_counter() - started
+        return self._states[key]
+
+    def merge(self, method: MergeMethod, values: Mapping[str, np.ndarray | float]) -> dict[str, torch.Tensor]:
+        """Merged parameters (named views into the one preallocated buffer)."""
+        state = self.prepared(method)
+        method.combine(state, values, self.buffer)
+        return self.pool.unflatten(self.buffer)
+
+    def evaluate(self, method: MergeMethod, values: Mapping[str, np.ndarray | float],
+                 evaluator: Evaluator | None = None) -> EvalResult:
+        return (evaluator or self.selection).evaluate(self.merge(method, values))
