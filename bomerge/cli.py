@@ -25,8 +25,19 @@ app = typer.Typer(
 study_app = typer.Typer(help="Run, resume and inspect merge studies.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
 
-out = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped into a file or a CI log, rich would squeeze tables into 80 columns and cut
+        # the numbers; a wide page keeps every column readable.
+        console.width = 200
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 StudiesDir = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
@@ -249,7 +260,7 @@ def baseline(
         store.create(config)
     runner = StudyRunner(store, config, show_progress=not quiet)
     runner.open()
-    results = runner.run_baselines(names, rerun=rerun, strict=bool(only))
+    results, fresh = runner.run_baselines(names, rerun=rerun, strict=bool(only))
     metric = runner.task.metric
     table = Table(title=f"Baselines of study '{store.name}' (selection rows: "
                         f"{len(runner.bench.selection_rows)}, report rows: {len(runner.bench.report_rows)})")
@@ -262,11 +273,11 @@ def baseline(
             r.label, r.method, "" if r.trial is None else str(r.trial),
             f"{r.selection['loss']:.4f}", f"{r.selection['metric']:.4f}",
             f"{r.report['loss']:.4f}", f"{r.report['metric']:.4f}",
-            f"{r.seconds['wall']:.2f}", r.note,
+            f"{r.seconds['wall']:.2f}", r.note if r.label in fresh else f"{r.note} (recorded)".strip(),
         )
     out.print(table)
-    if not results:
-        out.print("All asked baselines are recorded already (--rerun recomputes them).")
+    if len(fresh) < len(results):
+        out.print("Rows marked (recorded) come from earlier runs; --rerun recomputes them.")
     out.print(f"Recorded in study '{store.name}'. Search from these arms: "
               f"bomerge study resume {store.name}")
 

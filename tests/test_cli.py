@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bomerge.config import TinyModelConfig
 from bomerge.models import build_tiny_model
@@ -133,3 +135,95 @@ def test_mismatched_candidates_name_the_tensors(glue_root, tiny_candidates, tmp_
 def test_unknown_study_is_a_one_line_error(tmp_path):
     _assert_one_line_error(bomerge("study", "resume", "nope", "--studies-dir", str(tmp_path)),
                            "no study named 'nope'")
+
+
+ALL_BASELINES = ["candidate_0", "candidate_1", "candidate_2", "uniform", "greedy_soup", "fisher",
+                 "regmean", "mats", "task_arithmetic", "ties", "localize_stitch"]
+
+
+def _baseline_config(tmp_path: Path, glue_root: Path, candidates: list[Path], name: str,
+                     **extra: object) -> Path:
+    data = tiny_study_dict(glue_root, tmp_path / "studies", name=name)
+    del data["train"]
+    data["candidates"] = {"paths": [str(p) for p in candidates],
+                          "base": str(candidates[0].parent / "base")}
+    data["merge"] = {"method": "weights", "statistics": {"examples": 64}}
+    data.update(extra)
+    return write_config(tmp_path / f"{name}.yaml", data)
+
+
+def test_baseline_prints_one_table_and_records_every_arm(glue_root, tiny_candidates, tmp_path):
+    config = _baseline_config(tmp_path, glue_root, tiny_candidates, "b")
+    result = bomerge("baseline", str(config), env={"COLUMNS": "250"})
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if "│" in line]
+    for label in ALL_BASELINES:
+        assert any(line.split("│")[1].strip() == label for line in rows), (label, result.stdout)
+    assert "kept" in result.stdout  # greedy soup says which candidates it kept
+    assert "bomerge study resume b" in result.stdout
+
+    listing = json.loads(bomerge("study", "pareto", "b", "--all", "--json",
+                                 "--studies-dir", str(tmp_path / "studies")).stdout)
+    in_space = {t["arm"] for t in listing["trials"]}
+    foreign = {b["arm"]: b for b in listing["baselines"]}
+    # weights-space recipes are trials of the study; other methods are labelled arms
+    assert {"candidate_0", "candidate_1", "candidate_2", "uniform"} <= in_space
+    assert set(foreign) == {"fisher", "regmean", "mats", "task_arithmetic", "ties",
+                            "localize_stitch"}
+    assert foreign["ties"]["method"] == "ties" and foreign["ties"]["index"] is None
+    assert all(t["node"] == "baseline" for t in listing["trials"])
+    table = bomerge("study", "pareto", "b", "--studies-dir", str(tmp_path / "studies"),
+                    env={"COLUMNS": "250"})
+    assert "localize_stitch" in table.stdout and "regmean" in table.stdout
+
+    again = bomerge("baseline", str(config), "--only", "fisher")
+    assert again.returncode == 0 and "fisher" in again.stdout and "(recorded)" in again.stdout
+
+
+def test_warm_started_study_starts_from_the_baseline_suite(glue_root, tiny_candidates, tmp_path):
+    config = _baseline_config(tmp_path, glue_root, tiny_candidates, "w",
+                              baselines=["candidates", "uniform", "greedy_soup", "fisher"])
+    data = yaml.safe_load(config.read_text())
+    data["search"].update(trials=2, initial_trials=1, warm_start=True)
+    config = write_config(config, data)
+    result = bomerge("study", "run", str(config), "--quiet")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(bomerge("study", "pareto", "w", "--all", "--json",
+                                 "--studies-dir", str(tmp_path / "studies")).stdout)
+    nodes = [t["node"] for t in listing["trials"]]
+    assert nodes[:4] == ["baseline"] * 4 and len(nodes) - nodes.count("baseline") == 2
+    assert [b["arm"] for b in listing["baselines"]] == ["fisher"]
+    assert "fisher" in listing["report"]["scores"]
+
+
+def test_method_that_needs_a_base_without_one_is_refused_before_work(
+    glue_root, tiny_candidates, tmp_path
+):
+    config = _explicit_config(tmp_path, glue_root, tiny_candidates)
+    data = yaml.safe_load(config.read_text())
+    data["merge"] = {"method": "ties"}
+    _assert_one_line_error(bomerge("study", "run", str(write_config(config, data))),
+                           "ties", "base")
+    assert not (tmp_path / "studies" / "bad").exists()
+
+
+def test_statistics_split_without_data_is_refused_before_work(glue_root, tiny_candidates, tmp_path):
+    config = _explicit_config(tmp_path, glue_root, tiny_candidates)
+    data = yaml.safe_load(config.read_text())
+    data["merge"] = {"method": "fisher", "statistics": {"split": "test"}}
+    _assert_one_line_error(bomerge("study", "run", str(write_config(config, data))),
+                           "no data for statistics", "test")
+    assert not (tmp_path / "studies" / "bad").exists()
+
+
+def test_unsupported_head_is_refused_before_work(glue_root, tiny_candidates, tmp_path):
+    masked = tmp_path / "masked"
+    shutil.copytree(tiny_candidates[0], masked)
+    config_file = masked / "config.json"
+    settings = json.loads(config_file.read_text())
+    settings["architectures"] = ["BertForMaskedLM"]
+    config_file.write_text(json.dumps(settings))
+    config = _explicit_config(tmp_path, glue_root, [tiny_candidates[1], masked])
+    _assert_one_line_error(bomerge("baseline", str(config)), "BertForMaskedLM",
+                           "is not supported", "config.json")
+    assert not (tmp_path / "studies" / "bad").exists()

@@ -7,7 +7,7 @@ candidate i (``statistics.fisher_diagonal``) and λ on the simplex (the BO varia
 fall back to the λ-weighted average instead of 0/0, and λ = e_i gives candidate i exactly.
 
 Prepare stores F' = F + ε and F' ⊙ θ as ``(K, P)`` tensors; a trial is then two weighted
-sums over them and one division, all memory-bound.
+sums over them and one division, streamed chunk by chunk: memory-bound.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from bomerge.merge.base import (
     Simplex,
     Values,
     Variable,
+    chunks,
     register,
     simplex_weights,
     uniform,
 )
 from bomerge.merge.cache import cached, candidate_signature
 from bomerge.merge.statistics import fisher_diagonal
-from bomerge.merge.weights import weighted_sum
+from bomerge.merge.weights import CHUNK, accumulate
 from bomerge.pool import CandidatePool
 
 
@@ -50,14 +51,13 @@ class FisherOptions(Options):
 @dataclass
 class FisherState:
     """``fisher``: F + ε, ``(K, P)``; ``weighted``: (F + ε) ⊙ θ, ``(K, P)``; ``scratch``:
-    ``(P,)`` storage for the denominator."""
+    ``(min(CHUNK, P),)`` storage for one chunk's denominator."""
 
     pool: CandidatePool
     fisher: torch.Tensor
     weighted: torch.Tensor
     floor: float
     scratch: torch.Tensor
-    scratch_values: torch.Tensor | None
 
 
 def fisher_merge(
@@ -112,16 +112,21 @@ class FisherMerge(MergeMethod):
         floor = 0.0 if self.options.search_floor else self.options.floor
         fisher = fisher + floor
         weighted = fisher * pool.stacked
-        extra = pool.empty_merge_buffer() if self.options.search_floor else None
-        return FisherState(pool, fisher, weighted, floor, pool.empty_merge_buffer(), extra)
+        scratch = torch.empty(min(CHUNK, pool.num_values), dtype=fisher.dtype, device=fisher.device)
+        return FisherState(pool, fisher, weighted, floor, scratch)
 
     def combine(self, state: FisherState, values: Values, out: torch.Tensor) -> torch.Tensor:
-        lam = simplex_weights(values["lambda"], state.pool.k, "Fisher λ")
-        weighted_sum(state.weighted, lam, out)
-        weighted_sum(state.fisher, lam, state.scratch)
-        if state.scratch_values is not None:
-            # (Σ λ F θ + ε Σ λ θ) / (Σ λ F + ε), with Σ λ_i = 1.
-            floor = float(values["floor"])
-            out.add_(weighted_sum(state.pool.stacked, lam, state.scratch_values), alpha=floor)
-            state.scratch.add_(floor)
-        return out.div_(state.scratch)
+        lam = simplex_weights(values["lambda"], state.pool.k, "Fisher λ").tolist()
+        floor = float(values["floor"]) if self.options.search_floor else 0.0
+        # Numerator and denominator of one chunk are built in cache and divided there, so a
+        # trial reads 2·K·P values and writes P once.
+        for part in chunks(state.pool.num_values, CHUNK):
+            numerator = accumulate(state.weighted[:, part], lam, out[part])
+            denominator = accumulate(state.fisher[:, part], lam, state.scratch[: len(numerator)])
+            if floor:
+                # (Σ λ F θ + ε Σ λ θ) / (Σ λ F + ε), with Σ λ_i = 1.
+                for row, weight in zip(state.pool.stacked[:, part], lam, strict=True):
+                    numerator.add_(row, alpha=floor * weight)
+                denominator.add_(floor)
+            numerator.div_(denominator)
+        return out

@@ -106,6 +106,32 @@ def _output_weights(
     return torch.nn.functional.one_hot(labels.long(), probs.shape[1]).to(probs)
 
 
+def _word_embedding_name(model: nn.Module) -> str | None:
+    table = model.get_input_embeddings().weight
+    return next((name for name, p in model.named_parameters() if p is table), None)
+
+
+def _add_row_fisher(
+    fisher: torch.Tensor, ids: torch.Tensor, row_grads: torch.Tensor, weights: torch.Tensor
+) -> None:
+    """Add Σ_b Σ_c ω_bc (∂o_bc/∂E[v])² to ``fisher[v]`` for every vocabulary row v.
+
+    The gradient of an example's output at embedding row v is the sum of the gradients at
+    the positions holding token v, so positions are summed per (example, token) before
+    squaring. Shapes: ``fisher`` (V, H), ``ids`` (B, L), ``row_grads`` (B, C, L, H),
+    ``weights`` (B, C).
+    """
+    b, c, length, h = row_grads.shape
+    vocab = fisher.shape[0]
+    example = torch.arange(b, device=ids.device)[:, None].expand(b, length)
+    keys, inverse = torch.unique((example * vocab + ids).reshape(-1), return_inverse=True)
+    per_position = row_grads.permute(0, 2, 1, 3).reshape(b * length, c, h)
+    summed = torch.zeros((len(keys), c, h), dtype=row_grads.dtype, device=row_grads.device)
+    summed.index_add_(0, inverse, per_position)
+    weighted = torch.einsum("uc,uch->uh", weights[keys // vocab], summed.square())
+    fisher.index_add_(0, keys % vocab, weighted)
+
+
 def fisher_diagonal(
     source: StatisticsSource,
     parameters: Mapping[str, torch.Tensor],
@@ -117,7 +143,10 @@ def fisher_diagonal(
     """Diagonal Fisher F = (1/N) Σ_x E_y[(∇_θ log p(y|x; θ))²] per parameter tensor.
 
     Gradients are per example (``vmap`` of ``jacrev`` over rows, never of a batch sum, which
-    would add cross terms). Returns a dict parameter name → tensor of that parameter's shape.
+    would add cross terms). The word-embedding table is differentiated at the gathered
+    ``(L, H)`` vectors an example uses, not as a dense ``(V, H)`` Jacobian per example (half
+    of MiniLM's values, almost all zero for one sentence), and scattered into its rows.
+    Returns a dict parameter name → tensor of that parameter's shape.
     """
     model = source.skeleton
     names = [name for name, _ in model.named_parameters()]
@@ -125,36 +154,46 @@ def fisher_diagonal(
     buffers = dict(model.named_buffers())
     task = source.task
     classes = 1 if task.is_regression else task.num_labels
+    word = _word_embedding_name(model)
+    table = params.pop(word) if word is not None else None
     total = sum(p.numel() for p in params.values())
     chunk = max(1, int(JACOBIAN_BUDGET // (classes * total)))
     generator = torch.Generator().manual_seed(seed)
 
-    def outputs(p: dict[str, torch.Tensor], ids: torch.Tensor, types: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
+    def outputs(p: dict[str, torch.Tensor], vectors: torch.Tensor | None, ids: torch.Tensor,
+                types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        inputs = {"input_ids": ids[None]} if vectors is None else {"inputs_embeds": vectors[None]}
         logits = functional_call(
             model, (p, buffers), args=(),
-            kwargs={"input_ids": ids[None], "token_type_ids": types[None],
-                    "attention_mask": additive_mask(mask)},
+            kwargs={**inputs, "token_type_ids": types[None], "attention_mask": additive_mask(mask)},
         ).logits[0]
         return logits if task.is_regression else torch.log_softmax(logits, dim=-1)
 
-    per_row_jacobian = vmap(jacrev(outputs), in_dims=(None, 0, 0, 0))
-    per_row_outputs = vmap(outputs, in_dims=(None, 0, 0, 0))
+    argnums = (0,) if table is None else (0, 1)
+    per_row_jacobian = vmap(jacrev(outputs, argnums=argnums), in_dims=(None, 0, 0, 0, 0))
+    per_row_outputs = vmap(outputs, in_dims=(None, 0, 0, 0, 0))
     fisher = {name: torch.zeros_like(p) for name, p in params.items()}
+    word_fisher = None if table is None else torch.zeros_like(table)
     for batch in source.batches:
         for start in range(0, len(batch.labels), chunk):
             rows = slice(start, start + chunk)
-            args = (batch.input_ids[rows], batch.token_type_ids[rows], batch.attention_mask[rows])
+            ids = batch.input_ids[rows]
+            vectors = None if table is None else table[ids]
+            args = (vectors, ids, batch.token_type_ids[rows], batch.attention_mask[rows])
             with torch.no_grad():
                 out = per_row_outputs(params, *args)
             weights = _output_weights(out, batch.labels[rows], task, estimator, samples, sigma, generator)
             jacobians = per_row_jacobian(params, *args)
-            for name, jac in jacobians.items():
+            for name, jac in jacobians[0].items():
                 # jac: (B, C, *shape); weights: (B, C)
                 fisher[name] += torch.einsum("bc,bc...->...", weights, jac.square())
+            if word_fisher is not None:
+                _add_row_fisher(word_fisher, ids, jacobians[1], weights)
             del jacobians
+    if word is not None:
+        fisher[word] = word_fisher
     n = source.n
-    return {name: value / n for name, value in fisher.items()}
+    return {name: fisher[name] / n for name in names}
 
 
 def linear_layers(model: nn.Module) -> list[str]:

@@ -21,6 +21,7 @@ from bomerge.baselines import (
     SINGLE_PREFIX,
     BaselineResult,
     BaselineRunner,
+    expand,
 )
 from bomerge.config import StudyConfig
 from bomerge.evaluate import EvalResult
@@ -167,9 +168,12 @@ class StudyRunner:
         return index
 
     def run_baselines(self, names: list[str], rerun: bool = False, strict: bool = False,
-                      echo: Any = None) -> list[BaselineResult]:
+                      echo: Any = None) -> tuple[list[BaselineResult], set[str]]:
         """Run baselines through the evaluator, record them in the study, attach in-space
-        ones as Ax arms. Recorded ones are skipped unless ``rerun``."""
+        ones as Ax arms. Recorded ones are skipped unless ``rerun``.
+
+        Returns the results of every asked baseline (recorded or new, in order) and the
+        labels computed by this call."""
         recorded = self.store.read_baselines()
         runner = BaselineRunner(self.bench, attach=self.attach_arm, echo=echo or self.console.print)
         runner.results = {label: BaselineResult(**rec) for label, rec in recorded.items()}
@@ -180,16 +184,19 @@ class StudyRunner:
                     f"[yellow]skipping {', '.join(missing)}: no base model (candidates.base)[/]"
                 )
                 names = [n for n in names if n not in missing]
-        present = {t.arm.name for t in self.client._experiment.trials.values() if t.arm is not None}
+        # An in-space baseline counts as done only once its Ax trial completed (a crash
+        # between the two writes re-runs it); greedy soup may share another label's arm.
+        completed = {i for i, t in self.client._experiment.trials.items() if t.status.is_completed}
         skip = set() if rerun else {
             label for label in recorded
-            if recorded[label]["trial"] is None or label in present
+            if recorded[label]["trial"] is None or recorded[label]["trial"] in completed
         }
-        results = []
+        fresh = {}
         for result in runner.run(names, skip):
             self.store.append_baseline(result.to_json())
-            results.append(result)
-        return results
+            fresh[result.label] = result
+        shown = [fresh.get(label) or runner.results.get(label) for label in expand(names, self.bench.pool.k)]
+        return [r for r in shown if r is not None], set(fresh)
 
     def run(self, extra_trials: int | None = None) -> StudyOutcome:
         """Run (or continue) the study; ``extra_trials`` asks for that many search trials
