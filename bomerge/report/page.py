@@ -1,0 +1,119 @@
+"""One self-contained HTML page for a study: plotly.js is inlined, so the page opens with
+no network. Figure divs have fixed ids (``objective-plane``, ``progress``,
+``coefficients``) that tests and scripts can find."""
+
+from __future__ import annotations
+
+import datetime
+import html
+from pathlib import Path
+
+from bomerge.report.figures import coefficients_figure, objective_plane, progress_figure
+from bomerge.report.view import StudyView
+from bomerge.search.pareto import TrialRecord, progress, reference_point
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
+th, td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th { background: #f4f4f4; } td.l, th.l { text-align: left; }
+tr.pick { background: #fde2e2; font-weight: bold; }
+.state { padding: 0.6em 1em; border-radius: 4px; }
+.complete { background: #e6f4ea; } .incomplete { background: #fff4ce; }
+"""
+
+
+def _coefficients(r: TrialRecord) -> str:
+    return " ".join(
+        f"{k}=[{' '.join(f'{x:.3f}' for x in v)}]" if isinstance(v, list) else f"{k}={v:.3g}"
+        for k, v in r.coefficients.items()
+    )
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def trial_table(view: StudyView) -> str:
+    """Every trial in index order, then other methods' baselines; pick and front marked."""
+    front = {r.index for r in view.front}
+    head = ("<tr><th>trial</th><th class=l>arm</th><th class=l>method</th><th class=l>node</th>"
+            f"<th>status</th><th>loss</th><th>{html.escape(view.metric)}</th>"
+            "<th class=l>coefficients</th><th class=l>Pareto</th></tr>")
+    rows = []
+    for r in [*view.records, *view.others]:
+        is_pick = r.index is not None and r.index == view.pick.index
+        mark = "★ pick" if is_pick else ("●" if r.index in front and r.index is not None else "")
+        rows.append(
+            f"<tr{' class=pick' if is_pick else ''}><td>{'' if r.index is None else r.index}</td>"
+            f"<td class=l>{html.escape(r.arm)}</td><td class=l>{html.escape(r.method)}</td>"
+            f"<td class=l>{html.escape(r.node)}</td><td>{html.escape(r.status)}</td>"
+            f"<td>{_number(r.loss)}</td><td>{_number(r.metric)}</td>"
+            f"<td class=l>{html.escape(_coefficients(r))}</td><td class=l>{mark}</td></tr>"
+        )
+    return f"<table id=trials>{head}{''.join(rows)}</table>"
+
+
+def report_table(view: StudyView) -> str:
+    """Report-row scores of the pick and the baselines (from the stored result)."""
+    if view.result is None:
+        return "<p>No report-row scores yet: the study has not finished.</p>"
+    metric = html.escape(view.metric)
+    rows = "".join(
+        f"<tr><td class=l>{html.escape(label)}</td><td class=l>{html.escape(s.get('method', ''))}</td>"
+        f"<td>{'' if s['trial'] is None else s['trial']}</td>"
+        f"<td>{_number(s['selection']['metric'])}</td><td>{_number(s['report']['loss'])}</td>"
+        f"<td>{_number(s['report']['metric'])}</td></tr>"
+        for label, s in view.result["scores"].items()
+    )
+    return (f"<table id=report><tr><th class=l>model</th><th class=l>method</th><th>trial</th>"
+            f"<th>selection {metric}</th><th>report loss</th><th>report {metric}</th></tr>"
+            f"{rows}</table>")
+
+
+def render(view: StudyView) -> str:
+    """The page as one HTML string."""
+    search = view.config.search
+    reference = reference_point(view.records, search.loss_threshold, search.metric_threshold)
+    figures = [
+        objective_plane(view.records, view.others, view.pick.index, view.metric),
+        progress_figure(progress(view.records, reference), view.metric, reference),
+        coefficients_figure(sorted(view.front, key=lambda r: r.index or 0)),
+    ]
+    divs = [
+        figure.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=div_id,
+                       config={"displaylogo": False})
+        for i, (figure, div_id) in enumerate(zip(figures, ["objective-plane", "progress",
+                                                            "coefficients"], strict=True))
+    ]
+    state_class = "complete" if view.complete else "incomplete"
+    report_rows = view.result["report_rows"] if view.result else None
+    candidates = "".join(f"<li><code>{html.escape(c)}</code></li>" for c in view.candidates)
+    generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>bomerge study {html.escape(view.name)}</title><style>{STYLE}</style></head>
+<body>
+<h1>Study <code>{html.escape(view.name)}</code></h1>
+<p class="state {state_class}" id=state>{html.escape(view.state)}</p>
+<p>Task <b>{html.escape(view.config.task.name)}</b>, method <b>{html.escape(view.config.merge.method)}</b>,
+{len(view.candidates)} candidates. Chosen on the {html.escape(view.selection_rule())}.
+Pick: trial <b>{view.pick.index}</b> ({html.escape(view.pick.arm)}), dev loss
+{_number(view.pick.loss)}, dev {html.escape(view.metric)} {_number(view.pick.metric)},
+coefficients {html.escape(_coefficients(view.pick))}.</p>
+<h2>Report rows{f" ({report_rows} rows the search never saw)" if report_rows else ""}</h2>
+{report_table(view)}
+<h2>Objective plane</h2>{divs[0]}
+<h2>Progress</h2>{divs[1]}
+<h2>Coefficients of the Pareto points</h2>{divs[2]}
+<h2>Trials</h2>{trial_table(view)}
+<h2>Candidates</h2><ol start=0>{candidates}</ol>
+<p><small>Generated by bomerge on {generated}.</small></p>
+</body></html>
+"""
+
+
+def write_page(view: StudyView, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(view), encoding="utf-8")
+    return path

@@ -1,0 +1,93 @@
+"""Everything a report or a Pareto table shows about a stored study, loaded once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bomerge.config import StudyConfig
+from bomerge.errors import BomergeError
+from bomerge.search.pareto import TrialRecord, pareto_set, pick
+from bomerge.search.store import StudyStore
+from bomerge.tasks.glue import get_task
+
+
+@dataclass
+class StudyView:
+    """A stored study's trials, other-method baselines, pick and stored result.
+
+    ``complete`` is false while the search budget is not reached, a trial is still marked
+    running, or trials were added after the stored result was written.
+    """
+
+    name: str
+    config: StudyConfig
+    records: list[TrialRecord]
+    others: list[TrialRecord]
+    pick: TrialRecord
+    result: dict[str, Any] | None
+    candidates: list[str]
+
+    @classmethod
+    def load(cls, store: StudyStore) -> StudyView:
+        from bomerge.search.study import baseline_records, load_records
+
+        records = load_records(store)
+        if not any(r.completed for r in records):
+            raise BomergeError(f"study '{store.name}' has no completed trial yet")
+        config = store.read_config()
+        return cls(store.name, config, records, baseline_records(store),
+                   pick(records, config.search.pick), store.read_result(),
+                   store.read_meta().candidates)
+
+    @property
+    def metric(self) -> str:
+        return get_task(self.config.task.name).metric
+
+    @property
+    def search_trials(self) -> int:
+        return sum(1 for r in self.records if not r.is_baseline)
+
+    @property
+    def running(self) -> list[int]:
+        return [r.index for r in self.records if r.status == "RUNNING" and r.index is not None]
+
+    @property
+    def complete(self) -> bool:
+        if self.result is None or self.running:
+            return False
+        return self.result.get("trials", len(self.records)) == len(self.records)
+
+    @property
+    def state(self) -> str:
+        """One line for people: complete, or what is missing and how to continue."""
+        if self.complete:
+            return f"complete: {self.search_trials} search trials after the baseline arms"
+        parts = [f"incomplete: {self.search_trials} search trials done "
+                 f"(budget {self.config.search.trials})"]
+        if self.running:
+            parts.append(f"trial {', '.join(map(str, self.running))} interrupted in flight")
+        if self.result is None:
+            parts.append("no report-row scores yet")
+        return "; ".join(parts) + f" — continue with `bomerge study resume {self.name}`"
+
+    @property
+    def front(self) -> list[TrialRecord]:
+        return pareto_set(self.records)
+
+    def record(self, index: int) -> TrialRecord:
+        """The trial ``index``, or a one-line error naming the trials that exist."""
+        for r in self.records:
+            if r.index == index:
+                return r
+        indices = [r.index for r in self.records if r.index is not None]
+        raise BomergeError(
+            f"study '{self.name}' has no trial {index} (trials {min(indices)}–{max(indices)})"
+        )
+
+    def selection_rule(self) -> str:
+        """Which rows chose the pick, in words."""
+        ev = self.config.task.eval
+        cap = f", at most {ev.max_selection_examples} rows" if ev.max_selection_examples else ""
+        return (f"selection part ({ev.selection_fraction:.0%}) of the '{ev.split}' split{cap}; "
+                f"pick rule {self.config.search.pick}")
