@@ -177,35 +177,88 @@ def study_pareto(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     studies_dir: StudiesDir = None,
 ) -> None:
-    """The Pareto set and baselines of a study: trial, loss, metric, weights."""
+    """The Pareto set and baselines of a study: trial, method, loss, metric, coefficients,
+    generation node, sorted by metric, the pick marked."""
     from dataclasses import asdict
 
-    from bomerge.search.pareto import pareto_set, pick
-    from bomerge.search.study import baseline_records, load_records
+    from bomerge.report.view import StudyView
 
     store = StudyStore.locate(name, studies_dir)
-    records = load_records(store)
-    others = baseline_records(store)
-    if not any(r.completed for r in records):
-        raise BomergeError(f"study '{store.name}' has no completed trial yet")
-    chosen = pick(records, store.read_config().search.pick)
-    result = store.read_result()
+    view = StudyView.load(store)
     if as_json:
-        front = {r.index for r in pareto_set(records)}
+        front = {r.index for r in view.front}
         payload = {
             "study": store.name,
-            "complete": result is not None,
-            "pick": chosen.index,
-            "trials": [asdict(r) | {"pareto": r.index in front} for r in records],
-            "baselines": [asdict(r) for r in others],
-            "report": result,
+            "complete": view.complete,
+            "state": view.state,
+            "pick": view.pick.index,
+            "pick_rule": view.config.search.pick,
+            "selection": view.selection_rule(),
+            "trials": [asdict(r) | {"pareto": r.index in front} for r in view.records],
+            "baselines": [asdict(r) for r in view.others],
+            "report": view.result,
         }
         out.print_json(json.dumps(payload))
         return
-    _print_pareto(records, others, chosen.index, show_all)
-    if result is None:
-        out.print("[yellow]The study is incomplete: resume it with `bomerge study resume "
-                  f"{store.name}`.[/]")
+    _print_pareto(view.records, view.others, view.pick.index, show_all)
+    out.print(f"Pick: trial {view.pick.index}, chosen on the {view.selection_rule()}.")
+    if not view.complete:
+        out.print(f"[yellow]The study is {view.state}.[/]", soft_wrap=True)
+
+
+@study_app.command("report")
+def study_report(
+    name: Annotated[str, typer.Argument(help="Study name (or its folder).")],
+    out_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="HTML file (default: studies/NAME/report.html)."),
+    ] = None,
+    studies_dir: StudiesDir = None,
+) -> None:
+    """One self-contained HTML page (objective plane, progress, coefficients, trials) and a
+    PNG of the objective plane beside it."""
+    from bomerge.report.page import write_page
+    from bomerge.report.static import write_plane_png
+    from bomerge.report.view import StudyView
+
+    store = StudyStore.locate(name, studies_dir)
+    view = StudyView.load(store)
+    page = write_page(view, out_file or store.directory / "report.html")
+    png = write_plane_png(view, page.with_suffix(".png"))
+    out.print(f"Report: {page}\nObjective plane: {png}")
+    if not view.complete:
+        out.print(f"[yellow]The study is {view.state}.[/]", soft_wrap=True)
+
+
+@study_app.command("export")
+def study_export(
+    name: Annotated[str, typer.Argument(help="Study name (or its folder).")],
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder for the merged model.")],
+    trial: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--trial", help="Export this trial (default: the pick)."),
+    ] = None,
+    use_pick: Annotated[bool, typer.Option("--pick", help="Export the pick (the default).")] = False,
+    baseline: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--baseline", help="Export a recorded baseline of another method (e.g. ties)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty OUT_DIR.")] = False,
+    studies_dir: StudiesDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Write the chosen merge as a Hugging Face model folder with its provenance."""
+    from bomerge.export import ExportChoice, export_merge
+
+    if sum([trial is not None, use_pick, baseline is not None]) > 1:
+        raise BomergeError("give one of --trial N, --pick, --baseline LABEL")
+    store = StudyStore.locate(name, studies_dir)
+    provenance = export_merge(store, ExportChoice(trial=trial, baseline=baseline), out_dir,
+                              force, show_progress=not quiet)
+    which = (f"trial {provenance['trial']}" if provenance["trial"] is not None
+             else f"baseline {provenance['arm']}")
+    out.print(f"Exported {which} ({provenance['method']}) of study '{store.name}' to {out_dir}; "
+              f"provenance in {out_dir / 'bomerge_merge.json'}", soft_wrap=True)
 
 
 @study_app.command("list")
@@ -280,6 +333,67 @@ def baseline(
         out.print("Rows marked (recorded) come from earlier runs; --rerun recomputes them.")
     out.print(f"Recorded in study '{store.name}'. Search from these arms: "
               f"bomerge study resume {store.name}")
+
+
+@app.command("eval")
+def evaluate_model(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Hugging Face model folder.")],
+    task: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--task", help="sst2 | mrpc | rte | cola | stsb (default: the study's)."),
+    ] = None,
+    data: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--data", help="GLUE root, task folder or TSV file (default: the study's)."),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="train | dev (folder data).")] = "dev",
+    part: Annotated[
+        str, typer.Option("--part", help="all | selection | report part of the split.")
+    ] = "all",
+    study: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--study", help="Take task, data, max length, batch size and row caps "
+                                     "from this study's config."),
+    ] = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length")] = None,  # noqa: UP045
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size")] = None,  # noqa: UP045
+    max_examples: Annotated[Optional[int], typer.Option("--max-examples")] = None,  # noqa: UP045
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N]")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    studies_dir: StudiesDir = None,
+) -> None:
+    """Evaluate any model folder (an exported merge included) on any split and print loss
+    and metric: score the pick on rows the search never saw."""
+    from bomerge.scoring import RowsSpec, load_rows, score_model
+    from bomerge.search.workbench import resolve_device
+    from bomerge.tasks.glue import get_task
+
+    if part not in ("all", "selection", "report"):
+        raise BomergeError(f"--part '{part}': use all, selection or report")
+    if not model_dir.is_dir():
+        raise BomergeError(f"{model_dir}: model folder not found")
+    fraction, cap, length, batch, hub = 0.5, None, 128, 64, False
+    if study is not None:
+        config = StudyStore.locate(study, studies_dir).read_config()
+        ev = config.task.eval
+        task = task or config.task.name
+        data = data or config.task.data.root
+        fraction, length, batch, hub = ev.selection_fraction, config.task.max_length, ev.batch_size, config.task.data.hub
+        cap = {"selection": ev.max_selection_examples, "report": ev.max_report_examples}.get(part)
+    if task is None:
+        raise BomergeError("give --task (or --study NAME)")
+    spec = get_task(task)
+    rows = load_rows(spec, RowsSpec(data, split, part, fraction, max_examples or cap, hub))  # type: ignore[arg-type]
+    result = score_model(model_dir, spec, rows, max_length or length, batch_size or batch,
+                         resolve_device(device))
+    payload = {"model": str(model_dir), "task": task, "split": split, "part": part,
+               "rows": result.n, "loss": result.loss, spec.metric: result.metric, **result.extra}
+    if as_json:
+        out.print_json(json.dumps(payload))
+        return
+    extra = "".join(f"  {k} {v:.4f}" for k, v in result.extra.items())
+    out.print(f"{model_dir}: {task} {split} ({part}, {result.n} rows)  loss {result.loss:.4f}  "
+              f"{spec.metric} {result.metric:.4f}{extra}", soft_wrap=True)
 
 
 @app.command("train")

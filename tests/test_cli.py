@@ -27,6 +27,23 @@ def bomerge(*args: str, env: dict | None = None, timeout: float = 240) -> subpro
                           env={**os.environ, **(env or {})})
 
 
+def bomerge_here(capsys: pytest.CaptureFixture, *args: str) -> subprocess.CompletedProcess:
+    """The CLI in this process (no interpreter start-up): for commands that must fail before
+    any work, where a subprocess would only add seconds of imports."""
+    from bomerge.cli import main
+
+    argv, sys.argv = sys.argv, ["bomerge", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
 def log_lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
 
@@ -49,6 +66,10 @@ def test_interrupted_study_resumes_with_contiguous_trials_and_botorch_after_sobo
     assert process.returncode == 130, stderr
     assert "bomerge study resume tiny" in stderr
     before = log_lines(log)
+    pareto = bomerge("study", "pareto", "tiny", "--studies-dir", str(studies), env={"COLUMNS": "200"})
+    assert pareto.returncode == 0 and "incomplete" in pareto.stdout
+    assert bomerge("study", "report", "tiny", "--studies-dir", str(studies)).returncode == 0
+    assert "incomplete" in (studies / "tiny" / "report.html").read_text()
     search_before = {r["trial"] for r in before if r["node"] != "baseline"}
     assert len(search_before) < 40  # stopped mid-search
 
@@ -76,18 +97,49 @@ def test_interrupted_study_resumes_with_contiguous_trials_and_botorch_after_sobo
     assert listing["report"]["report_rows"] == 120
 
 
-def test_pareto_table_and_list(glue_root: Path, tmp_path: Path):
+def test_pareto_report_export_and_eval_of_a_finished_study(glue_root: Path, tmp_path: Path, capsys):
     studies = tmp_path / "studies"
-    config = write_config(tmp_path / "s.yaml", tiny_study_dict(glue_root, studies, name="s",
+    config = write_config(tmp_path / "e.yaml", tiny_study_dict(glue_root, studies, name="e",
                                                                 trials=2, initial_trials=2))
-    run = bomerge("study", "run", str(config), "--quiet")
-    assert run.returncode == 0, run.stderr
-    table = bomerge("study", "pareto", "s", "--studies-dir", str(studies), env={"COLUMNS": "200"})
+    assert bomerge("study", "run", str(config), "--quiet").returncode == 0
+    where = ["--studies-dir", str(studies)]
+    table = bomerge_here(capsys, "study", "pareto", "e", *where)
     assert "★ pick" in table.stdout and "uniform" in table.stdout and "candidate_0" in table.stdout
-    listing = bomerge("study", "list", "--studies-dir", str(studies), env={"COLUMNS": "200"})
-    assert "s" in listing.stdout and "finished" in listing.stdout
-    again = bomerge("study", "run", str(config))
+    assert "pick rule best_metric" in table.stdout and "incomplete" not in table.stdout
+    listing = bomerge_here(capsys, "study", "list", *where)
+    assert "e" in listing.stdout and "finished" in listing.stdout
+    again = bomerge_here(capsys, "study", "run", str(config))
     assert again.returncode == 2 and "already exists" in again.stderr
+
+    report = bomerge_here(capsys, "study", "report", "e", *where)
+    assert report.returncode == 0, report.stderr
+    page = (studies / "e" / "report.html").read_text()
+    assert 'id="objective-plane"' in page and "pick rule best_metric" in page
+    assert (studies / "e" / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+    logged = {r["trial"]: r for r in log_lines(studies / "e" / "trials.jsonl")}
+    listing = json.loads(bomerge_here(capsys, "study", "pareto", "e", "--json", *where).stdout)
+    out = tmp_path / "merged"
+    for args, index in (([], listing["pick"]), (["--trial", "5", "--force"], 5)):
+        exported = bomerge_here(capsys, "study", "export", "e", str(out), *args, *where, "-q")
+        assert exported.returncode == 0, exported.stderr
+        provenance = json.loads((out / "bomerge_merge.json").read_text())
+        assert provenance["trial"] == index and provenance["method"] == "weights"
+        assert len(provenance["candidates"]) == 3
+        assert all(len(c["sha256"]) == 64 for c in provenance["candidates"])
+        scored = json.loads(bomerge_here(capsys, "eval", str(out), "--study", "e", "--part",
+                                         "selection", "--json", *where).stdout)
+        # the exported folder scores exactly what the study recorded for that trial
+        assert (scored["loss"], scored["accuracy"]) == (logged[index]["loss"], logged[index]["metric"])
+    from transformers import AutoModelForSequenceClassification
+
+    assert AutoModelForSequenceClassification.from_pretrained(out).num_labels == 2
+
+    _assert_one_line_error(bomerge_here(capsys, "study", "export", "e", str(out), *where),
+                           "is not empty", "--force")
+    missing = bomerge_here(capsys, "study", "export", "e", str(tmp_path / "x"), "--trial", "99",
+                           *where)
+    _assert_one_line_error(missing, "has no trial 99", "trials 0–")
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -107,33 +159,34 @@ def _explicit_config(tmp_path: Path, glue_root: Path, paths: list[Path]) -> Path
     return write_config(tmp_path / "bad.yaml", data)
 
 
-def test_unknown_key_is_a_one_line_error(glue_root: Path, tmp_path: Path):
+def test_unknown_key_is_a_one_line_error(glue_root: Path, tmp_path: Path, capsys):
     data = tiny_study_dict(glue_root, tmp_path / "studies")
     data["search"]["trails"] = 3
-    result = bomerge("study", "run", str(write_config(tmp_path / "typo.yaml", data)))
+    result = bomerge_here(capsys, "study", "run", str(write_config(tmp_path / "typo.yaml", data)))
     _assert_one_line_error(result, "typo.yaml", "unknown key 'search.trails'")
     assert not (tmp_path / "studies").exists()
 
 
-def test_missing_checkpoint_folder_is_a_one_line_error(glue_root, tiny_candidates, tmp_path):
+def test_missing_checkpoint_folder_is_a_one_line_error(glue_root, tiny_candidates, tmp_path, capsys):
     config = _explicit_config(tmp_path, glue_root, [tiny_candidates[0], tmp_path / "gone"])
-    _assert_one_line_error(bomerge("study", "run", str(config)), "checkpoint folder not found",
-                           "gone")
+    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)),
+                           "checkpoint folder not found", "gone")
     assert not (tmp_path / "studies" / "bad").exists()
 
 
-def test_mismatched_candidates_name_the_tensors(glue_root, tiny_candidates, tmp_path):
+def test_mismatched_candidates_name_the_tensors(glue_root, tiny_candidates, tmp_path, capsys):
     model, tokenizer = build_tiny_model(["the good film"], 2, TinyModelConfig(hidden_size=16), 0)
     other = tmp_path / "other"
     model.save_pretrained(other)
     tokenizer.save_pretrained(other)
     config = _explicit_config(tmp_path, glue_root, [tiny_candidates[0], other])
-    _assert_one_line_error(bomerge("study", "run", str(config)), "does not match",
+    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)), "does not match",
                            "bert.embeddings.word_embeddings.weight")
 
 
-def test_unknown_study_is_a_one_line_error(tmp_path):
-    _assert_one_line_error(bomerge("study", "resume", "nope", "--studies-dir", str(tmp_path)),
+def test_unknown_study_is_a_one_line_error(tmp_path, capsys):
+    _assert_one_line_error(bomerge_here(capsys, "study", "resume", "nope",
+                                        "--studies-dir", str(tmp_path)),
                            "no study named 'nope'")
 
 
@@ -197,26 +250,26 @@ def test_warm_started_study_starts_from_the_baseline_suite(glue_root, tiny_candi
 
 
 def test_method_that_needs_a_base_without_one_is_refused_before_work(
-    glue_root, tiny_candidates, tmp_path
+    glue_root, tiny_candidates, tmp_path, capsys
 ):
     config = _explicit_config(tmp_path, glue_root, tiny_candidates)
     data = yaml.safe_load(config.read_text())
     data["merge"] = {"method": "ties"}
-    _assert_one_line_error(bomerge("study", "run", str(write_config(config, data))),
+    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(write_config(config, data))),
                            "ties", "base")
     assert not (tmp_path / "studies" / "bad").exists()
 
 
-def test_statistics_split_without_data_is_refused_before_work(glue_root, tiny_candidates, tmp_path):
+def test_statistics_split_without_data_is_refused_before_work(glue_root, tiny_candidates, tmp_path, capsys):
     config = _explicit_config(tmp_path, glue_root, tiny_candidates)
     data = yaml.safe_load(config.read_text())
     data["merge"] = {"method": "fisher", "statistics": {"split": "test"}}
-    _assert_one_line_error(bomerge("study", "run", str(write_config(config, data))),
+    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(write_config(config, data))),
                            "no data for statistics", "test")
     assert not (tmp_path / "studies" / "bad").exists()
 
 
-def test_unsupported_head_is_refused_before_work(glue_root, tiny_candidates, tmp_path):
+def test_unsupported_head_is_refused_before_work(glue_root, tiny_candidates, tmp_path, capsys):
     masked = tmp_path / "masked"
     shutil.copytree(tiny_candidates[0], masked)
     config_file = masked / "config.json"
@@ -224,6 +277,6 @@ def test_unsupported_head_is_refused_before_work(glue_root, tiny_candidates, tmp
     settings["architectures"] = ["BertForMaskedLM"]
     config_file.write_text(json.dumps(settings))
     config = _explicit_config(tmp_path, glue_root, [tiny_candidates[1], masked])
-    _assert_one_line_error(bomerge("baseline", str(config)), "BertForMaskedLM",
+    _assert_one_line_error(bomerge_here(capsys, "baseline", str(config)), "BertForMaskedLM",
                            "is not supported", "config.json")
     assert not (tmp_path / "studies" / "bad").exists()

@@ -276,8 +276,13 @@ class StudyRunner:
                 "trial": b["trial"], "arm": b["label"], "method": b["method"],
                 "selection": b["selection"], "report": b["report"],
             }
+        ev = self.config.task.eval
         report = {
             "pick_rule": self.config.search.pick,
+            "selection": {"split": ev.split, "part": "selection",
+                          "fraction": ev.selection_fraction,
+                          "rows": len(self.bench.selection_rows)},
+            "trials": len(records),
             "metric": self.task.metric,
             "selection_rows": len(self.bench.selection_rows),
             "report_rows": len(self.bench.report_rows),

@@ -162,6 +162,7 @@ class Workbench:
         self.pool = CandidatePool.load(paths, self.device)
         self.buffer = self.pool.empty_merge_buffer()
         folder = base_folder(config, store)
+        self.base_folder: Path | None = folder if folder is not None and folder.is_dir() else None
         self.base: torch.Tensor | None = None
         self.base_known: torch.Tensor | None = None
         if folder is not None and folder.is_dir():

@@ -1,0 +1,149 @@
+"""Write a study's chosen merge (or any trial or baseline) as a normal Hugging Face folder.
+
+The folder holds ``config.json``, ``model.safetensors``, the tokenizer of candidate 0 and
+``bomerge_merge.json``: the study, trial, method, coefficients, the rule that chose it, and
+every candidate (and base) folder with the SHA-256 of its weight file, so a merge can be
+traced back to exactly the checkpoints it came from.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bomerge.errors import BomergeError
+from bomerge.models import WEIGHT_FILES, classifier_skeleton, load_tokenizer
+from bomerge.report.view import StudyView
+from bomerge.search.store import StudyStore
+
+PROVENANCE_FILE = "bomerge_merge.json"
+
+
+def weight_file_sha256(folder: Path) -> str:
+    """SHA-256 of a model folder's weight file (safetensors preferred)."""
+    for name in WEIGHT_FILES:
+        path = folder / name
+        if path.is_file():
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 24), b""):
+                    digest.update(block)
+            return digest.hexdigest()
+    raise BomergeError(f"{folder}: no model.safetensors or pytorch_model.bin")
+
+
+@dataclass(frozen=True)
+class ExportChoice:
+    """What to export: a trial of the study (``trial``), or a recorded baseline of another
+    method by label (``baseline``)."""
+
+    trial: int | None = None
+    baseline: str | None = None
+
+
+def check_out_dir(out_dir: Path, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BomergeError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise BomergeError(f"{out_dir}: folder is not empty (use --force to replace it)")
+
+
+def resolve_choice(view: StudyView, choice: ExportChoice, store: StudyStore) -> dict[str, Any]:
+    """The record to export, checked before anything is loaded."""
+    if choice.baseline is not None:
+        recorded = store.read_baselines()
+        if choice.baseline not in recorded:
+            raise BomergeError(
+                f"study '{view.name}' has no recorded baseline '{choice.baseline}' "
+                f"(recorded: {', '.join(recorded) or 'none'})"
+            )
+        b = recorded[choice.baseline]
+        if b["trial"] is not None:
+            return {"trial": b["trial"]}
+        return {"baseline": b}
+    index = view.pick.index if choice.trial is None else choice.trial
+    record = view.record(index)  # type: ignore[arg-type]
+    if not record.completed:
+        raise BomergeError(f"study '{view.name}': trial {index} has no result ({record.status})")
+    return {"trial": index}
+
+
+def export_merge(
+    store: StudyStore, choice: ExportChoice, out_dir: Path, force: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Merge, write ``out_dir`` atomically (a sibling temp folder renamed into place) and
+    return the provenance written with it."""
+    from bomerge.search.study import StudyRunner
+
+    check_out_dir(out_dir, force)
+    view = StudyView.load(store)
+    target = resolve_choice(view, choice, store)
+    runner = StudyRunner(store, view.config, show_progress)
+    runner.open()
+    bench = runner.bench
+    if "trial" in target:
+        index = target["trial"]
+        record = view.record(index)
+        params = dict(runner.client._experiment.trials[index].arm.parameters)
+        merged = runner.merged_parameters(params)
+        method, options, coefficients = runner.method, runner.method.options, record.coefficients
+        scores = {"loss": record.loss, "metric": record.metric, **record.extra}
+        what = {"trial": index, "arm": record.arm, "node": record.node}
+    else:
+        b = target["baseline"]
+        method = bench.method(b["method"])
+        values = {k: np.asarray(v) if isinstance(v, list) else v for k, v in b["coefficients"].items()}
+        merged = bench.merge(method, values)
+        options, coefficients, scores = method.options, b["coefficients"], b["selection"]
+        what = {"trial": None, "arm": b["label"], "node": "baseline"}
+
+    model = classifier_skeleton(bench.paths[0])
+    state = model.state_dict()
+    missing = [name for name in state if name not in merged]
+    if missing:
+        raise BomergeError(f"the merge lacks tensors the model needs: {missing[:5]}")
+    model.load_state_dict({
+        name: merged[name].detach().to("cpu", bench.pool.dtypes.get(name, merged[name].dtype))
+        for name in state
+    })
+    provenance = {
+        "study": store.name,
+        "study_dir": str(store.directory.resolve()),
+        **what,
+        "method": method.name,
+        "options": method.options.model_dump() if options is not None else {},
+        "coefficients": coefficients,
+        "selection": scores,
+        "chosen_by": view.selection_rule() if what["trial"] == view.pick.index else "asked for",
+        "task": view.config.task.name,
+        "candidates": [{"path": str(p.resolve()), "sha256": weight_file_sha256(p)}
+                       for p in bench.paths],
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    base = bench.base_folder
+    if method.needs_base and base is not None:
+        provenance["base"] = {"path": str(base.resolve()), "sha256": weight_file_sha256(base)}
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        load_tokenizer(bench.paths[0]).save_pretrained(staging)
+        (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return provenance
