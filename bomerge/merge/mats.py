@@ -136,10 +136,10 @@ class Mats(MergeMethod):
         lam = simplex_weights(values["lambda"], pool.k, "MaTS λ")
         weighted_sum(pool.stacked, lam, out)
         merged = pool.unflatten(out)
+        bases = pool.unflatten(state.base) if state.base is not None else None
         for layer in state.layers:
-            candidates = pool.parameter(layer.weight)  # (K, out, in)
-            if state.base is not None:
-                base = pool.unflatten(state.base)[layer.weight]
+            if bases is not None:
+                base, candidates = bases[layer.weight], pool.parameter(layer.weight)  # (K, out, in)
                 scale = self.options.init_scale
                 start = (base + scale * (candidates - base).sum(dim=0)).T
             else:
