@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,6 +50,11 @@ Trials = Annotated[
     typer.Option("--trials", min=0, help="Search trials to add beyond those done."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+AllowChanged = Annotated[
+    bool,
+    typer.Option("--allow-changed-candidates",
+                 help="Accept candidate weights that changed since the study recorded them."),
+]
 
 
 def _print_outcome(outcome: object, name: str) -> None:
@@ -122,18 +129,35 @@ def study_run(
     config = load_config(config_path)
     store = StudyStore(config.study_dir)
     store.refuse_existing()
-    _preflight(config, list(config.baselines or BASELINES) if config.search.warm_start else [])
-    store.create(config)
-    _run(store, trials, quiet)
+    _preflight(config, list(config.baselines or BASELINES) if config.search.warm_start else [],
+               source=str(config_path))
+    with _writer(store):
+        store.refuse_existing()  # another `study run` may have created it meanwhile
+        store.create(config)
+        _run(store, trials, quiet)
 
 
-def _preflight(config: object, baselines: list[str], explicit: bool = False) -> None:
+@contextmanager
+def _writer(store: StudyStore) -> Iterator[None]:
+    """Hold the study's writer lock, saying so when taking over one left by a dead process."""
+    from bomerge.search.lock import StudyLock
+
+    with StudyLock(store.directory, store.name) as lock:
+        if lock.previous is not None:
+            err.print(f"[yellow]took over the lock of study '{store.name}' left by "
+                      f"{lock.previous.describe()}, which is no longer running[/]", soft_wrap=True)
+        yield
+
+
+def _preflight(config: object, baselines: list[str], explicit: bool = False,
+               source: str = "config") -> None:
     """Every check that needs no training, loading or statistics: the candidates' layout and
     heads, the base the study's method (and explicitly asked baselines) need, and the
     statistics rows of data-dependent methods."""
     from bomerge.baselines import METHOD_BASELINES
     from bomerge.config import StudyConfig
     from bomerge.merge import build_method
+    from bomerge.models import check_same_tokenizer
     from bomerge.pool import check_candidates
     from bomerge.search.workbench import preflight
 
@@ -141,9 +165,10 @@ def _preflight(config: object, baselines: list[str], explicit: bool = False) -> 
     explicit_paths = list(config.candidates.paths)
     if explicit_paths and config.train is None:
         check_candidates(explicit_paths)
+        check_same_tokenizer(explicit_paths)
     own = build_method(config.merge.method, config.merge.options)
     suite = [build_method(n) for n in baselines if n in METHOD_BASELINES and n != own.name]
-    preflight(config, [own, *suite] if explicit else [own], optional=suite)
+    preflight(config, [own, *suite] if explicit else [own], optional=suite, source=source)
 
 
 @study_app.command("resume")
@@ -152,17 +177,22 @@ def study_resume(
     trials: Trials = None,
     studies_dir: StudiesDir = None,
     quiet: Quiet = False,
+    allow_changed: AllowChanged = False,
 ) -> None:
     """Continue a stopped study (or extend a finished one with --trials N)."""
     store = StudyStore.locate(name, studies_dir)
-    _run(store, trials, quiet)
+    store.read_meta(), store.read_config()  # refuse an unreadable study before locking it
+    with _writer(store):
+        _run(store, trials, quiet, allow_changed)
 
 
-def _run(store: StudyStore, trials: int | None, quiet: bool) -> None:
+def _run(store: StudyStore, trials: int | None, quiet: bool, allow_changed: bool = False) -> None:
     from bomerge.search.study import StudyRunner
 
     try:
-        outcome = StudyRunner(store, store.read_config(), show_progress=not quiet).run(trials)
+        runner = StudyRunner(store, store.read_config(), show_progress=not quiet,
+                             allow_changed_candidates=allow_changed)
+        outcome = runner.run(trials)
     except KeyboardInterrupt:
         err.print(f"interrupted: completed trials are saved; continue with "
                   f"`bomerge study resume {store.name}`", soft_wrap=True)
@@ -264,6 +294,7 @@ def study_export(
 @study_app.command("list")
 def study_list(studies_dir: StudiesDir = None) -> None:
     """The studies in the studies folder."""
+    from bomerge.search.lock import running_holder
     from bomerge.search.store import default_studies_dir
 
     root = studies_dir or default_studies_dir()
@@ -275,8 +306,10 @@ def study_list(studies_dir: StudiesDir = None) -> None:
         if not store.exists():
             continue
         meta = store.read_meta()
-        trials = sum(1 for _ in store.log_path.open()) if store.log_path.is_file() else 0
-        state = "finished" if store.result_path.is_file() else "incomplete"
+        trials = len(store.logged_trials())
+        holder = running_holder(store.directory)
+        state = (f"running (pid {holder.pid} on {holder.host})" if holder
+                 else "finished" if store.result_path.is_file() else "incomplete")
         table.add_row(meta.name, meta.created, str(len(meta.candidates)), str(trials), state)
     out.print(table)
 
@@ -290,6 +323,7 @@ def baseline(
     ] = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Recompute recorded baselines.")] = False,
     quiet: Quiet = False,
+    allow_changed: AllowChanged = False,
 ) -> None:
     """Run fixed merging recipes through the study's evaluator and record them in the study
     (created if new): single candidates, uniform soup/SWA, greedy soup, Fisher, RegMean,
@@ -309,11 +343,14 @@ def baseline(
                 f"{config_path}; use a new study name"
             )
     else:
-        _preflight(config, names, explicit=bool(only))
-        store.create(config)
-    runner = StudyRunner(store, config, show_progress=not quiet)
-    runner.open()
-    results, fresh = runner.run_baselines(names, rerun=rerun, strict=bool(only))
+        _preflight(config, names, explicit=bool(only), source=str(config_path))
+    with _writer(store):
+        if not store.exists():
+            store.create(config)
+        runner = StudyRunner(store, config, show_progress=not quiet,
+                             allow_changed_candidates=allow_changed)
+        runner.open()
+        results, fresh = runner.run_baselines(names, rerun=rerun, strict=bool(only))
     metric = runner.task.metric
     table = Table(title=f"Baselines of study '{store.name}' (selection rows: "
                         f"{len(runner.bench.selection_rows)}, report rows: {len(runner.bench.report_rows)})")

@@ -136,6 +136,14 @@ class SearchConfig(_Strict):
     loss_threshold: float | None = None
     metric_threshold: float | None = None
     pick: Literal["best_metric", "best_loss"] = "best_metric"
+    max_consecutive_failures: int = Field(
+        5, gt=0, description="stop the study after this many failed trials in a row"
+    )
+    points: list[dict[str, list[float] | float]] = Field(
+        default_factory=list,
+        description="recipes of your own, evaluated as arms 'point_1', 'point_2', ... before "
+        "the search, e.g. {w: [0.5, 0.5, 0, 0]} (weights are normalised to sum to one)",
+    )
 
 
 class StorageConfig(_Strict):

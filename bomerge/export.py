@@ -9,7 +9,6 @@ traced back to exactly the checkpoints it came from.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import shutil
 import tempfile
@@ -21,24 +20,12 @@ import numpy as np
 import torch
 
 from bomerge.errors import BomergeError
-from bomerge.models import WEIGHT_FILES, classifier_skeleton, load_tokenizer
+from bomerge.integrity import weight_file_sha256
+from bomerge.models import classifier_skeleton, load_tokenizer
 from bomerge.report.view import StudyView
 from bomerge.search.store import StudyStore
 
 PROVENANCE_FILE = "bomerge_merge.json"
-
-
-def weight_file_sha256(folder: Path) -> str:
-    """SHA-256 of a model folder's weight file (safetensors preferred)."""
-    for name in WEIGHT_FILES:
-        path = folder / name
-        if path.is_file():
-            digest = hashlib.sha256()
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 24), b""):
-                    digest.update(block)
-            return digest.hexdigest()
-    raise BomergeError(f"{folder}: no model.safetensors or pytorch_model.bin")
 
 
 @dataclass(frozen=True)

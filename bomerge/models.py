@@ -116,6 +116,58 @@ def check_classifier_head(path: Path, num_labels: int, task: str) -> None:
         )
 
 
+def tokenizer_vocabulary(path: Path) -> tuple[list[str], bool | None] | None:
+    """A model folder's WordPiece/BPE vocabulary in id order and its lower-casing flag, read
+    from ``vocab.txt`` or ``tokenizer.json`` without building a tokenizer (None if the
+    folder has neither)."""
+    lowercase: bool | None = None
+    settings = path / "tokenizer_config.json"
+    if settings.is_file():
+        try:
+            lowercase = json.loads(settings.read_text()).get("do_lower_case")
+        except json.JSONDecodeError as error:
+            raise BomergeError(f"{settings}: not valid JSON ({error})") from None
+    vocab_file = path / "vocab.txt"
+    if vocab_file.is_file():
+        return vocab_file.read_text(encoding="utf-8").splitlines(), lowercase
+    tokenizer_file = path / "tokenizer.json"
+    if tokenizer_file.is_file():
+        try:
+            vocab = json.loads(tokenizer_file.read_text(encoding="utf-8"))["model"]["vocab"]
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise BomergeError(f"{tokenizer_file}: no readable vocabulary ({error})") from None
+        if isinstance(vocab, dict):
+            return [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])], lowercase
+        return [entry[0] if isinstance(entry, list) else str(entry) for entry in vocab], lowercase
+    return None
+
+
+def check_same_tokenizer(paths: list[Path]) -> None:
+    """Refuse model folders whose tokenizers differ: merged weights are only meaningful when
+    every token id means the same token in every candidate (and the base)."""
+    reference: tuple[Path, list[str], bool | None] | None = None
+    for path in paths:
+        found = tokenizer_vocabulary(path)
+        if found is None:
+            continue
+        vocab, lowercase = found
+        if reference is None:
+            reference = (path, vocab, lowercase)
+            continue
+        first, first_vocab, first_lowercase = reference
+        if vocab != first_vocab:
+            if len(vocab) != len(first_vocab):
+                detail = f"{len(vocab)} tokens against {len(first_vocab)}"
+            else:
+                i = next(i for i, (a, b) in enumerate(zip(vocab, first_vocab)) if a != b)
+                detail = f"token id {i} is {vocab[i]!r} here and {first_vocab[i]!r} there"
+            raise BomergeError(f"{path}: tokenizer differs from {first}'s ({detail}); "
+                               "candidates must share one tokenizer")
+        if None not in (lowercase, first_lowercase) and lowercase != first_lowercase:
+            raise BomergeError(f"{path / 'tokenizer_config.json'}: do_lower_case is {lowercase}, "
+                               f"{first} has {first_lowercase}; candidates must share one tokenizer")
+
+
 def train_wordpiece(sentences: Iterable[str], vocab_size: int) -> BertTokenizerFast:
     """An uncased BERT WordPiece tokenizer whose vocabulary is learnt from ``sentences``.
 

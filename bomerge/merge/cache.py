@@ -1,9 +1,10 @@
 """Statistics cached under a study: written atomically, keyed by what they depend on.
 
 Each entry is one safetensors file ``statistics/KIND-HASH.safetensors`` whose metadata holds
-the full key (candidate files with their sizes and modification times, the statistics rows'
-fingerprint, the settings). A file whose key does not match, or that cannot be read (a
-truncated write), is recomputed, never used.
+the full key (each candidate's folder and SHA-256 of its weights, the statistics rows'
+fingerprint, the settings). It is written to a temporary sibling and renamed into place, so
+a crash leaves either the old file or the new one. A file whose key does not match, or that
+cannot be read (a truncated or damaged file), is recomputed, never used.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ from safetensors.torch import save_file
 
 
 def candidate_signature(folder: Path) -> dict[str, object]:
-    """What identifies a candidate's weights on disk without reading them."""
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        file = folder / name
-        if file.is_file():
-            stat = file.stat()
-            return {"file": str(file.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return {"file": str(folder.resolve())}
+    """What identifies a candidate's weights: its folder and the SHA-256 of its weight file
+    (hashed once per process per file version)."""
+    from bomerge.integrity import weight_file_sha256
+
+    return {"folder": str(folder.resolve()), "sha256": weight_file_sha256(folder)}
 
 
 class StatisticsCache:

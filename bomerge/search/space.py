@@ -15,9 +15,11 @@ one of three parametrisations (see NOTES-AX.md for their measured costs):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+
+from bomerge.errors import BomergeError
 from bomerge.search.axlog import quiet_ax
 
 quiet_ax()
@@ -69,6 +71,35 @@ class SearchSpace:
             for var in self.variables
             if isinstance(var, Simplex) and var.size > 2
         ]
+
+    def check_point(self, values: dict[str, Any], where: str) -> dict[str, np.ndarray | float]:
+        """A user-given point (``search.points[i]``) as method values, or a BomergeError
+        naming ``where``, the variable and the value at fault."""
+        names = {var.name for var in self.variables}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise BomergeError(f"{where}: unknown variable '{unknown[0]}' (this method searches "
+                               f"{', '.join(sorted(names))})")
+        point: dict[str, np.ndarray | float] = {}
+        for var in self.variables:
+            if var.name not in values:
+                raise BomergeError(f"{where}: missing variable '{var.name}'")
+            value = values[var.name]
+            if isinstance(var, Simplex):
+                if not isinstance(value, list) or len(value) != var.size:
+                    raise BomergeError(f"{where}.{var.name}: expected a list of {var.size} "
+                                       f"weights (one per candidate), got {value!r}")
+                weights = np.asarray(value, dtype=np.float64)
+                if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+                    raise BomergeError(f"{where}.{var.name}: {value} cannot be normalised to a "
+                                       "weighting (weights must be >= 0 with a positive sum)")
+                point[var.name] = weights / weights.sum()
+            else:
+                if isinstance(value, list) or not var.low <= float(value) <= var.high:
+                    raise BomergeError(f"{where}.{var.name}: {value!r} is outside "
+                                       f"[{var.low}, {var.high}]")
+                point[var.name] = float(value)
+        return point
 
     def decode(self, params: dict[str, float]) -> dict[str, np.ndarray | float]:
         """Ax parameters → method values (simplex variables as ``(K,)`` weight arrays)."""

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bomerge.config import StudyConfig, dump_config, load_config
 from bomerge.errors import BomergeError
+from bomerge.fileio import append_jsonl, atomic_write, read_jsonl
 from bomerge.search.axlog import quiet_ax
 
 FORMAT_VERSION = 1
@@ -43,6 +44,8 @@ class StudyMeta:
     seed: int
     storage_url: str
     candidates: list[str]
+    # SHA-256 of each candidate's weight file, by folder, recorded when first loaded.
+    candidate_sha256: dict[str, str] = field(default_factory=dict)
 
 
 class StudyStore:
@@ -95,7 +98,7 @@ class StudyStore:
         """Write the config snapshot and metadata of a new study."""
         self.refuse_existing()
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(dump_config(config))
+        atomic_write(self.config_path, dump_config(config))
         url = config.storage.url or f"sqlite:///{(self.directory / 'ax.sqlite').resolve()}"
         meta = StudyMeta(
             format_version=FORMAT_VERSION,
@@ -115,29 +118,45 @@ class StudyStore:
             )
 
     def read_meta(self) -> StudyMeta:
-        data = json.loads(self.meta_path.read_text())
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        """The study's metadata; refuses a file this version of bomerge cannot read."""
+        try:
+            data = json.loads(self.meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise BomergeError(f"{self.meta_path}: not valid JSON ({error})") from None
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if not isinstance(version, int):
+            raise BomergeError(f"{self.meta_path}: no integer 'format_version'; not a bomerge study")
+        if version > FORMAT_VERSION:
             raise BomergeError(
-                f"{self.meta_path}: study format version {version} is not supported by this "
-                f"bomerge (format {FORMAT_VERSION})"
+                f"{self.meta_path}: study format version {version} was written by a newer "
+                f"bomerge (this one reads version {FORMAT_VERSION}); upgrade bomerge to open it"
             )
+        if version < FORMAT_VERSION:
+            raise BomergeError(
+                f"{self.meta_path}: study format version {version} is older than this "
+                f"bomerge supports (version {FORMAT_VERSION})"
+            )
+        known = {f.name for f in fields(StudyMeta)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BomergeError(f"{self.meta_path}: unknown key '{unknown[0]}' for format "
+                               f"version {version}")
         return StudyMeta(**data)
 
     def write_meta(self, meta: StudyMeta) -> None:
-        _atomic_write(self.meta_path, json.dumps(asdict(meta), indent=2))
+        atomic_write(self.meta_path, json.dumps(asdict(meta), indent=2))
 
     def read_config(self) -> StudyConfig:
         return load_config(self.config_path)
 
     def append_log(self, record: dict[str, Any]) -> None:
-        with self.log_path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_jsonl(self.log_path, record)
+
+    def read_log(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.log_path)
 
     def logged_trials(self) -> set[int]:
-        if not self.log_path.is_file():
-            return set()
-        return {json.loads(line)["trial"] for line in self.log_path.read_text().splitlines() if line}
+        return {record["trial"] for record in self.read_log()}
 
     @property
     def baselines_path(self) -> Path:
@@ -148,22 +167,14 @@ class StudyStore:
         return self.directory / "statistics"
 
     def append_baseline(self, record: dict[str, Any]) -> None:
-        with self.baselines_path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_jsonl(self.baselines_path, record)
 
     def read_baselines(self) -> dict[str, dict[str, Any]]:
         """Recorded baseline results by label (the latest record of a label wins)."""
-        if not self.baselines_path.is_file():
-            return {}
-        results: dict[str, dict[str, Any]] = {}
-        for line in self.baselines_path.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                results[record["label"]] = record
-        return results
+        return {record["label"]: record for record in read_jsonl(self.baselines_path)}
 
     def write_result(self, result: dict[str, Any]) -> None:
-        _atomic_write(self.result_path, json.dumps(result, indent=2))
+        atomic_write(self.result_path, json.dumps(result, indent=2))
 
     def read_result(self) -> dict[str, Any] | None:
         return json.loads(self.result_path.read_text()) if self.result_path.is_file() else None
@@ -182,9 +193,3 @@ class StudyStore:
         init_engine_and_session_factory(url=url, force_init=True)
         create_all_tables(get_engine())
         return url
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)

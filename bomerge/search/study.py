@@ -24,6 +24,7 @@ from bomerge.baselines import (
     expand,
 )
 from bomerge.config import StudyConfig
+from bomerge.errors import BomergeError
 from bomerge.evaluate import EvalResult
 from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
@@ -31,7 +32,7 @@ from bomerge.search.pareto import TrialRecord, pick
 from bomerge.search.space import SearchSpace
 from bomerge.search.store import StudyStore
 from bomerge.search.strategy import pinned_strategy
-from bomerge.search.workbench import Workbench, candidate_paths, resolve_device
+from bomerge.search.workbench import Workbench, candidate_paths, check_points, resolve_device
 from bomerge.tasks.glue import TaskSpec
 
 __all__ = ["StudyRunner", "candidate_paths", "load_records", "resolve_device"]
@@ -57,11 +58,12 @@ class StudyRunner:
     """A study in progress: the workbench (pool, evaluators, prepared method) and the Ax
     client that proposes trials."""
 
-    def __init__(self, store: StudyStore, config: StudyConfig, show_progress: bool = True) -> None:
+    def __init__(self, store: StudyStore, config: StudyConfig, show_progress: bool = True,
+                 allow_changed_candidates: bool = False) -> None:
         self.store = store
         self.config = config
         self.show_progress = show_progress
-        self.bench = Workbench(store, config, show_progress)
+        self.bench = Workbench(store, config, show_progress, allow_changed_candidates)
         self.console = self.bench.console
         self.task: TaskSpec = self.bench.task
 
@@ -115,12 +117,31 @@ class StudyRunner:
     def merged_parameters(self, params: dict[str, float]) -> dict[str, torch.Tensor]:
         return self.bench.merge(self.method, self.space.decode(params))
 
-    def _run_trial(self, index: int, params: dict[str, float], progress: Progress) -> None:
+    def _run_trial(self, index: int, params: dict[str, float], progress: Progress) -> str | None:
+        """Merge, evaluate and complete one trial; returns None, or the reason it failed.
+
+        A trial that raises (out of memory, a merge that cannot be formed) or scores a
+        non-finite loss or metric is marked FAILED in Ax with the reason, logged, and the
+        study goes on; a KeyboardInterrupt leaves it RUNNING, to be re-run on resume."""
         started = time.perf_counter()
-        merged = self.merged_parameters(params)
-        merged_at = time.perf_counter()
-        result = self.bench.selection.evaluate(merged)
+        merged_at = started
+        try:
+            merged = self.merged_parameters(params)
+            merged_at = time.perf_counter()
+            result = self.bench.selection.evaluate(merged)
+            reason = non_finite_reason(result)
+        except Exception as error:  # noqa: BLE001 - any failure of one trial is that trial's
+            reason = f"{type(error).__name__}: {error}".strip()
+            if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
+                torch.cuda.empty_cache()
         evaluated_at = time.perf_counter()
+        if reason is not None:
+            self.client.mark_trial_failed(index, failed_reason=reason[:1000])
+            record = self.record(index)
+            self.store.append_log(_log_entry(record) | {"reason": reason})
+            progress.console.print(f"trial {index:3d} [dim]{record.node:>9}[/] {record.arm:>12}  "
+                                   f"[red]FAILED[/] {reason}", highlight=False)
+            return reason
         self.client.complete_trial(index, {"loss": result.loss, "metric": result.metric, **result.extra})
         record = self.record(index)
         self.store.append_log(
@@ -132,6 +153,7 @@ class StudyRunner:
             f"loss {result.loss:.4f}  {self.task.metric} {result.metric:.4f}  "
             f"{_format_coefficients(record.coefficients)}"
         )
+        return None
 
     def _baseline_names(self) -> list[str]:
         """The baselines run before the search: the whole suite for a warm start, else
@@ -212,14 +234,23 @@ class StudyRunner:
             TextColumn("{task.completed}/{task.total} trials"), TimeElapsedColumn(),
             console=self.console, disable=not self.show_progress,
         )
+        failures = ConsecutiveFailures(self.config.search.max_consecutive_failures, self.store.name)
         with progress:
             self._complete_log()
             for trial in list(experiment.trials.values()):
-                if trial.status.is_running:
-                    # Interrupted in flight: evaluation is deterministic, so re-running it
-                    # gives the result it would have had; it is counted once.
-                    self._run_trial(trial.index, dict(trial.arm.parameters), progress)
+                if not trial.status.is_terminal:
+                    # Interrupted in flight (RUNNING, or created but not yet started):
+                    # evaluation is deterministic, so re-running it gives the result it
+                    # would have had, and it is counted once.
+                    if not trial.status.is_running:
+                        trial.mark_running(no_runner_required=True)
+                    failures.add(trial.index,
+                                 self._run_trial(trial.index, dict(trial.arm.parameters), progress))
             self.run_baselines(self._baseline_names(), echo=progress.console.print)
+            for label, values in self._user_points():
+                attached = self._attach_point(label, values, progress)
+                if attached is not None:
+                    failures.add(*attached)
             done = self._search_trials_started()
             target = self.config.search.trials if extra_trials is None else done + extra_trials
             bar = progress.add_task(self.store.name, total=max(target, done), completed=done)
@@ -228,10 +259,26 @@ class StudyRunner:
                 progress.update(bar, description=f"{self.store.name}: generating")
                 for index, params in self.client.get_next_trials(max_trials=q).items():
                     progress.update(bar, description=f"{self.store.name}: trial {index}")
-                    self._run_trial(index, dict(params), progress)
+                    failures.add(index, self._run_trial(index, dict(params), progress))
                     done += 1
                     progress.update(bar, completed=done)
         return self.finish()
+
+    def _user_points(self) -> list[tuple[str, dict[str, Any]]]:
+        points = check_points(self.config, self.method, self.pool.k,
+                              str(self.store.config_path))
+        return [(f"point_{i + 1}", values) for i, values in enumerate(points)]
+
+    def _attach_point(self, label: str, values: dict[str, Any],
+                      progress: Progress) -> tuple[int, str | None] | None:
+        """Evaluate a ``search.points`` recipe as a labelled arm (once: a recorded label is
+        skipped; a crash mid-way leaves it RUNNING, and it is re-run above)."""
+        if any(t.arm is not None and t.arm.name == label
+               for t in self.client._experiment.trials.values()):
+            return None
+        params = self.space.encode(values)
+        index = self.client.attach_trial(params, arm_name=label)
+        return index, self._run_trial(index, params, progress)
 
     def _complete_log(self) -> None:
         """Add log lines for trials Ax committed just before an interruption."""
@@ -293,6 +340,35 @@ class StudyRunner:
         return StudyOutcome(records, chosen, report, True, baseline_records(self.store))
 
 
+def non_finite_reason(result: EvalResult) -> str | None:
+    """Why a trial's scores cannot be given to the GP (NaN/inf loss or metric), or None."""
+    bad = {name: value for name, value in (("loss", result.loss), ("metric", result.metric))
+           if not np.isfinite(value)}
+    if not bad:
+        return None
+    return "non-finite " + ", ".join(f"{name} {value}" for name, value in bad.items())
+
+
+class ConsecutiveFailures:
+    """Stops a study whose trials keep failing: after ``limit`` failed trials in a row, a
+    BomergeError names the last reason (completed trials stay saved)."""
+
+    def __init__(self, limit: int, study: str) -> None:
+        self.limit, self.study, self.count = limit, study, 0
+
+    def add(self, index: int, reason: str | None) -> None:
+        if reason is None:
+            self.count = 0
+            return
+        self.count += 1
+        if self.count >= self.limit:
+            raise BomergeError(
+                f"study '{self.study}' stopped: {self.count} trials in a row failed (last: "
+                f"trial {index}, {reason}); completed trials are saved, reasons are in "
+                f"trials.jsonl (search.max_consecutive_failures: {self.limit})"
+            )
+
+
 def load_records(store: StudyStore) -> list[TrialRecord]:
     """The trials of a stored study, without loading its candidates (for ``pareto``)."""
     from ax.api.client import Client
@@ -352,7 +428,7 @@ def trial_record(client: Any, space: SearchSpace, index: int, method: str = "") 
 
 def _log_entry(record: TrialRecord) -> dict[str, Any]:
     return {
-        "trial": record.index, "arm": record.arm, "node": record.node,
+        "trial": record.index, "arm": record.arm, "node": record.node, "status": record.status,
         "coefficients": record.coefficients, "loss": record.loss, "metric": record.metric,
         **record.extra,
     }

@@ -23,11 +23,13 @@ from rich.console import Console
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.evaluate import EvalResult, Evaluator, tokenize_batches
+from bomerge.integrity import changed_candidates, changed_message, weight_file_sha256
 from bomerge.merge.base import MergeMethod, PrepareContext, base_missing_message, build_method
 from bomerge.merge.cache import StatisticsCache
 from bomerge.merge.statistics import StatisticsSource, rows_fingerprint
 from bomerge.models import (
     check_classifier_head,
+    check_same_tokenizer,
     classifier_skeleton,
     load_tokenizer,
     packaged_minilm_path,
@@ -82,12 +84,28 @@ def statistics_rows(config: StudyConfig, task: TaskSpec) -> list[Example]:
     return rows
 
 
+def evaluation_rows(config: StudyConfig, task: TaskSpec) -> tuple[list[Example], list[Example]]:
+    """The selection rows (trials are scored on them) and the report rows (held out) of the
+    evaluation split; refuses a split that leaves either part empty."""
+    ev = config.task.eval
+    dev = load_split(task, config.task.data, ev.split)
+    selection, report = split_selection_report(dev, task, ev.selection_fraction)
+    if not selection or not report:
+        raise BomergeError(
+            f"task.eval: the {ev.split} split of '{task.name}' has {len(dev)} rows, which "
+            f"leaves {len(selection)} selection and {len(report)} report rows "
+            f"(selection_fraction {ev.selection_fraction}); both parts need rows"
+        )
+    return selection[: ev.max_selection_examples], report[: ev.max_report_examples]
+
+
 def has_base(config: StudyConfig) -> bool:
     return config.candidates.base is not None or config.train is not None
 
 
 def preflight(
-    config: StudyConfig, methods: list[MergeMethod], optional: list[MergeMethod] = ()  # type: ignore[assignment]
+    config: StudyConfig, methods: list[MergeMethod], optional: list[MergeMethod] = (),  # type: ignore[assignment]
+    source: str = "config",
 ) -> None:
     """Refuse, before any work, what ``methods`` cannot run with: a missing base, missing
     statistics rows, or candidates whose head is not the task's classifier. ``optional``
@@ -101,12 +119,38 @@ def preflight(
         folder = Path(config.candidates.base)  # type: ignore[arg-type]
         if not folder.is_dir():
             raise BomergeError(f"candidates.base: model folder not found: {folder}")
+    evaluation_rows(config, task)
+    if config.train is not None:
+        load_split(task, config.task.data, "train")
     runnable = [*methods, *(m for m in optional if has_base(config) or not m.needs_base)]
     if any(method.uses_data() for method in runnable):
         statistics_rows(config, task)
     for path in config.candidates.paths:
         if path.is_dir():
             check_classifier_head(path, task.num_labels, task.name)
+    k = expected_candidates(config)
+    if k is not None and methods:
+        check_points(config, methods[0], k, source)
+
+
+def expected_candidates(config: StudyConfig) -> int | None:
+    """K as far as it is known before training: listed folders, glob matches and the
+    snapshots a training run keeps."""
+    k = len(config.candidates.paths) + (config.train.keep_last if config.train else 0)
+    for pattern in config.candidates.glob:
+        k += sum(1 for p in glob.glob(pattern) if Path(p).is_dir())
+    return k or None
+
+
+def check_points(config: StudyConfig, method: MergeMethod, k: int,
+                 source: str = "config") -> list[dict[str, Any]]:
+    """The config's ``search.points`` as method values for K candidates (BomergeError
+    naming the point, variable and value that cannot be used)."""
+    from bomerge.search.space import SearchSpace
+
+    space = SearchSpace(method.variables(k), config.merge.encoding)
+    return [space.check_point(point, f"{source}: search.points[{i}]")
+            for i, point in enumerate(config.search.points)]
 
 
 def candidate_paths(config: StudyConfig, store: StudyStore, show_progress: bool) -> list[Path]:
@@ -131,10 +175,12 @@ def candidate_paths(config: StudyConfig, store: StudyStore, show_progress: bool)
 class Workbench:
     """Candidates, base, tokenizer, evaluators and prepared methods of one study."""
 
-    def __init__(self, store: StudyStore, config: StudyConfig, show_progress: bool = True) -> None:
+    def __init__(self, store: StudyStore, config: StudyConfig, show_progress: bool = True,
+                 allow_changed_candidates: bool = False) -> None:
         self.store = store
         self.config = config
         self.show_progress = show_progress
+        self.allow_changed_candidates = allow_changed_candidates
         self.console = Console(stderr=True, quiet=not show_progress)
         self.task: TaskSpec = get_task(config.task.name)
         self.device = resolve_device(config.device)
@@ -156,25 +202,39 @@ class Workbench:
         if not meta.candidates:
             meta.candidates = names
             store.write_meta(meta)
+        folder = base_folder(config, store)
+        self._check_unchanged(paths + ([folder] if folder is not None and folder.is_dir() else []))
         for path in paths:
             check_classifier_head(path, self.task.num_labels, self.task.name)
+        check_same_tokenizer(paths + ([folder] if folder is not None and folder.is_dir() else []))
         self.paths = paths
         self.pool = CandidatePool.load(paths, self.device)
         self.buffer = self.pool.empty_merge_buffer()
-        folder = base_folder(config, store)
         self.base_folder: Path | None = folder if folder is not None and folder.is_dir() else None
         self.base: torch.Tensor | None = None
         self.base_known: torch.Tensor | None = None
         if folder is not None and folder.is_dir():
             self.base, self.base_known = self.pool.load_base(folder)
 
-        dev = load_split(self.task, config.task.data, config.task.eval.split)
-        selection, report = split_selection_report(dev, self.task, config.task.eval.selection_fraction)
-        self.selection_rows = selection[: config.task.eval.max_selection_examples]
-        self.report_rows = report[: config.task.eval.max_report_examples]
+        self.selection_rows, self.report_rows = evaluation_rows(config, self.task)
         self.tokenizer = load_tokenizer(paths[0])
         self.skeleton = classifier_skeleton(paths[0]).to(self.device)
         self.selection = self._evaluator(self.selection_rows)
+
+    def _check_unchanged(self, folders: list[Path]) -> None:
+        """Refuse candidates (or a base) whose weights changed since the study recorded
+        them, unless allowed; record the hashes of new ones."""
+        meta = self.store.read_meta()
+        changed = changed_candidates(meta.candidate_sha256, folders)
+        if changed and not self.allow_changed_candidates:
+            raise BomergeError(changed_message(self.store.name, changed))
+        for change in changed:
+            self.console.print(f"[yellow]{change.folder}: weights changed since the study "
+                               "recorded them; accepted (--allow-changed-candidates)[/]")
+        hashes = {str(f.resolve()): weight_file_sha256(f) for f in folders}
+        if hashes != meta.candidate_sha256:
+            meta.candidate_sha256 = hashes
+            self.store.write_meta(meta)
 
     def _evaluator(self, rows: list[Example]) -> Evaluator:
         eval_cfg = self.config.task.eval

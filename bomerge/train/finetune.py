@@ -24,6 +24,7 @@ from transformers import get_constant_schedule_with_warmup, get_linear_schedule_
 
 from bomerge.config import TaskConfig, TrainConfig
 from bomerge.errors import BomergeError
+from bomerge.fileio import atomic_write
 from bomerge.models import build_tiny_model, load_classifier, load_tokenizer, resolve_model_folder
 from bomerge.tasks.data import Example, load_split
 from bomerge.tasks.encode import encode_examples, pad_rows
@@ -162,7 +163,9 @@ def finetune(
             for c in kept
         ],
     }
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    # The manifest marks the run finished, so it is written last and atomically: a crash
+    # before it leaves an unfinished run, which is retrained from the start.
+    atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=2))
     return [c.path for c in kept]
 
 

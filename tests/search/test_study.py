@@ -1,0 +1,115 @@
+"""bomerge.search.study: bad trials do not kill a study; a study whose trials keep failing
+stops with a clear message; an interrupted trial is re-run, not counted twice."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from bomerge.config import parse_config
+from bomerge.errors import BomergeError
+from bomerge.evaluate import EvalResult
+from bomerge.search.store import StudyStore
+from bomerge.search.study import StudyRunner, load_records
+from tests.conftest import tiny_study_dict
+
+
+def runner_for(glue_root: Path, candidates: list[Path], tmp_path: Path, **search) -> StudyRunner:
+    data = tiny_study_dict(glue_root, tmp_path / "studies", name="flaky", **search)
+    del data["train"]
+    data["candidates"] = {"paths": [str(p) for p in candidates]}
+    config = parse_config(data, "test", tmp_path)
+    store = StudyStore(config.study_dir)
+    store.create(config)
+    return StudyRunner(store, config, show_progress=False)
+
+
+def sabotage(runner: StudyRunner, plan: dict[int, str]) -> list[int]:
+    """Make the evaluator's n-th call (counting from 0) give NaN ('nan') or raise ('oom');
+    returns the list of calls made."""
+    runner.open()
+    evaluator = runner.bench.selection
+    real = evaluator.evaluate
+    calls: list[int] = []
+
+    def evaluate(params):
+        n = len(calls)
+        calls.append(n)
+        if plan.get(n) == "oom":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        result = real(params)
+        if plan.get(n) == "nan":
+            return EvalResult(math.nan, result.metric, result.extra, result.n)
+        return result
+
+    evaluator.evaluate = evaluate  # type: ignore[method-assign]
+    runner._prepare = lambda: None  # keep the sabotaged evaluator  # type: ignore[method-assign]
+    runner.client = runner._client(runner.store.connect())
+    return calls
+
+
+def test_nan_and_raising_trials_are_failed_in_ax_and_the_study_goes_on(glue_root, tiny_candidates, tmp_path):
+    runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=5, initial_trials=2,
+                        baselines=False)
+    sabotage(runner, {1: "nan", 2: "oom"})
+    outcome = runner.run()
+    records = {r.index: r for r in load_records(runner.store)}
+    assert len(records) == 5
+    assert [records[i].status for i in range(5)] == ["COMPLETED", "FAILED", "FAILED", "COMPLETED", "COMPLETED"]
+    experiment = runner.client._experiment
+    assert "non-finite loss nan" in experiment.trials[1].status_reason
+    assert "OutOfMemoryError" in experiment.trials[2].status_reason
+    log = {r["trial"]: r for r in runner.store.read_log()}
+    assert log[1]["status"] == "FAILED" and "non-finite loss" in log[1]["reason"]
+    assert log[2]["status"] == "FAILED" and "out of memory" in log[2]["reason"]
+    assert outcome.pick.index in (0, 3, 4)  # never a failed trial
+
+
+def test_a_study_whose_trials_keep_failing_stops_after_the_limit(glue_root, tiny_candidates, tmp_path):
+    runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=10, initial_trials=2,
+                        baselines=False, max_consecutive_failures=3)
+    calls = sabotage(runner, {n: "nan" for n in range(1, 100)})
+    with pytest.raises(BomergeError, match=r"stopped: 3 trials in a row failed \(last: trial 3, "
+                                           r"non-finite loss nan\).*max_consecutive_failures: 3"):
+        runner.run()
+    assert len(calls) == 4  # one good trial, then three failures, then nothing more
+    statuses = [r.status for r in load_records(runner.store)]
+    assert statuses == ["COMPLETED", "FAILED", "FAILED", "FAILED"]
+
+
+def test_the_failure_limit_is_a_config_key(tmp_path):
+    data = {"name": "x", "task": {"name": "sst2"}, "search": {"max_consecutive_failures": 0}}
+    with pytest.raises(BomergeError, match="search.max_consecutive_failures"):
+        parse_config(data, "c.yaml", tmp_path)
+
+
+def test_a_trial_left_running_by_a_crash_is_rerun_once(glue_root, tiny_candidates, tmp_path):
+    runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=2, initial_trials=2,
+                        baselines=False)
+    runner.open()
+    runner.client = runner._client(runner.store.connect())
+    # what a crash between Ax creating a trial and completing it leaves: a RUNNING trial
+    (index, params), = runner.client.get_next_trials(max_trials=1).items()
+    assert runner.client._experiment.trials[index].status.is_running
+    runner.run()
+    log = [r["trial"] for r in runner.store.read_log()]
+    assert sorted(log) == [0, 1] and len(log) == 2
+    records = load_records(runner.store)
+    assert [r.status for r in records] == ["COMPLETED", "COMPLETED"]
+    assert json.loads(runner.store.result_path.read_text())["trials"] == 2
+
+
+def test_user_points_are_evaluated_as_labelled_arms_before_the_search(glue_root, tiny_candidates, tmp_path):
+    runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=1, initial_trials=1,
+                        baselines=False, points=[{"w": [2.0, 3.0, 5.0]}])
+    runner.run()
+    records = load_records(runner.store)
+    assert [r.arm for r in records][:1] == ["point_1"] and len(records) == 2
+    assert records[0].status == "COMPLETED"
+    assert records[0].coefficients["w"] == pytest.approx([0.2, 0.3, 0.5], abs=1e-6)
+    runner.run(extra_trials=0)  # a resume does not evaluate the point again
+    assert [r["arm"] for r in runner.store.read_log()].count("point_1") == 1
