@@ -236,16 +236,14 @@ class StudyRunner:
         )
         failures = ConsecutiveFailures(self.config.search.max_consecutive_failures, self.store.name)
         with progress:
+            for trial in self._interrupted_trials():
+                # Evaluation is deterministic: re-running gives the result the interrupted
+                # run would have recorded, and the trial is counted once.
+                if not (trial.status.is_running or trial.status.is_completed):
+                    trial.mark_running(no_runner_required=True)
+                failures.add(trial.index,
+                             self._run_trial(trial.index, dict(trial.arm.parameters), progress))
             self._complete_log()
-            for trial in list(experiment.trials.values()):
-                if not trial.status.is_terminal:
-                    # Interrupted in flight (RUNNING, or created but not yet started):
-                    # evaluation is deterministic, so re-running it gives the result it
-                    # would have had, and it is counted once.
-                    if not trial.status.is_running:
-                        trial.mark_running(no_runner_required=True)
-                    failures.add(trial.index,
-                                 self._run_trial(trial.index, dict(trial.arm.parameters), progress))
             self.run_baselines(self._baseline_names(), echo=progress.console.print)
             for label, values in self._user_points():
                 attached = self._attach_point(label, values, progress)
@@ -279,6 +277,22 @@ class StudyRunner:
         params = self.space.encode(values)
         index = self.client.attach_trial(params, arm_name=label)
         return index, self._run_trial(index, params, progress)
+
+    def _interrupted_trials(self) -> list[Any]:
+        """Trials a crash left unfinished: created but not started, RUNNING, or COMPLETED
+        without their scores. (Ax saves a trial's status and its data in separate
+        transactions, so SIGKILL between the two leaves a COMPLETED trial with no data.)"""
+        unfinished = []
+        for trial in self.client._experiment.trials.values():
+            if not trial.status.is_terminal:
+                unfinished.append(trial)
+            elif trial.status.is_completed and not self._scored(trial.index):
+                unfinished.append(trial)
+        return sorted(unfinished, key=lambda t: t.index)
+
+    def _scored(self, index: int) -> bool:
+        names = set(self.client._experiment.lookup_data(trial_indices=[index]).df["metric_name"])
+        return {"loss", "metric"} <= names
 
     def _complete_log(self) -> None:
         """Add log lines for trials Ax committed just before an interruption."""

@@ -113,3 +113,22 @@ def test_user_points_are_evaluated_as_labelled_arms_before_the_search(glue_root,
     assert records[0].coefficients["w"] == pytest.approx([0.2, 0.3, 0.5], abs=1e-6)
     runner.run(extra_trials=0)  # a resume does not evaluate the point again
     assert [r["arm"] for r in runner.store.read_log()].count("point_1") == 1
+
+
+def test_a_completed_trial_whose_scores_were_not_saved_is_rerun(glue_root, tiny_candidates, tmp_path):
+    """Ax saves a trial's status and its data in separate transactions; a kill between them
+    leaves a COMPLETED trial without scores, which the next run evaluates again."""
+    from ax.storage.sqa_store.db import session_scope
+    from ax.storage.sqa_store.sqa_classes import SQAData
+
+    runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=2, initial_trials=2,
+                        baselines=False)
+    runner.run()
+    scores = {r.index: (r.loss, r.metric) for r in load_records(runner.store)}
+    with session_scope() as session:  # what the kill leaves: trial 1's data rows gone
+        session.query(SQAData).filter(SQAData.trial_index == 1).delete()
+    assert load_records(runner.store)[1].loss is None
+    runner.run(extra_trials=0)
+    again = {r.index: (r.loss, r.metric) for r in load_records(runner.store)}
+    assert again == scores
+    assert [r["trial"] for r in runner.store.read_log()] == [0, 1, 1]  # re-evaluated once
