@@ -189,7 +189,73 @@ class StudyStore:
 
         quiet_ax()
         url = self.read_meta().storage_url
+        postgresql_text_without_length()
         # Ax keeps one global engine; a process may open several studies in turn.
-        init_engine_and_session_factory(url=url, force_init=True)
-        create_all_tables(get_engine())
+        try:
+            init_engine_and_session_factory(url=url, force_init=True)
+            create_all_tables(get_engine())
+        except Exception as error:  # noqa: BLE001 - any driver or server failure, one line
+            raise BomergeError(storage_error(url, error)) from None
         return url
+
+
+def storage_error(url: str, error: BaseException) -> str:
+    shown = _hide_password(url)
+    if isinstance(error, ModuleNotFoundError):
+        return (f"storage.url {shown}: the database driver '{error.name}' is not installed "
+                "(pip install 'bomerge[postgres]' for PostgreSQL)")
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return f"storage.url {shown}: cannot use the database ({reason})"
+
+
+def check_storage(url: str | None) -> None:
+    """Connect once to a configured database server, so a wrong URL or a server that is
+    down is refused before any study files are written."""
+    if url is None:
+        return
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as error:  # noqa: BLE001
+        raise BomergeError(storage_error(url, error)) from None
+
+
+def _hide_password(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given
+        return url
+
+
+def postgresql_text_without_length() -> None:
+    """Ax's SQL schema sizes columns for MySQL: ``Text(4294967295)`` (LONGTEXT), which
+    PostgreSQL rejects ("type modifier is not allowed for type text", facebook/Ax#283), and
+    ``String(4294967295)``, beyond PostgreSQL's VARCHAR limit. PostgreSQL's TEXT is
+    unbounded, so for that dialect only those columns are made plain TEXT."""
+    global _TEXT_COMPILER_REGISTERED
+    if _TEXT_COMPILER_REGISTERED:
+        return
+    from sqlalchemy.ext.compiler import compiles
+    from sqlalchemy.types import String, Text
+
+    @compiles(Text, "postgresql")
+    def _unbounded_text(element: Text, compiler: Any, **kw: Any) -> str:
+        return "TEXT"
+
+    @compiles(String, "postgresql")
+    def _long_string(element: String, compiler: Any, **kw: Any) -> str:
+        if element.length is not None and element.length > POSTGRESQL_VARCHAR_MAX:
+            return "TEXT"
+        return compiler.visit_string(element, **kw)
+
+    _TEXT_COMPILER_REGISTERED = True
+
+
+_TEXT_COMPILER_REGISTERED = False
+POSTGRESQL_VARCHAR_MAX = 10_485_760

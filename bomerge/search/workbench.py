@@ -35,7 +35,7 @@ from bomerge.models import (
     packaged_minilm_path,
 )
 from bomerge.pool import CandidatePool
-from bomerge.search.store import StudyStore
+from bomerge.search.store import StudyStore, check_storage
 from bomerge.tasks.data import Example, load_split, split_selection_report
 from bomerge.tasks.glue import TaskSpec, get_task
 from bomerge.train.finetune import BASE_FOLDER, finetune
@@ -119,6 +119,7 @@ def preflight(
         folder = Path(config.candidates.base)  # type: ignore[arg-type]
         if not folder.is_dir():
             raise BomergeError(f"candidates.base: model folder not found: {folder}")
+    check_storage(config.storage.url)
     evaluation_rows(config, task)
     if config.train is not None:
         load_split(task, config.task.data, "train")
