@@ -45,6 +45,9 @@ class EvalConfig(_Strict):
     max_selection_examples: int | None = Field(None, gt=0)
     max_report_examples: int | None = Field(None, gt=0)
     batch_size: int = Field(64, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA, float32 elsewhere"
+    )
 
 
 class TaskConfig(_Strict):
@@ -125,6 +128,9 @@ class SearchConfig(_Strict):
     trials: int = Field(20, ge=0, description="search trials after the baseline arms")
     initial_trials: int = Field(4, ge=1, description="quasi-random (Sobol) trials first")
     batch_size: int = Field(1, ge=1, description="q: trials generated per GP fit")
+    overlap: bool = Field(
+        False, description="generate the next trial while the current one is evaluated"
+    )
     baselines: bool = Field(True, description="attach the method's own fixed points as arms")
     warm_start: bool = Field(
         False,

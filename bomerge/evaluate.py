@@ -76,10 +76,12 @@ class Evaluator:
         task: gives the loss (cross-entropy or MSE) and the GLUE metrics.
     """
 
-    def __init__(self, skeleton: nn.Module, batches: list[Batch], task: TaskSpec) -> None:
+    def __init__(self, skeleton: nn.Module, batches: list[Batch], task: TaskSpec,
+                 precision: str = "auto") -> None:
         self.model = skeleton.eval()
         self.batches = batches
         self.task = task
+        self.autocast = autocast_dtype(precision, batches[0].input_ids.device if batches else None)
         self.n = sum(len(b.labels) for b in batches)
         self._buffers = dict(skeleton.named_buffers())
         self._required = {name for name, _ in skeleton.named_parameters()}
@@ -97,17 +99,10 @@ class Evaluator:
         outputs = np.empty(self.n, dtype=np.float64)
         labels = np.empty(self.n, dtype=np.float64)
         for batch in self.batches:
-            logits = functional_call(
-                self.model,
-                tensors,
-                args=(),
-                kwargs={
-                    "input_ids": batch.input_ids,
-                    "token_type_ids": batch.token_type_ids,
-                    "attention_mask": batch.attention_mask,
-                },
-                strict=False,
-            ).logits.float()
+            with torch.autocast(device_type=batch.input_ids.device.type,
+                                dtype=self.autocast or torch.float32,
+                                enabled=self.autocast is not None):
+                logits = self._logits(tensors, batch)
             if self.task.is_regression:
                 scores = logits.squeeze(-1)
                 loss = torch.nn.functional.mse_loss(scores, batch.labels, reduction="sum")
@@ -127,3 +122,27 @@ class Evaluator:
             extra={k: v for k, v in scores_by_name.items() if k != self.task.metric},
             n=self.n,
         )
+
+    def _logits(self, tensors: Mapping[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+        return functional_call(
+            self.model,
+            tensors,
+            args=(),
+            kwargs={
+                "input_ids": batch.input_ids,
+                "token_type_ids": batch.token_type_ids,
+                "attention_mask": batch.attention_mask,
+            },
+            strict=False,
+        ).logits.float()
+
+
+def autocast_dtype(precision: str, device: torch.device | None) -> torch.dtype | None:
+    """The autocast dtype of an evaluation: ``auto`` is bf16 on CUDA (tensor cores; losses
+    and metrics are accumulated in float32/float64 regardless) and full float32 elsewhere;
+    ``fp32`` never autocasts; ``bf16`` always does."""
+    if precision == "fp32" or device is None:
+        return None
+    if precision == "bf16" or device.type == "cuda":
+        return torch.bfloat16
+    return None

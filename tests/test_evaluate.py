@@ -62,3 +62,15 @@ def test_same_parameters_same_result(setup, tiny_candidates):
     _, _, evaluator = setup
     params = dict(load_classifier(tiny_candidates[0], 2).named_parameters())
     assert evaluator.evaluate(params) == evaluator.evaluate(params)
+
+
+def test_precision_switch_auto_is_float32_off_cuda_and_bf16_stays_close(setup, tiny_candidates):
+    task, _, evaluator = setup
+    params = dict(load_classifier(tiny_candidates[0], 2).named_parameters())
+    fp32 = Evaluator(evaluator.model, evaluator.batches, task, "fp32").evaluate(params)
+    assert Evaluator(evaluator.model, evaluator.batches, task, "auto").autocast is None
+    assert evaluator.evaluate(params) == fp32  # auto on CPU: exactly float32
+    bf16_evaluator = Evaluator(evaluator.model, evaluator.batches, task, "bf16")
+    assert bf16_evaluator.autocast is torch.bfloat16
+    bf16 = bf16_evaluator.evaluate(params)
+    assert bf16.loss == pytest.approx(fp32.loss, rel=0.05) and bf16.loss != fp32.loss

@@ -117,37 +117,54 @@ class StudyRunner:
     def merged_parameters(self, params: dict[str, float]) -> dict[str, torch.Tensor]:
         return self.bench.merge(self.method, self.space.decode(params))
 
-    def _run_trial(self, index: int, params: dict[str, float], progress: Progress) -> str | None:
-        """Merge, evaluate and complete one trial; returns None, or the reason it failed.
+    def _run_trial(self, index: int, params: dict[str, float], progress: Progress,
+                   timing: dict[str, float] | None = None) -> str | None:
+        """Merge, evaluate and complete one trial; returns None, or the reason it failed."""
+        return self._record_trial(index, self._evaluate(params), progress, timing)
 
-        A trial that raises (out of memory, a merge that cannot be formed) or scores a
-        non-finite loss or metric is marked FAILED in Ax with the reason, logged, and the
-        study goes on; a KeyboardInterrupt leaves it RUNNING, to be re-run on resume."""
+    def _evaluate(self, params: dict[str, float]) -> TrialOutcome:
+        """Merge and score one point (no Ax or file access, so it may run in a worker
+        thread while the main thread generates the next trial)."""
+        wall = time.time()
         started = time.perf_counter()
         merged_at = started
         try:
             merged = self.merged_parameters(params)
             merged_at = time.perf_counter()
             result = self.bench.selection.evaluate(merged)
-            reason = non_finite_reason(result)
+            return TrialOutcome(result, non_finite_reason(result), merged_at - started,
+                                time.perf_counter() - merged_at, wall, time.time())
         except Exception as error:  # noqa: BLE001 - any failure of one trial is that trial's
-            reason = f"{type(error).__name__}: {error}".strip()
             if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
                 torch.cuda.empty_cache()
-        evaluated_at = time.perf_counter()
-        if reason is not None:
-            self.client.mark_trial_failed(index, failed_reason=reason[:1000])
+            return TrialOutcome(None, f"{type(error).__name__}: {error}".strip(),
+                                merged_at - started, time.perf_counter() - merged_at, wall,
+                                time.time())
+
+    def _record_trial(self, index: int, outcome: TrialOutcome, progress: Progress,
+                      timing: dict[str, float] | None = None) -> str | None:
+        """Complete the trial in Ax and log it; returns None, or the reason it failed.
+
+        A trial that raised (out of memory, a merge that cannot be formed) or scored a
+        non-finite loss or metric is marked FAILED in Ax with the reason, logged, and the
+        study goes on; a KeyboardInterrupt leaves it RUNNING, to be re-run on resume."""
+        started = time.perf_counter()
+        seconds = {"merge_s": round(outcome.merge_s, 4), "eval_s": round(outcome.eval_s, 4),
+                   **{k: round(v, 4) for k, v in (timing or {}).items()},
+                   "t_start": round(outcome.started_at, 4), "t_end": round(outcome.finished_at, 4)}
+        if outcome.reason is not None:
+            self.client.mark_trial_failed(index, failed_reason=outcome.reason[:1000])
             record = self.record(index)
-            self.store.append_log(_log_entry(record) | {"reason": reason})
+            self.store.append_log(_log_entry(record) | {"reason": outcome.reason} | seconds)
             progress.console.print(f"trial {index:3d} [dim]{record.node:>9}[/] {record.arm:>12}  "
-                                   f"[red]FAILED[/] {reason}", highlight=False)
-            return reason
+                                   f"[red]FAILED[/] {outcome.reason}", highlight=False)
+            return outcome.reason
+        result = outcome.result
+        assert result is not None
         self.client.complete_trial(index, {"loss": result.loss, "metric": result.metric, **result.extra})
         record = self.record(index)
-        self.store.append_log(
-            _log_entry(record)
-            | {"merge_s": round(merged_at - started, 4), "eval_s": round(evaluated_at - merged_at, 4)}
-        )
+        seconds["book_s"] = round(time.perf_counter() - started, 4)
+        self.store.append_log(_log_entry(record) | seconds)
         progress.console.print(
             f"trial {index:3d} [dim]{record.node:>9}[/] {record.arm:>12}  "
             f"loss {result.loss:.4f}  {self.task.metric} {result.metric:.4f}  "
@@ -252,15 +269,57 @@ class StudyRunner:
             done = self._search_trials_started()
             target = self.config.search.trials if extra_trials is None else done + extra_trials
             bar = progress.add_task(self.store.name, total=max(target, done), completed=done)
-            while done < target:
-                q = min(self.config.search.batch_size, target - done)
-                progress.update(bar, description=f"{self.store.name}: generating")
-                for index, params in self.client.get_next_trials(max_trials=q).items():
-                    progress.update(bar, description=f"{self.store.name}: trial {index}")
-                    failures.add(index, self._run_trial(index, dict(params), progress))
-                    done += 1
-                    progress.update(bar, completed=done)
+            search = self._search_overlapped if self.config.search.overlap else self._search_in_turn
+            search(done, target, progress, bar, failures)
         return self.finish()
+
+    def _generate(self, q: int) -> tuple[list[tuple[int, dict[str, float]]], float]:
+        """Up to q new trials from the generation strategy (Ax passes RUNNING trials to the
+        acquisition as pending points) and the seconds it took."""
+        started = time.perf_counter()
+        trials = [(i, dict(p)) for i, p in self.client.get_next_trials(max_trials=q).items()]
+        return trials, time.perf_counter() - started
+
+    def _search_in_turn(self, done: int, target: int, progress: Progress, bar: Any,
+                        failures: ConsecutiveFailures) -> None:
+        """Generate q trials, evaluate them one after another, repeat."""
+        while done < target:
+            progress.update(bar, description=f"{self.store.name}: generating")
+            trials, gen_s = self._generate(min(self.config.search.batch_size, target - done))
+            for index, params in trials:
+                progress.update(bar, description=f"{self.store.name}: trial {index}")
+                failures.add(index, self._run_trial(index, params, progress,
+                                                    {"gen_s": gen_s / len(trials)}))
+                done += 1
+                progress.update(bar, completed=done)
+
+    def _search_overlapped(self, done: int, target: int, progress: Progress, bar: Any,
+                           failures: ConsecutiveFailures) -> None:
+        """Keep the evaluator busy: while one trial is merged and evaluated in a worker
+        thread, the main thread generates the next (the one in flight is a pending point of
+        the acquisition), so the GP fit and acquisition optimisation hide behind evaluation.
+        Only the main thread touches Ax and the study files."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        queue: list[tuple[int, dict[str, float], float]] = []
+        started = done
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bomerge-eval") as worker:
+            while done < target:
+                if not queue:  # nothing generated ahead (start, or q trials used up)
+                    trials, gen_s = self._generate(min(self.config.search.batch_size, target - started))
+                    queue += [(i, p, gen_s / len(trials)) for i, p in trials]
+                    started += len(trials)
+                index, params, gen_s = queue.pop(0)
+                progress.update(bar, description=f"{self.store.name}: trial {index}")
+                future = worker.submit(self._evaluate, params)
+                if not queue and started < target:
+                    trials, ahead_s = self._generate(min(self.config.search.batch_size, target - started))
+                    queue += [(i, p, ahead_s / len(trials)) for i, p in trials]
+                    started += len(trials)
+                outcome = future.result()
+                failures.add(index, self._record_trial(index, outcome, progress, {"gen_s": gen_s}))
+                done += 1
+                progress.update(bar, completed=done)
 
     def _user_points(self) -> list[tuple[str, dict[str, Any]]]:
         points = check_points(self.config, self.method, self.pool.k,
@@ -352,6 +411,18 @@ class StudyRunner:
         }
         self.store.write_result(report)
         return StudyOutcome(records, chosen, report, True, baseline_records(self.store))
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What evaluating one point gave: scores, or the reason it failed, and its seconds."""
+
+    result: EvalResult | None
+    reason: str | None
+    merge_s: float
+    eval_s: float
+    started_at: float = 0.0  # wall-clock (time.time()) span of the merge and evaluation
+    finished_at: float = 0.0
 
 
 def non_finite_reason(result: EvalResult) -> str | None:

@@ -243,7 +243,7 @@ class Workbench:
             rows, self.tokenizer, self.task, self.config.task.max_length,
             eval_cfg.batch_size, self.device,
         )
-        return Evaluator(self.skeleton, batches, self.task)
+        return Evaluator(self.skeleton, batches, self.task, eval_cfg.precision)
 
     @property
     def report(self) -> Evaluator:

@@ -132,3 +132,23 @@ def test_a_completed_trial_whose_scores_were_not_saved_is_rerun(glue_root, tiny_
     again = {r.index: (r.loss, r.metric) for r in load_records(runner.store)}
     assert again == scores
     assert [r["trial"] for r in runner.store.read_log()] == [0, 1, 1]  # re-evaluated once
+
+
+def test_overlapped_search_completes_the_budget_with_identical_scores(glue_root, tiny_candidates, tmp_path):
+    """search.overlap generates the next trial while the current one is evaluated in a
+    worker thread; a point scores exactly what it scores when evaluated on its own."""
+    runner = runner_for(glue_root, tiny_candidates, tmp_path / "a", trials=5, initial_trials=2,
+                        baselines=False, overlap=True)
+    runner.run()
+    records = load_records(runner.store)
+    assert [r.status for r in records] == ["COMPLETED"] * 5
+    assert [r.node for r in records] == ["Sobol"] * 2 + ["qLogNEHVI"] * 3
+    log = {line["trial"]: line for line in runner.store.read_log()}
+    assert sorted(log) == list(range(5))
+    assert all(line["t_end"] >= line["t_start"] > 0 and "gen_s" in line for line in log.values())
+
+    alone = runner_for(glue_root, tiny_candidates, tmp_path / "b", trials=0, baselines=False)
+    alone.open()
+    for index, trial in runner.client._experiment.trials.items():
+        outcome = alone._evaluate(dict(trial.arm.parameters))
+        assert (outcome.result.loss, outcome.result.metric) == (log[index]["loss"], log[index]["metric"])
