@@ -31,7 +31,7 @@ from bomerge.merge.base import MergeMethod
 from bomerge.search.pareto import TrialRecord, pick
 from bomerge.search.space import SearchSpace
 from bomerge.search.store import StudyStore
-from bomerge.search.strategy import pinned_strategy
+from bomerge.search.strategy import load_acquisition_kernel, pinned_strategy
 from bomerge.search.workbench import Workbench, candidate_paths, check_points, resolve_device
 from bomerge.tasks.glue import TaskSpec
 
@@ -80,6 +80,7 @@ class StudyRunner:
         self.bench.prepared(self.method)
         self.space = SearchSpace(self.method.variables(self.pool.k), self.config.merge.encoding)
         self.client = self._client(url)
+        load_acquisition_kernel()
 
     def _client(self, url: str) -> Any:
         from ax.api.client import Client
