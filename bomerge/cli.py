@@ -124,8 +124,6 @@ def study_run(
     """Create a study from CONFIG and run it to completion."""
     from bomerge.config import load_config
 
-    from bomerge.pool import check_candidates
-
     config = load_config(config_path)
     store = StudyStore(config.study_dir)
     store.refuse_existing()

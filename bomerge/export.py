@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from bomerge.errors import BomergeError
 from bomerge.integrity import weight_file_sha256

@@ -13,13 +13,11 @@ code path a trial runs) and prints combine time, copy time and their ratio for K
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from benchtools import copy_seconds, median_seconds
 
 from bomerge.merge.fisher import FisherMerge
 from bomerge.merge.weights import WeightedAverage
@@ -28,21 +26,8 @@ from bomerge.pool import CandidatePool, Slot
 BERT_BASE_VALUES = 109_483_778  # bert-base-uncased with a 2-class head
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
-def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    fn()  # first touch of pages / kernel selection is not the steady state
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def random_pool(k: int, values: int, device: torch.device) -> CandidatePool:
@@ -52,14 +37,6 @@ def random_pool(k: int, values: int, device: torch.device) -> CandidatePool:
                          [Slot("flat", 0, (values,))], {}, {"flat": torch.float32})
 
 
-def copy_seconds(values: int, device: torch.device, repeats: int) -> float:
-    """A ``copy_`` of ``values`` float32 values reads and writes that many each; a combine
-    that reads R values and writes P is compared with a copy of (R + P) / 2 values."""
-    src = torch.randn(values, device=device)
-    dst = torch.zeros_like(src)
-    seconds = median_seconds(lambda: dst.copy_(src), device, repeats)
-    del src, dst
-    return seconds
 
 
 def main() -> None:

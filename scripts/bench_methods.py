@@ -26,13 +26,13 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import statistics
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
+from benchtools import copy_seconds, median_seconds, sync
 from transformers import BertConfig, BertForSequenceClassification
 
 from bomerge.evaluate import tokenize_batches
@@ -93,26 +93,8 @@ class PeakMemory:
         self.peak_mib = (self._high - self._start) / 2**20
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
-def median_seconds(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
-    """Median of ``repeats`` timed calls after one warm-up call (first-touch page faults
-    and kernel selection are not the steady state); a warm-up over 2 s is the answer."""
-    started = time.perf_counter()
-    fn()
-    sync(device)
-    if time.perf_counter() - started > 2.0:
-        return time.perf_counter() - started
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def build_candidates(model: str, k: int, work: Path, noise: float) -> tuple[list[Path], Path]:
@@ -156,14 +138,6 @@ def statistics_source(path: Path, examples: int, batch_size: int, max_length: in
                             rows_fingerprint(batches, {"examples": examples}))
 
 
-def copy_seconds(values: int, device: torch.device, repeats: int) -> float:
-    """Median time of ``dst.copy_(src)`` over ``values`` float32 values: it reads and
-    writes ``values`` each, so it moves 2·values·4 bytes."""
-    src = torch.randn(values, device=device)
-    dst = torch.zeros_like(src)  # touched: page faults are not part of a copy
-    seconds = median_seconds(lambda: dst.copy_(src), device, repeats)
-    del src, dst
-    return seconds
 
 
 def bench_model(model: str, args: argparse.Namespace, device: torch.device) -> list[dict]:

@@ -246,7 +246,6 @@ class StudyRunner:
         re-run by the next ``run``.
         """
         self._prepare()
-        experiment = self.client._experiment
         progress = Progress(
             TextColumn("[bold]study[/] {task.description}"), BarColumn(),
             TextColumn("{task.completed}/{task.total} trials"), TimeElapsedColumn(),

@@ -200,42 +200,39 @@ class Workbench:
                 f"study '{store.name}' was run with other candidates than the config now gives "
                 f"({len(meta.candidates)} recorded, {len(names)} now)"
             )
-        if not meta.candidates:
-            meta.candidates = names
-            store.write_meta(meta)
         folder = base_folder(config, store)
-        self._check_unchanged(paths + ([folder] if folder is not None and folder.is_dir() else []))
+        self.base_folder: Path | None = folder if folder is not None and folder.is_dir() else None
+        models = paths + ([self.base_folder] if self.base_folder is not None else [])
+        hashes = self._unchanged_hashes(meta.candidate_sha256, models)
+        if not meta.candidates or hashes != meta.candidate_sha256:
+            meta.candidates, meta.candidate_sha256 = names, hashes
+            store.write_meta(meta)
         for path in paths:
             check_classifier_head(path, self.task.num_labels, self.task.name)
-        check_same_tokenizer(paths + ([folder] if folder is not None and folder.is_dir() else []))
+        check_same_tokenizer(models)
         self.paths = paths
         self.pool = CandidatePool.load(paths, self.device)
         self.buffer = self.pool.empty_merge_buffer()
-        self.base_folder: Path | None = folder if folder is not None and folder.is_dir() else None
         self.base: torch.Tensor | None = None
         self.base_known: torch.Tensor | None = None
-        if folder is not None and folder.is_dir():
-            self.base, self.base_known = self.pool.load_base(folder)
+        if self.base_folder is not None:
+            self.base, self.base_known = self.pool.load_base(self.base_folder)
 
         self.selection_rows, self.report_rows = evaluation_rows(config, self.task)
         self.tokenizer = load_tokenizer(paths[0])
         self.skeleton = classifier_skeleton(paths[0]).to(self.device)
         self.selection = self._evaluator(self.selection_rows)
 
-    def _check_unchanged(self, folders: list[Path]) -> None:
-        """Refuse candidates (or a base) whose weights changed since the study recorded
-        them, unless allowed; record the hashes of new ones."""
-        meta = self.store.read_meta()
-        changed = changed_candidates(meta.candidate_sha256, folders)
+    def _unchanged_hashes(self, recorded: dict[str, str], folders: list[Path]) -> dict[str, str]:
+        """The SHA-256 of each folder's weights; refuses folders whose weights differ from
+        the ``recorded`` ones unless changes are allowed."""
+        changed = changed_candidates(recorded, folders)
         if changed and not self.allow_changed_candidates:
             raise BomergeError(changed_message(self.store.name, changed))
         for change in changed:
             self.console.print(f"[yellow]{change.folder}: weights changed since the study "
                                "recorded them; accepted (--allow-changed-candidates)[/]")
-        hashes = {str(f.resolve()): weight_file_sha256(f) for f in folders}
-        if hashes != meta.candidate_sha256:
-            meta.candidate_sha256 = hashes
-            self.store.write_meta(meta)
+        return {str(f.resolve()): weight_file_sha256(f) for f in folders}
 
     def _evaluator(self, rows: list[Example]) -> Evaluator:
         eval_cfg = self.config.task.eval
