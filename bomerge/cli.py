@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.table import Table
 from bomerge.baselines import BASELINES
 from bomerge.errors import BomergeError
 from bomerge.search.store import StudyStore
+
+if TYPE_CHECKING:
+    from bomerge.config import StudyConfig
 
 app = typer.Typer(
     help="Bayesian-optimisation-driven model-merge tuner for BERT-style models.",
@@ -50,6 +53,10 @@ Trials = Annotated[
     typer.Option("--trials", min=0, help="Search trials to add beyond those done."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+Executor = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--executor", help="local | ray: where search trials run (default: the config's)."),
+]
 AllowChanged = Annotated[
     bool,
     typer.Option("--allow-changed-candidates",
@@ -120,11 +127,13 @@ def study_run(
     config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Study YAML file.")],
     trials: Trials = None,
     quiet: Quiet = False,
+    executor: Executor = None,
 ) -> None:
     """Create a study from CONFIG and run it to completion."""
     from bomerge.config import load_config
 
     config = load_config(config_path)
+    _with_executor(config, executor)
     store = StudyStore(config.study_dir)
     store.refuse_existing()
     _preflight(config, list(config.baselines or BASELINES) if config.search.warm_start else [],
@@ -132,7 +141,7 @@ def study_run(
     with _writer(store):
         store.refuse_existing()  # another `study run` may have created it meanwhile
         store.create(config)
-        _run(store, trials, quiet)
+        _run(store, trials, quiet, executor=executor)
 
 
 @contextmanager
@@ -176,19 +185,37 @@ def study_resume(
     studies_dir: StudiesDir = None,
     quiet: Quiet = False,
     allow_changed: AllowChanged = False,
+    executor: Executor = None,
 ) -> None:
     """Continue a stopped study (or extend a finished one with --trials N)."""
     store = StudyStore.locate(name, studies_dir)
     store.read_meta(), store.read_config()  # refuse an unreadable study before locking it
     with _writer(store):
-        _run(store, trials, quiet, allow_changed)
+        _run(store, trials, quiet, allow_changed, executor)
 
 
-def _run(store: StudyStore, trials: int | None, quiet: bool, allow_changed: bool = False) -> None:
+def _with_executor(config: StudyConfig, executor: str | None) -> StudyConfig:
+    """The config with ``--executor`` applied; refuses an unknown name, or Ray missing."""
+    if executor is not None:
+        if executor not in ("local", "ray"):
+            raise BomergeError(f"--executor: unknown executor '{executor}' (known: local, ray)")
+        config = config.model_copy(update={"executor": executor})
+    if config.executor == "ray":
+        from bomerge.search.ray_executor import import_ray
+
+        import_ray()
+    return config
+
+
+def _run(store: StudyStore, trials: int | None, quiet: bool, allow_changed: bool = False,
+         executor: str | None = None) -> None:
+    """Run the stored study; ``executor`` overrides the config's for this run only (it
+    changes where trials run, never their scores)."""
     from bomerge.search.study import StudyRunner
 
+    config = _with_executor(store.read_config(), executor)
     try:
-        runner = StudyRunner(store, store.read_config(), show_progress=not quiet,
+        runner = StudyRunner(store, config, show_progress=not quiet,
                              allow_changed_candidates=allow_changed)
         outcome = runner.run(trials)
     except KeyboardInterrupt:

@@ -152,6 +152,23 @@ class SearchConfig(_Strict):
     )
 
 
+class RayConfig(_Strict):
+    """Where and how ``executor: ray`` runs trials (see the README's "Parallel trials")."""
+
+    address: str | None = Field(
+        None, description="an existing cluster ('auto', 'ray://head:10001'); default: "
+        "$RAY_ADDRESS, else a Ray instance started on this machine"
+    )
+    workers: int | None = Field(
+        None, ge=1, description="trial workers (default: one per GPU of the cluster, "
+        "else one per CPU)"
+    )
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float | None = Field(
+        None, ge=0, description="default: 1 when the cluster has GPUs and device is not cpu"
+    )
+
+
 class StorageConfig(_Strict):
     url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the study")
 
@@ -169,6 +186,10 @@ class StudyConfig(_Strict):
     merge: MergeConfig = MergeConfig()
     search: SearchConfig = SearchConfig()
     storage: StorageConfig = StorageConfig()
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where search trials run: in this process, or as Ray actors"
+    )
+    ray: RayConfig = RayConfig()
     baselines: list[str] | None = None
 
     @field_validator("name")

@@ -190,6 +190,13 @@ def test_unknown_study_is_a_one_line_error(tmp_path, capsys):
                            "no study named 'nope'")
 
 
+def test_unknown_executor_is_a_one_line_error_before_work(glue_root, tmp_path, capsys):
+    config = write_config(tmp_path / "tiny.yaml", tiny_study_dict(glue_root, tmp_path / "studies"))
+    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(config), "--executor", "dask"),
+                           "--executor: unknown executor 'dask' (known: local, ray)")
+    assert not (tmp_path / "studies").exists()
+
+
 ALL_BASELINES = ["candidate_0", "candidate_1", "candidate_2", "uniform", "greedy_soup", "fisher",
                  "regmean", "mats", "task_arithmetic", "ties", "localize_stitch"]
 

@@ -32,6 +32,7 @@ from bomerge.search.pareto import TrialRecord, pick
 from bomerge.search.space import SearchSpace
 from bomerge.search.store import StudyStore
 from bomerge.search.strategy import load_acquisition_kernel, pinned_strategy
+from bomerge.search.trial import TrialOutcome, evaluate_point
 from bomerge.search.workbench import Workbench, candidate_paths, check_points, resolve_device
 from bomerge.tasks.glue import TaskSpec
 
@@ -126,21 +127,7 @@ class StudyRunner:
     def _evaluate(self, params: dict[str, float]) -> TrialOutcome:
         """Merge and score one point (no Ax or file access, so it may run in a worker
         thread while the main thread generates the next trial)."""
-        wall = time.time()
-        started = time.perf_counter()
-        merged_at = started
-        try:
-            merged = self.merged_parameters(params)
-            merged_at = time.perf_counter()
-            result = self.bench.selection.evaluate(merged)
-            return TrialOutcome(result, non_finite_reason(result), merged_at - started,
-                                time.perf_counter() - merged_at, wall, time.time())
-        except Exception as error:  # noqa: BLE001 - any failure of one trial is that trial's
-            if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            return TrialOutcome(None, f"{type(error).__name__}: {error}".strip(),
-                                merged_at - started, time.perf_counter() - merged_at, wall,
-                                time.time())
+        return evaluate_point(self.bench, self.method, self.space, params)
 
     def _record_trial(self, index: int, outcome: TrialOutcome, progress: Progress,
                       timing: dict[str, float] | None = None) -> str | None:
@@ -269,7 +256,12 @@ class StudyRunner:
             done = self._search_trials_started()
             target = self.config.search.trials if extra_trials is None else done + extra_trials
             bar = progress.add_task(self.store.name, total=max(target, done), completed=done)
-            search = self._search_overlapped if self.config.search.overlap else self._search_in_turn
+            if self.config.executor == "ray":
+                search = self._search_on_ray
+            elif self.config.search.overlap:
+                search = self._search_overlapped
+            else:
+                search = self._search_in_turn
             search(done, target, progress, bar, failures)
         return self.finish()
 
@@ -317,6 +309,29 @@ class StudyRunner:
                     queue += [(i, p, ahead_s / len(trials)) for i, p in trials]
                     started += len(trials)
                 outcome = future.result()
+                failures.add(index, self._record_trial(index, outcome, progress, {"gen_s": gen_s}))
+                done += 1
+                progress.update(bar, completed=done)
+
+    def _search_on_ray(self, done: int, target: int, progress: Progress, bar: Any,
+                       failures: ConsecutiveFailures) -> None:
+        """``executor: ray``: one trial per Ray worker in flight. Whenever workers are idle,
+        one generation call proposes that many trials (those still running are pending
+        points of the acquisition); outcomes are recorded in the order they finish."""
+        from bomerge.search.ray_executor import RayTrials
+
+        started = done
+        with RayTrials(self.store.directory, self.config, self.bench.paths,
+                       self.bench.base_folder, progress.console) as workers:
+            while done < target:
+                if workers.idle and started < target:
+                    progress.update(bar, description=f"{self.store.name}: generating")
+                    trials, gen_s = self._generate(min(workers.idle, target - started))
+                    for index, params in trials:
+                        workers.submit(index, params, gen_s / len(trials))
+                    started += len(trials)
+                progress.update(bar, description=f"{self.store.name}: {workers.busy} on Ray")
+                index, outcome, gen_s = workers.next_finished()
                 failures.add(index, self._record_trial(index, outcome, progress, {"gen_s": gen_s}))
                 done += 1
                 progress.update(bar, completed=done)
@@ -411,27 +426,6 @@ class StudyRunner:
         }
         self.store.write_result(report)
         return StudyOutcome(records, chosen, report, True, baseline_records(self.store))
-
-
-@dataclass(frozen=True)
-class TrialOutcome:
-    """What evaluating one point gave: scores, or the reason it failed, and its seconds."""
-
-    result: EvalResult | None
-    reason: str | None
-    merge_s: float
-    eval_s: float
-    started_at: float = 0.0  # wall-clock (time.time()) span of the merge and evaluation
-    finished_at: float = 0.0
-
-
-def non_finite_reason(result: EvalResult) -> str | None:
-    """Why a trial's scores cannot be given to the GP (NaN/inf loss or metric), or None."""
-    bad = {name: value for name, value in (("loss", result.loss), ("metric", result.metric))
-           if not np.isfinite(value)}
-    if not bad:
-        return None
-    return "non-finite " + ", ".join(f"{name} {value}" for name, value in bad.items())
 
 
 class ConsecutiveFailures:

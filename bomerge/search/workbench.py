@@ -120,6 +120,10 @@ def preflight(
         if not folder.is_dir():
             raise BomergeError(f"candidates.base: model folder not found: {folder}")
     check_storage(config.storage.url)
+    if config.executor == "ray":
+        from bomerge.search.ray_executor import import_ray
+
+        import_ray()
     evaluation_rows(config, task)
     if config.train is not None:
         load_split(task, config.task.data, "train")
@@ -210,13 +214,19 @@ class Workbench:
         for path in paths:
             check_classifier_head(path, self.task.num_labels, self.task.name)
         check_same_tokenizer(models)
-        self.paths = paths
+        self.load(paths, self.base_folder)
+
+    def load(self, paths: list[Path], base: Path | None) -> None:
+        """Load checked candidates (and the base) and build the selection evaluator; what a
+        trial worker does with the folders the study already resolved and checked."""
+        config = self.config
+        self.paths, self.base_folder = paths, base
         self.pool = CandidatePool.load(paths, self.device)
         self.buffer = self.pool.empty_merge_buffer()
         self.base: torch.Tensor | None = None
         self.base_known: torch.Tensor | None = None
-        if self.base_folder is not None:
-            self.base, self.base_known = self.pool.load_base(self.base_folder)
+        if base is not None:
+            self.base, self.base_known = self.pool.load_base(base)
 
         self.selection_rows, self.report_rows = evaluation_rows(config, self.task)
         self.tokenizer = load_tokenizer(paths[0])
