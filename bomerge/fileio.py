@@ -34,9 +34,10 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     with path.open("a+b") as handle:
         size = handle.seek(0, os.SEEK_END)
         if size:
-            handle.seek(max(0, size - (1 << 20)))
-            tail = handle.read()
-            if not tail.endswith(b"\n"):
+            handle.seek(size - 1)
+            if handle.read(1) != b"\n":  # rare: only after a crash, so read the tail then
+                handle.seek(max(0, size - (1 << 20)))
+                tail = handle.read()
                 cut = tail.rfind(b"\n")
                 handle.truncate(size - len(tail) + cut + 1)
         handle.seek(0, os.SEEK_END)

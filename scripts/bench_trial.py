@@ -5,7 +5,8 @@ Runs the same study twice on the same candidates — trials generated and evalua
 is evaluated) — and prints, per trial, generation (GP fit + acquisition optimisation),
 merge, evaluation and bookkeeping (Ax storage and the log) seconds, then for each mode the
 evaluator's idle fraction over the search (1 − Σ evaluation spans / wall span) and the
-bookkeeping share.
+bookkeeping share of the wall span (in overlapped mode bookkeeping runs in the main thread
+while the next trial is evaluated, so it shows in that share but not in the idle fraction).
 
     python scripts/bench_trial.py --candidates 'studies/quickstart/candidates/step-*' \\
         [--config configs/quickstart.yaml] [--trials 40]

@@ -289,27 +289,34 @@ class StudyRunner:
                            failures: ConsecutiveFailures) -> None:
         """Keep the evaluator busy: while one trial is merged and evaluated in a worker
         thread, the main thread generates the next (the one in flight is a pending point of
-        the acquisition), so the GP fit and acquisition optimisation hide behind evaluation.
-        Only the main thread touches Ax and the study files."""
+        the acquisition), and a finished trial is recorded (Ax storage, the log) only after
+        the next one has been handed to the worker, so neither the GP fit and acquisition
+        optimisation nor the bookkeeping stand between two evaluations. Only the main thread
+        touches Ax and the study files."""
         from concurrent.futures import ThreadPoolExecutor
 
         queue: list[tuple[int, dict[str, float], float]] = []
         started = done
+
+        def generate() -> None:
+            nonlocal started
+            if not queue and started < target:
+                trials, gen_s = self._generate(min(self.config.search.batch_size, target - started))
+                queue.extend((i, p, gen_s / len(trials)) for i, p in trials)
+                started += len(trials)
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bomerge-eval") as worker:
-            while done < target:
-                if not queue:  # nothing generated ahead (start, or q trials used up)
-                    trials, gen_s = self._generate(min(self.config.search.batch_size, target - started))
-                    queue += [(i, p, gen_s / len(trials)) for i, p in trials]
-                    started += len(trials)
-                index, params, gen_s = queue.pop(0)
-                progress.update(bar, description=f"{self.store.name}: trial {index}")
-                future = worker.submit(self._evaluate, params)
-                if not queue and started < target:
-                    trials, ahead_s = self._generate(min(self.config.search.batch_size, target - started))
-                    queue += [(i, p, ahead_s / len(trials)) for i, p in trials]
-                    started += len(trials)
+            generate()
+            current = queue.pop(0) if queue else None
+            future = worker.submit(self._evaluate, current[1]) if current else None
+            while done < target and current is not None and future is not None:
+                progress.update(bar, description=f"{self.store.name}: trial {current[0]}")
+                generate()  # the next trial, while the current one is evaluated
                 outcome = future.result()
-                failures.add(index, self._record_trial(index, outcome, progress, {"gen_s": gen_s}))
+                finished, current = current, (queue.pop(0) if queue else None)
+                future = worker.submit(self._evaluate, current[1]) if current else None
+                failures.add(finished[0], self._record_trial(finished[0], outcome, progress,
+                                                             {"gen_s": finished[2]}))
                 done += 1
                 progress.update(bar, completed=done)
 
