@@ -212,7 +212,8 @@ def _baseline_config(tmp_path: Path, glue_root: Path, candidates: list[Path], na
     return write_config(tmp_path / f"{name}.yaml", data)
 
 
-def test_baseline_prints_one_table_and_records_every_arm(glue_root, tiny_candidates, tmp_path):
+def test_baseline_prints_one_table_and_records_every_arm(glue_root, tiny_candidates, tmp_path,
+                                                         capsys):
     config = _baseline_config(tmp_path, glue_root, tiny_candidates, "b")
     result = bomerge("baseline", str(config), env={"COLUMNS": "250"})
     assert result.returncode == 0, result.stderr
@@ -222,8 +223,8 @@ def test_baseline_prints_one_table_and_records_every_arm(glue_root, tiny_candida
     assert "kept" in result.stdout  # greedy soup says which candidates it kept
     assert "bomerge study resume b" in result.stdout
 
-    listing = json.loads(bomerge("study", "pareto", "b", "--all", "--json",
-                                 "--studies-dir", str(tmp_path / "studies")).stdout)
+    listing = json.loads(bomerge_here(capsys, "study", "pareto", "b", "--all", "--json",
+                                      "--studies-dir", str(tmp_path / "studies")).stdout)
     in_space = {t["arm"] for t in listing["trials"]}
     foreign = {b["arm"]: b for b in listing["baselines"]}
     # weights-space recipes are trials of the study; other methods are labelled arms
@@ -236,11 +237,12 @@ def test_baseline_prints_one_table_and_records_every_arm(glue_root, tiny_candida
                     env={"COLUMNS": "250"})
     assert "localize_stitch" in table.stdout and "regmean" in table.stdout
 
-    again = bomerge("baseline", str(config), "--only", "fisher")
+    again = bomerge_here(capsys, "baseline", str(config), "--only", "fisher")
     assert again.returncode == 0 and "fisher" in again.stdout and "(recorded)" in again.stdout
 
 
-def test_warm_started_study_starts_from_the_baseline_suite(glue_root, tiny_candidates, tmp_path):
+def test_warm_started_study_starts_from_the_baseline_suite(glue_root, tiny_candidates, tmp_path,
+                                                           capsys):
     config = _baseline_config(tmp_path, glue_root, tiny_candidates, "w",
                               baselines=["candidates", "uniform", "greedy_soup", "fisher"])
     data = yaml.safe_load(config.read_text())
@@ -248,8 +250,8 @@ def test_warm_started_study_starts_from_the_baseline_suite(glue_root, tiny_candi
     config = write_config(config, data)
     result = bomerge("study", "run", str(config), "--quiet")
     assert result.returncode == 0, result.stderr
-    listing = json.loads(bomerge("study", "pareto", "w", "--all", "--json",
-                                 "--studies-dir", str(tmp_path / "studies")).stdout)
+    listing = json.loads(bomerge_here(capsys, "study", "pareto", "w", "--all", "--json",
+                                      "--studies-dir", str(tmp_path / "studies")).stdout)
     nodes = [t["node"] for t in listing["trials"]]
     assert nodes[:4] == ["baseline"] * 4 and len(nodes) - nodes.count("baseline") == 2
     assert [b["arm"] for b in listing["baselines"]] == ["fisher"]

@@ -27,7 +27,7 @@ def local_ray():
 
 
 def study(glue_root: Path, candidates: list[Path], studies: Path, name: str, **extra) -> StudyRunner:
-    data = tiny_study_dict(glue_root, studies, name=name, trials=6, initial_trials=2)
+    data = tiny_study_dict(glue_root, studies, name=name, trials=4, initial_trials=2)
     del data["train"]
     data["candidates"] = {"paths": [str(p) for p in candidates]}
     data.update(extra)
@@ -63,12 +63,12 @@ def test_a_study_on_ray_completes_the_same_trials_as_the_local_executor_with_the
     ray_outcome = on_ray.run()
 
     local_records, ray_records = load_records(local.store), load_records(on_ray.store)
-    assert len(ray_records) == len(local_records) == 6 + 4  # 3 candidates + uniform, 6 trials
+    assert len(ray_records) == len(local_records) == 4 + 4  # 3 candidates + uniform, 4 trials
     assert all(r.status == "COMPLETED" for r in ray_records)
     # The store is consistent: Ax's rows, the log and the result agree on the trials.
-    assert [i for i, _ in sqlite_trials(on_ray.store)] == list(range(10))
-    assert sorted(line["trial"] for line in on_ray.store.read_log()) == list(range(10))
-    assert ray_outcome.report["trials"] == local_outcome.report["trials"] == 10
+    assert [i for i, _ in sqlite_trials(on_ray.store)] == list(range(8))
+    assert sorted(line["trial"] for line in on_ray.store.read_log()) == list(range(8))
+    assert ray_outcome.report["trials"] == local_outcome.report["trials"] == 8
     assert on_ray.store.read_result() is not None
 
     # Every Ray-scored trial, re-scored by the study process, has the scores Ax stored for it
