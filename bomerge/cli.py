@@ -215,6 +215,12 @@ def _run(store: StudyStore, trials: int | None, quiet: bool, allow_changed: bool
 
     config = _with_executor(store.read_config(), executor)
     try:
+        if config.outer is not None:
+            from bomerge.search.bilevel import BilevelRunner
+
+            BilevelRunner(store, config, show_progress=not quiet).run(trials)
+            _print_outer(store)
+            return
         runner = StudyRunner(store, config, show_progress=not quiet,
                              allow_changed_candidates=allow_changed)
         outcome = runner.run(trials)
@@ -223,6 +229,45 @@ def _run(store: StudyStore, trials: int | None, quiet: bool, allow_changed: bool
                   f"`bomerge study resume {store.name}`", soft_wrap=True)
         raise typer.Exit(130) from None
     _print_outcome(outcome, store.name)
+
+
+def _print_outer(store: StudyStore) -> None:
+    """The outer trials of a bilevel study (hyperparameters, inner pick, selection and
+    report scores) and the chosen one."""
+    from bomerge.fileio import read_jsonl
+    from bomerge.search.bilevel import INNER_FOLDER, OUTER_LOG
+
+    entries = read_jsonl(store.directory / OUTER_LOG)
+    result = store.read_result()
+    chosen = result["pick"]["outer_trial"] if result and result.get("bilevel") else None
+    names = list(dict.fromkeys(k for e in entries for k in e["params"]))
+    table = Table(title="Outer trials (fine-tuning hyperparameters → inner MOBO-SWA pick)")
+    for column in ("outer", *names, "inner study", "inner pick", "selection loss",
+                   "selection metric", "report metric", "train s", ""):
+        table.add_column(column, justify="left" if column in ("inner study", "") else "right")
+    for e in entries:
+        table.add_row(
+            str(e["trial"]), *(_short_value(e["params"].get(n)) for n in names), e["inner_study"],
+            str(e["pick_trial"]), f"{e['selection']['loss']:.4f}", f"{e['selection']['metric']:.4f}",
+            f"{e['report']['metric']:.4f}", f"{e['train_seconds']:.0f}",
+            "★ pick" if e["trial"] == chosen else "",
+        )
+    out.print(table)
+    if result and result.get("bilevel"):
+        best = result["pick"]
+        out.print(f"Chosen: outer trial {best['outer_trial']} (highest inner-pick selection "
+                  f"metric; inner rule {best['inner_pick_rule']}), inner study "
+                  f"{best['inner_study']} trial {best['inner_trial']}: report metric "
+                  f"{best['report']['metric']:.4f} on rows no search saw. Inner studies: "
+                  f"bomerge study pareto {best['inner_study']} --studies-dir "
+                  f"{store.directory / INNER_FOLDER}", soft_wrap=True)
+    else:
+        out.print("[yellow]The outer study is incomplete; resume it with "
+                  f"`bomerge study resume {store.name}`.[/]", soft_wrap=True)
+
+
+def _short_value(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 @study_app.command("pareto")
@@ -239,6 +284,9 @@ def study_pareto(
     from bomerge.report.view import StudyView
 
     store = StudyStore.locate(name, studies_dir)
+    if store.read_config().outer is not None:
+        _print_outer(store)
+        return
     view = StudyView.load(store)
     if as_json:
         front = {r.index for r in view.front}
@@ -276,7 +324,7 @@ def study_report(
     from bomerge.report.static import write_plane_png
     from bomerge.report.view import StudyView
 
-    store = StudyStore.locate(name, studies_dir)
+    store = _inner_pick_store(StudyStore.locate(name, studies_dir))
     view = StudyView.load(store)
     page = write_page(view, out_file or store.directory / "report.html")
     png = write_plane_png(view, page.with_suffix(".png"))
@@ -308,12 +356,29 @@ def study_export(
     if sum([trial is not None, use_pick, baseline is not None]) > 1:
         raise BomergeError("give one of --trial N, --pick, --baseline LABEL")
     store = StudyStore.locate(name, studies_dir)
+    if store.read_config().outer is not None:
+        if trial is not None or baseline is not None:
+            raise BomergeError(f"study '{store.name}' is bilevel: --trial/--baseline name trials "
+                               "of an inner study; export from it (--studies-dir "
+                               f"{store.directory / 'inner'})")
+        store = _inner_pick_store(store)
     provenance = export_merge(store, ExportChoice(trial=trial, baseline=baseline), out_dir,
                               force, show_progress=not quiet)
     which = (f"trial {provenance['trial']}" if provenance["trial"] is not None
              else f"baseline {provenance['arm']}")
     out.print(f"Exported {which} ({provenance['method']}) of study '{store.name}' to {out_dir}; "
               f"provenance in {out_dir / 'bomerge_merge.json'}", soft_wrap=True)
+
+
+def _inner_pick_store(store: StudyStore) -> StudyStore:
+    """A bilevel study stands for the inner study of its chosen outer trial."""
+    if store.read_config().outer is None:
+        return store
+    result = store.read_result()
+    if not result or not result.get("bilevel"):
+        raise BomergeError(f"bilevel study '{store.name}' has no chosen outer trial yet; "
+                           f"resume it with `bomerge study resume {store.name}`")
+    return StudyStore(store.directory / "inner" / result["pick"]["inner_study"])
 
 
 @study_app.command("list")
@@ -331,11 +396,17 @@ def study_list(studies_dir: StudiesDir = None) -> None:
         if not store.exists():
             continue
         meta = store.read_meta()
-        trials = len(store.logged_trials())
+        trials = str(len(store.logged_trials()))
+        candidates = str(len(meta.candidates))
+        outer_log = store.directory / "outer.jsonl"
+        if outer_log.is_file() or store.read_config().outer is not None:
+            from bomerge.fileio import read_jsonl
+
+            trials, candidates = f"{len(read_jsonl(outer_log))} outer", "bilevel"
         holder = running_holder(store.directory)
         state = (f"running (pid {holder.pid} on {holder.host})" if holder
                  else "finished" if store.result_path.is_file() else "incomplete")
-        table.add_row(meta.name, meta.created, str(len(meta.candidates)), str(trials), state)
+        table.add_row(meta.name, meta.created, candidates, trials, state)
     out.print(table)
 
 

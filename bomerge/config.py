@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bomerge.errors import BomergeError
 
@@ -141,7 +141,15 @@ class SearchConfig(_Strict):
     raw_samples: int = Field(256, gt=0)
     loss_threshold: float | None = None
     metric_threshold: float | None = None
-    pick: Literal["best_metric", "best_loss"] = "best_metric"
+    pick: Literal["best_metric", "best_loss", "knee", "loss_bound"] = Field(
+        "best_metric",
+        description="how the pick is chosen on the Pareto front: best metric (MOBO-SWA's "
+        "rule), lowest loss, the knee point, or the best metric within pick_loss_bound",
+    )
+    pick_loss_bound: float | None = Field(
+        None, description="pick: loss_bound takes the best metric among Pareto points "
+        "whose loss is at most this"
+    )
     max_consecutive_failures: int = Field(
         5, gt=0, description="stop the study after this many failed trials in a row"
     )
@@ -169,6 +177,64 @@ class RayConfig(_Strict):
     )
 
 
+OUTER_PARAMETERS = {
+    "learning_rate": "float", "batch_size": "int", "weight_decay": "float", "epochs": "int",
+    "warmup_ratio": "float", "dropout": "float", "seed": "int",
+}
+
+
+class OuterParameter(_Strict):
+    """One fine-tuning hyperparameter of the outer search: a range ``[low, high]`` (``log``
+    for a log scale, the default for ``learning_rate``) or a list of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool | None = None
+    choices: list[float] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> OuterParameter:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either low/high or choices, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("needs low and high (or choices)")
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log scale needs low > 0")
+        return self
+
+
+class OuterConfig(_Strict):
+    """Bilevel-BO-SWA (Jang et al. 2024): an outer Ax study over the fine-tuning
+    hyperparameters of ``train:``. Each outer trial fine-tunes with its values, keeps the
+    last ``train.keep_last`` snapshots, runs a whole inner study (``merge:``/``search:``)
+    over them and reports the inner pick's selection scores."""
+
+    trials: int = Field(8, ge=1, description="outer trials (fine-tuning runs)")
+    initial_trials: int = Field(4, ge=1, description="Sobol outer trials before BO")
+    objective: Literal["metric", "loss_metric"] = Field(
+        "metric", description="metric: the inner pick's selection metric (qLogNEI); "
+        "loss_metric: its loss and metric (qLogNEHVI)"
+    )
+    space: dict[str, OuterParameter] = Field(
+        ..., min_length=1, description="hyperparameters searched; the others keep train: values"
+    )
+    num_restarts: int = Field(8, gt=0)
+    raw_samples: int = Field(256, gt=0)
+
+    @field_validator("space")
+    @classmethod
+    def _known_parameters(cls, value: dict[str, OuterParameter]) -> dict[str, OuterParameter]:
+        unknown = sorted(set(value) - set(OUTER_PARAMETERS))
+        if unknown:
+            raise ValueError(f"unknown hyperparameter '{unknown[0]}' (known: "
+                             f"{', '.join(OUTER_PARAMETERS)})")
+        return value
+
+
 class StorageConfig(_Strict):
     url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the study")
 
@@ -190,6 +256,7 @@ class StudyConfig(_Strict):
         "local", description="where search trials run: in this process, or as Ray actors"
     )
     ray: RayConfig = RayConfig()
+    outer: OuterConfig | None = None
     baselines: list[str] | None = None
 
     @field_validator("name")
@@ -208,6 +275,14 @@ class StudyConfig(_Strict):
             raise ValueError("must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyConfig:
+        if self.outer is not None and self.train is None:
+            raise ValueError("outer: (bilevel search) needs a train: section to fine-tune with")
+        if self.search.pick == "loss_bound" and self.search.pick_loss_bound is None:
+            raise ValueError("search.pick 'loss_bound' needs search.pick_loss_bound")
+        return self
+
     @property
     def study_dir(self) -> Path:
         return self.studies_dir / self.name
@@ -221,6 +296,8 @@ def _format_validation_error(error: ValidationError, source: str) -> str:
             problems.append(f"unknown key '{key}'")
         elif item["type"] == "missing":
             problems.append(f"missing key '{key}'")
+        elif not item["loc"]:
+            problems.append(item["msg"].removeprefix("Value error, "))
         else:
             problems.append(f"key '{key}': {item['msg']} (got {item.get('input')!r})")
     return f"{source}: " + "; ".join(problems)

@@ -7,8 +7,9 @@ from typing import Any
 
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
-from bomerge.search.pareto import TrialRecord, pareto_set, pick
+from bomerge.search.pareto import TrialRecord, pareto_set
 from bomerge.search.store import StudyStore
+from bomerge.search.study import pick_rule_text
 from bomerge.tasks.glue import get_task
 
 
@@ -30,14 +31,14 @@ class StudyView:
 
     @classmethod
     def load(cls, store: StudyStore) -> StudyView:
-        from bomerge.search.study import baseline_records, load_records
+        from bomerge.search.study import baseline_records, choose, load_records
 
         records = load_records(store)
         if not any(r.completed for r in records):
             raise BomergeError(f"study '{store.name}' has no completed trial yet")
         config = store.read_config()
         return cls(store.name, config, records, baseline_records(store),
-                   pick(records, config.search.pick), store.read_result(),
+                   choose(records, config), store.read_result(),
                    store.read_meta().candidates)
 
     @property
@@ -90,4 +91,4 @@ class StudyView:
         ev = self.config.task.eval
         cap = f", at most {ev.max_selection_examples} rows" if ev.max_selection_examples else ""
         return (f"selection part ({ev.selection_fraction:.0%}) of the '{ev.split}' split{cap}; "
-                f"pick rule {self.config.search.pick}")
+                f"pick rule {pick_rule_text(self.config)}")

@@ -1,11 +1,15 @@
-"""Trials as records, their Pareto set on (dev loss ↓, dev metric ↑), and the pick rule."""
+"""Trials as records, their Pareto set on the study's objectives (by default dev loss ↓ and
+dev metric ↑; a multitask study may use one metric per task), and the pick rule."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-PickRule = Literal["best_metric", "best_loss"]
+PickRule = Literal["best_metric", "best_loss", "knee", "loss_bound"]
+# (name, maximise): "loss" and "metric" are the record's own fields, other names its extras.
+Objective = tuple[str, bool]
+LOSS_METRIC: tuple[Objective, ...] = (("loss", False), ("metric", True))
 
 
 @dataclass(frozen=True)
@@ -33,34 +37,91 @@ class TrialRecord:
     def completed(self) -> bool:
         return self.loss is not None and self.metric is not None
 
+    def value(self, name: str) -> float:
+        if name in ("loss", "metric"):
+            return getattr(self, name)
+        return self.extra[name]
+
     @property
     def is_baseline(self) -> bool:
         return self.node == "baseline"
 
 
-def dominates(a: TrialRecord, b: TrialRecord) -> bool:
-    """a is at least as good as b on both objectives and strictly better on one."""
+def dominates(a: TrialRecord, b: TrialRecord,
+              objectives: tuple[Objective, ...] = LOSS_METRIC) -> bool:
+    """a is at least as good as b on every objective and strictly better on one."""
     assert a.completed and b.completed
-    no_worse = a.loss <= b.loss and a.metric >= b.metric  # type: ignore[operator]
-    better = a.loss < b.loss or a.metric > b.metric  # type: ignore[operator]
-    return no_worse and better
+    signed = [(a.value(n), b.value(n)) if up else (-a.value(n), -b.value(n))
+              for n, up in objectives]
+    return all(x >= y for x, y in signed) and any(x > y for x, y in signed)
 
 
-def pareto_set(records: list[TrialRecord]) -> list[TrialRecord]:
+def pareto_set(records: list[TrialRecord],
+               objectives: tuple[Objective, ...] = LOSS_METRIC) -> list[TrialRecord]:
     """The completed trials no other completed trial dominates, by trial index."""
-    done = [r for r in records if r.completed]
-    return [r for r in done if not any(dominates(o, r) for o in done if o is not r)]
+    done = [r for r in records if r.completed and all(n in ("loss", "metric") or n in r.extra
+                                                      for n, _ in objectives)]
+    return [r for r in done if not any(dominates(o, r, objectives) for o in done if o is not r)]
 
 
-def pick(records: list[TrialRecord], rule: PickRule) -> TrialRecord:
-    """The chosen trial on the Pareto set: best metric (ties → lower loss; Jang et al.'s
-    rule) or lowest loss (ties → higher metric)."""
-    front = pareto_set(records)
+def pick(records: list[TrialRecord], rule: PickRule, loss_bound: float | None = None,
+         objectives: tuple[Objective, ...] = LOSS_METRIC) -> TrialRecord:
+    """The chosen trial on the Pareto set of ``objectives``.
+
+    * ``best_metric``: highest metric, ties → lower loss (Jang et al.'s rule);
+    * ``best_loss``: lowest loss, ties → higher metric;
+    * ``knee``: on the front's (loss, metric) points scaled to [0, 1], the point farthest
+      from the line through the two extreme points (the knee of Das 1999 / Satopää et al.
+      2011's "Kneedle"); with fewer than three points, the best metric;
+    * ``loss_bound``: the highest metric among points with loss ≤ ``loss_bound``; when none
+      is that low, the lowest loss.
+    """
+    front = pareto_set(records, objectives)
     if not front:
         raise ValueError("no completed trial to pick from")
+    best_metric = max(front, key=lambda r: (r.metric, -r.loss, -r.index))  # type: ignore[operator]
+    best_loss = min(front, key=lambda r: (r.loss, -r.metric, r.index))  # type: ignore[operator]
     if rule == "best_loss":
-        return min(front, key=lambda r: (r.loss, -r.metric, r.index))  # type: ignore[operator]
-    return max(front, key=lambda r: (r.metric, -r.loss, -r.index))  # type: ignore[operator]
+        return best_loss
+    if rule == "loss_bound":
+        if loss_bound is None:
+            raise ValueError("the loss_bound rule needs a bound")
+        within = [r for r in front if r.loss <= loss_bound]  # type: ignore[operator]
+        if not within:
+            return best_loss
+        return max(within, key=lambda r: (r.metric, -r.loss, -r.index))  # type: ignore[operator]
+    if rule == "knee":
+        return knee_point(front) or best_metric
+    return best_metric
+
+
+def knee_point(front: list[TrialRecord]) -> TrialRecord | None:
+    """The knee of a (loss ↓, metric ↑) front: with both objectives scaled to [0, 1] over
+    the front, the point farthest beyond the chord joining the lowest-loss and the
+    highest-metric points, on the side of the ideal point (None with fewer than three
+    distinct points, or when no point lies beyond the chord)."""
+    losses = [r.loss for r in front]
+    metrics = [r.metric for r in front]
+    span_l = max(losses) - min(losses)  # type: ignore[type-var, operator]
+    span_m = max(metrics) - min(metrics)  # type: ignore[type-var, operator]
+    if len(front) < 3 or span_l == 0 or span_m == 0:
+        return None
+
+    def scaled(r: TrialRecord) -> tuple[float, float]:
+        return ((max(losses) - r.loss) / span_l,  # type: ignore[operator, type-var]
+                (r.metric - min(metrics)) / span_m)  # type: ignore[operator, type-var]
+
+    ends = (min(front, key=lambda r: (r.loss, -r.metric)),  # type: ignore[operator]
+            max(front, key=lambda r: (r.metric, -r.loss)))  # type: ignore[operator]
+    (x1, y1), (x2, y2) = scaled(ends[0]), scaled(ends[1])
+    length = ((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5
+
+    def signed(x: float, y: float) -> float:
+        return ((y2 - y1) * x - (x2 - x1) * y + x2 * y1 - y2 * x1) / length
+
+    towards_ideal = 1.0 if signed(1.0, 1.0) >= 0 else -1.0
+    knee = max(front, key=lambda r: (towards_ideal * signed(*scaled(r)), r.metric, -r.index))  # type: ignore[operator]
+    return knee if towards_ideal * signed(*scaled(knee)) > 1e-12 else None
 
 
 def reference_point(

@@ -75,6 +75,11 @@ class StudyStore:
         return self.directory / "result.json"
 
     @property
+    def training_log_path(self) -> Path:
+        """One line per fine-tuning run the study actually trained."""
+        return self.directory / "training.jsonl"
+
+    @property
     def candidates_dir(self) -> Path:
         return self.directory / "candidates"
 

@@ -20,35 +20,42 @@ from ax.generation_strategy.generation_strategy import (  # noqa: E402
 )
 from ax.generation_strategy.generator_spec import GeneratorSpec  # noqa: E402
 from ax.generation_strategy.transition_criterion import MinTrials  # noqa: E402
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement  # noqa: E402
 from botorch.acquisition.multi_objective.logei import (  # noqa: E402
     qLogNoisyExpectedHypervolumeImprovement,
 )
 
 SOBOL_NODE = "Sobol"
 BO_NODE = "qLogNEHVI"
+SINGLE_OBJECTIVE_NODE = "qLogNEI"
 
 
 def pinned_strategy(
-    initial_trials: int, seed: int, num_restarts: int, raw_samples: int
+    initial_trials: int, seed: int, num_restarts: int, raw_samples: int,
+    multi_objective: bool = True,
 ) -> GenerationStrategy:
     """Sobol for ``initial_trials`` of its own trials (attached baseline arms do not count),
-    then qLogNEHVI with the given acquisition-optimiser settings."""
+    then qLogNEHVI (or, for a single objective, qLogNEI) with the given
+    acquisition-optimiser settings."""
+    bo_node = BO_NODE if multi_objective else SINGLE_OBJECTIVE_NODE
+    acquisition = (qLogNoisyExpectedHypervolumeImprovement if multi_objective
+                   else qLogNoisyExpectedImprovement)
     sobol = GenerationNode(
         name=SOBOL_NODE,
         generator_specs=[
             GeneratorSpec(generator_enum=Generators.SOBOL, generator_kwargs={"seed": seed})
         ],
         transition_criteria=[
-            MinTrials(threshold=initial_trials, transition_to=BO_NODE, use_all_trials_in_exp=False)
+            MinTrials(threshold=initial_trials, transition_to=bo_node, use_all_trials_in_exp=False)
         ],
         should_deduplicate=True,
     )
     botorch = GenerationNode(
-        name=BO_NODE,
+        name=bo_node,
         generator_specs=[
             GeneratorSpec(
                 generator_enum=Generators.BOTORCH_MODULAR,
-                generator_kwargs={"botorch_acqf_class": qLogNoisyExpectedHypervolumeImprovement},
+                generator_kwargs={"botorch_acqf_class": acquisition},
                 generator_gen_kwargs={
                     "model_gen_options": {
                         "optimizer_kwargs": {
@@ -61,7 +68,7 @@ def pinned_strategy(
         ],
         should_deduplicate=True,
     )
-    return GenerationStrategy(name=f"{SOBOL_NODE}+{BO_NODE}", nodes=[sobol, botorch])
+    return GenerationStrategy(name=f"{SOBOL_NODE}+{bo_node}", nodes=[sobol, botorch])
 
 
 def load_acquisition_kernel() -> None:

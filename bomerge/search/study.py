@@ -396,7 +396,7 @@ class StudyRunner:
         """Pick on the selection rows, score the pick on the report rows, and store the
         result with every recorded baseline's report scores."""
         records = [self.record(i) for i in sorted(self.client._experiment.trials)]
-        chosen = pick(records, self.config.search.pick)
+        chosen = choose(records, self.config)
         params = dict(self.client._experiment.trials[chosen.index].arm.parameters)
         result: EvalResult = self.bench.report.evaluate(self.merged_parameters(params))
         scored: dict[str, dict[str, Any]] = {
@@ -421,6 +421,7 @@ class StudyRunner:
         ev = self.config.task.eval
         report = {
             "pick_rule": self.config.search.pick,
+            "pick_loss_bound": self.config.search.pick_loss_bound,
             "selection": {"split": ev.split, "part": "selection",
                           "fraction": ev.selection_fraction,
                           "rows": len(self.bench.selection_rows)},
@@ -433,6 +434,16 @@ class StudyRunner:
         }
         self.store.write_result(report)
         return StudyOutcome(records, chosen, report, True, baseline_records(self.store))
+
+
+def choose(records: list[TrialRecord], config: StudyConfig) -> TrialRecord:
+    """The study's pick: its rule applied to the Pareto set of its objectives."""
+    return pick(records, config.search.pick, config.search.pick_loss_bound)
+
+
+def pick_rule_text(config: StudyConfig) -> str:
+    rule = config.search.pick
+    return f"{rule} (loss ≤ {config.search.pick_loss_bound})" if rule == "loss_bound" else rule
 
 
 class ConsecutiveFailures:

@@ -164,7 +164,7 @@ def candidate_paths(config: StudyConfig, store: StudyStore, show_progress: bool)
     if config.train is not None:
         paths += finetune(
             config.task, config.train, store.candidates_dir,
-            resolve_device(config.device), show_progress,
+            resolve_device(config.device), show_progress, store.training_log_path,
         )
     paths += list(config.candidates.paths)
     for pattern in config.candidates.glob:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from transformers import get_constant_schedule_with_warmup, get_linear_schedule_
 
 from bomerge.config import TaskConfig, TrainConfig
 from bomerge.errors import BomergeError
-from bomerge.fileio import atomic_write
+from bomerge.fileio import append_jsonl, atomic_write
 from bomerge.models import build_tiny_model, load_classifier, load_tokenizer, resolve_model_folder
 from bomerge.tasks.data import Example, load_split
 from bomerge.tasks.encode import encode_examples, pad_rows
@@ -79,11 +80,17 @@ def finetune(
     out_dir: Path,
     device: torch.device | str = "cpu",
     show_progress: bool = True,
+    log_path: Path | None = None,
 ) -> list[Path]:
-    """Fine-tune per ``train`` and return the kept checkpoint folders, oldest first."""
+    """Fine-tune per ``train`` and return the kept checkpoint folders, oldest first.
+
+    A run that actually trains (not one found finished) appends a line to ``log_path``
+    (JSON lines: folder, settings, steps, seconds), so callers can tell trained runs from
+    reused ones."""
     done = finished_checkpoints(out_dir, task_cfg, train)
     if done is not None:
         return done
+    started = time.perf_counter()
     if out_dir.exists():
         shutil.rmtree(out_dir)  # an unfinished run: training is deterministic, start over
     out_dir.mkdir(parents=True)
@@ -166,6 +173,9 @@ def finetune(
     # The manifest marks the run finished, so it is written last and atomically: a crash
     # before it leaves an unfinished run, which is retrained from the start.
     atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=2))
+    if log_path is not None:
+        append_jsonl(log_path, {"folder": str(out_dir), "settings": manifest["settings"],
+                                "steps": step, "seconds": round(time.perf_counter() - started, 2)})
     return [c.path for c in kept]
 
 
