@@ -64,11 +64,15 @@ AllowChanged = Annotated[
 ]
 
 
-def _print_outcome(outcome: object, name: str) -> None:
-    from bomerge.search.study import StudyOutcome
+def _print_outcome(outcome: object, name: str, config: StudyConfig) -> None:
+    from bomerge.search.study import StudyOutcome, study_objectives
+    from bomerge.tasks.glue import get_task
 
     assert isinstance(outcome, StudyOutcome)
-    _print_pareto(outcome.records, outcome.baselines, outcome.pick.index, show_all=False)
+    task = get_task(config.task.name)
+    per_task = list(task.extra_metrics) if task.is_multitask else []
+    _print_pareto(outcome.records, outcome.baselines, outcome.pick.index, show_all=False,
+                  objectives=study_objectives(config), extra_columns=per_task)
     report = outcome.report
     metric = report["metric"]
     pick = report["scores"]["pick"]
@@ -83,29 +87,40 @@ def _print_outcome(outcome: object, name: str) -> None:
     table.add_column("selection " + metric, justify="right")
     table.add_column("report loss", justify="right")
     table.add_column("report " + metric, justify="right")
+    for column in per_task:
+        table.add_column(f"report {column}", justify="right")
     for label, score in report["scores"].items():
         table.add_row(
             label, score.get("method", ""),
             "" if score["trial"] is None else str(score["trial"]),
             f"{score['selection']['metric']:.4f}",
             f"{score['report']['loss']:.4f}", f"{score['report']['metric']:.4f}",
+            *(f"{score['report'][c]:.4f}" if c in score["report"] else "" for c in per_task),
         )
     out.print(table)
     out.print(f"Study saved in studies folder as '{name}'. Inspect: bomerge study pareto {name}")
 
 
-def _print_pareto(records: list, baselines: list, pick_index: int | None, show_all: bool) -> None:
+def _print_pareto(records: list, baselines: list, pick_index: int | None, show_all: bool,
+                  objectives: tuple = (), extra_columns: list[str] = ()) -> None:  # type: ignore[assignment]
     """Trials on the Pareto front (or all), the study's baseline arms, and baselines of
-    other methods (no trial number), sorted by metric."""
-    from bomerge.search.pareto import pareto_set
+    other methods (no trial number), sorted by metric; a multitask study shows every
+    sub-task's metric."""
+    from bomerge.search.pareto import LOSS_METRIC, pareto_set
 
-    front = {r.index for r in pareto_set(records)}
+    objectives = objectives or LOSS_METRIC
+    front = {r.index for r in pareto_set(records, objectives)}
     shown = [r for r in records if show_all or r.index in front or r.is_baseline] + baselines
     shown.sort(key=lambda r: (-(r.metric if r.metric is not None else float("-inf")),
                               r.index if r.index is not None else -1))
-    table = Table(title="Pareto front (dev loss ↓, dev metric ↑) and baselines")
-    for column in ("trial", "arm", "method", "node", "loss", "metric", "coefficients", "pareto"):
-        table.add_column(column, justify="right" if column in ("trial", "loss", "metric") else "left")
+    named = ", ".join(f"{n} {'↑' if up else '↓'}" for n, up in objectives)
+    title = ("Pareto front (dev loss ↓, dev metric ↑) and baselines" if objectives == LOSS_METRIC
+             else f"Pareto front ({named}) and baselines")
+    table = Table(title=title)
+    numeric = ("trial", "loss", "metric", *extra_columns)
+    for column in ("trial", "arm", "method", "node", "loss", "metric", *extra_columns,
+                   "coefficients", "pareto"):
+        table.add_column(column, justify="right" if column in numeric else "left")
     for r in shown:
         mark = "★ pick" if r.index is not None and r.index == pick_index else (
             "●" if r.index is not None and r.index in front else "")
@@ -117,6 +132,7 @@ def _print_pareto(records: list, baselines: list, pick_index: int | None, show_a
             "" if r.index is None else str(r.index), r.arm, r.method, r.node,
             f"{r.loss:.4f}" if r.loss is not None else r.status,
             f"{r.metric:.4f}" if r.metric is not None else "",
+            *(f"{r.extra[c]:.4f}" if c in r.extra else "" for c in extra_columns),
             coefficients, mark,
         )
     out.print(table)
@@ -228,7 +244,7 @@ def _run(store: StudyStore, trials: int | None, quiet: bool, allow_changed: bool
         err.print(f"interrupted: completed trials are saved; continue with "
                   f"`bomerge study resume {store.name}`", soft_wrap=True)
         raise typer.Exit(130) from None
-    _print_outcome(outcome, store.name)
+    _print_outcome(outcome, store.name, config)
 
 
 def _print_outer(store: StudyStore) -> None:
@@ -303,7 +319,10 @@ def study_pareto(
         }
         out.print_json(json.dumps(payload))
         return
-    _print_pareto(view.records, view.others, view.pick.index, show_all)
+    from bomerge.search.study import study_objectives
+
+    _print_pareto(view.records, view.others, view.pick.index, show_all,
+                  study_objectives(view.config), view.extra_columns)
     out.print(f"Pick: trial {view.pick.index}, chosen on the {view.selection_rule()}.")
     if not view.complete:
         out.print(f"[yellow]The study is {view.state}.[/]", soft_wrap=True)

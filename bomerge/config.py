@@ -88,6 +88,16 @@ class TrainConfig(_Strict):
     save_every: int | Literal["epoch"] = "epoch"
     keep_last: int = Field(4, gt=0)
     seed: int = 0
+    mode: Literal["round_robin", "pcgrad", "single"] | None = Field(
+        None, description="multitask tasks only (default round_robin): one task's batch per "
+        "step in turn, gradient surgery over one batch of every task, or one task alone"
+    )
+    tasks: list[str] | None = Field(
+        None, description="multitask: the sub-tasks trained (default all; one for 'single')"
+    )
+    task_weights: list[float] | None = Field(
+        None, description="multitask: per-task loss/gradient weights, e.g. [0.5, 1, 1]"
+    )
 
 
 class CandidatesConfig(_Strict):
@@ -141,6 +151,11 @@ class SearchConfig(_Strict):
     raw_samples: int = Field(256, gt=0)
     loss_threshold: float | None = None
     metric_threshold: float | None = None
+    objectives: Literal["loss_metric", "per_task"] = Field(
+        "loss_metric", description="loss_metric: (loss, metric), for a multitask task the "
+        "summed loss and the average metric; per_task: every sub-task's metric (qLogNEHVI "
+        "over three objectives)"
+    )
     pick: Literal["best_metric", "best_loss", "knee", "loss_bound"] = Field(
         "best_metric",
         description="how the pick is chosen on the Pareto front: best metric (MOBO-SWA's "
@@ -277,6 +292,14 @@ class StudyConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> StudyConfig:
+        multitask = self.task.name.lower() == "cs224n"
+        if self.train is not None and not multitask:
+            for key in ("mode", "tasks", "task_weights"):
+                if getattr(self.train, key) is not None:
+                    raise ValueError(f"train.{key} applies to the multitask task cs224n only "
+                                     f"(task is '{self.task.name}')")
+        if self.search.objectives == "per_task" and not multitask:
+            raise ValueError("search.objectives 'per_task' needs a multitask task (cs224n)")
         if self.outer is not None and self.train is None:
             raise ValueError("outer: (bilevel search) needs a train: section to fine-tune with")
         if self.search.pick == "loss_bound" and self.search.pick_loss_bound is None:

@@ -146,3 +146,23 @@ def autocast_dtype(precision: str, device: torch.device | None) -> torch.dtype |
     if precision == "bf16" or device.type == "cuda":
         return torch.bfloat16
     return None
+
+
+def build_batches(examples: list[Example], tokenizer: PreTrainedTokenizerBase, task: TaskSpec,
+                  max_length: int, batch_size: int, device: torch.device | str) -> list[Batch]:
+    """The task's batches: GLUE rows as ``tokenize_batches``, multitask rows per sub-task."""
+    if task.is_multitask:
+        from bomerge.multitask.evaluate import tokenize_multitask
+
+        return tokenize_multitask(examples, tokenizer, task, max_length, batch_size, device)  # type: ignore[arg-type, return-value]
+    return tokenize_batches(examples, tokenizer, task, max_length, batch_size, device)
+
+
+def build_evaluator(skeleton: nn.Module, batches: list[Batch], task: TaskSpec,
+                    precision: str = "auto") -> Evaluator:
+    """The task's evaluator (the multitask one scores each sub-task with its head)."""
+    if task.is_multitask:
+        from bomerge.multitask.evaluate import MultitaskEvaluator
+
+        return MultitaskEvaluator(skeleton, batches, task, precision)  # type: ignore[arg-type, return-value]
+    return Evaluator(skeleton, batches, task, precision)

@@ -90,7 +90,19 @@ def classifier_skeleton(path: Path, attention: str | None = None) -> PreTrainedM
     for ``torch.func.vmap``)."""
     config = AutoConfig.from_pretrained(str(path))
     extra = {"attn_implementation": attention} if attention else {}
+    if is_multitask_config(config):
+        from bomerge.multitask.model import MultitaskBert
+
+        if attention:
+            config._attn_implementation = attention
+        return MultitaskBert(config).eval()
     return AutoModelForSequenceClassification.from_config(config, **extra).eval()
+
+
+def is_multitask_config(config: object) -> bool:
+    from bomerge.multitask.model import ARCHITECTURE
+
+    return ARCHITECTURE in (getattr(config, "architectures", None) or [])
 
 
 def check_classifier_head(path: Path, num_labels: int, task: str) -> None:
@@ -104,6 +116,17 @@ def check_classifier_head(path: Path, num_labels: int, task: str) -> None:
     except json.JSONDecodeError as error:
         raise BomergeError(f"{config_file}: not valid JSON ({error})") from None
     heads = config.get("architectures") or []
+    from bomerge.multitask.model import ARCHITECTURE
+
+    if task == "cs224n" or ARCHITECTURE in heads:
+        if ARCHITECTURE not in heads:
+            raise BomergeError(f"{config_file}: head {heads[0] if heads else 'none'} is not the "
+                               f"multitask model task '{task}' needs ({ARCHITECTURE}; train it "
+                               "with a train: section and task cs224n)")
+        if task != "cs224n":
+            raise BomergeError(f"{config_file}: a {ARCHITECTURE} (CS224N multitask) model; "
+                               f"task '{task}' needs a sequence classifier (use task cs224n)")
+        return
     if heads and not any(str(h).endswith("ForSequenceClassification") for h in heads):
         raise BomergeError(
             f"{config_file}: head {heads[0]} is not supported (bomerge merges "
@@ -214,11 +237,16 @@ def train_wordpiece(sentences: Iterable[str], vocab_size: int) -> BertTokenizerF
 
 
 def build_tiny_model(
-    sentences: Iterable[str], num_labels: int, settings: TinyModelConfig, seed: int
-) -> tuple[BertForSequenceClassification, BertTokenizerFast]:
-    """A randomly initialised tiny BERT classifier and a vocabulary trained on the fly."""
+    sentences: Iterable[str], num_labels: int, settings: TinyModelConfig, seed: int,
+    dropout: float | None = None, multitask: bool = False,
+) -> tuple[PreTrainedModel, BertTokenizerFast]:
+    """A randomly initialised tiny BERT classifier (or multitask model) and a vocabulary
+    trained on the fly."""
     tokenizer = train_wordpiece(sentences, settings.vocab_size)
+    rates = {} if dropout is None else {"hidden_dropout_prob": dropout,
+                                         "attention_probs_dropout_prob": dropout}
     config = BertConfig(
+        **rates,
         vocab_size=len(tokenizer),
         hidden_size=settings.hidden_size,
         num_hidden_layers=settings.num_hidden_layers,
@@ -229,4 +257,9 @@ def build_tiny_model(
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
+    if multitask:
+        from bomerge.multitask.model import ARCHITECTURE, MultitaskBert
+
+        config.architectures = [ARCHITECTURE]
+        return MultitaskBert(config), tokenizer
     return BertForSequenceClassification(config), tokenizer

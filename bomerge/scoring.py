@@ -14,7 +14,7 @@ import torch
 
 from bomerge.config import DataConfig
 from bomerge.errors import BomergeError
-from bomerge.evaluate import EvalResult, Evaluator, tokenize_batches
+from bomerge.evaluate import EvalResult, build_batches, build_evaluator
 from bomerge.models import check_classifier_head, classifier_skeleton, load_tokenizer
 from bomerge.pool import read_state_dict
 from bomerge.tasks.data import Example, load_split, read_tsv, split_selection_report
@@ -62,6 +62,6 @@ def score_model(
     check_classifier_head(model_dir, task.num_labels, task.name)
     skeleton = classifier_skeleton(model_dir).to(device)
     tokenizer = load_tokenizer(model_dir)
-    batches = tokenize_batches(rows, tokenizer, task, max_length, batch_size, device)
+    batches = build_batches(rows, tokenizer, task, max_length, batch_size, device)
     parameters = {name: tensor.to(device) for name, tensor in read_state_dict(model_dir).items()}
-    return Evaluator(skeleton, batches, task).evaluate(parameters)
+    return build_evaluator(skeleton, batches, task).evaluate(parameters)

@@ -111,3 +111,78 @@ def tiny_task(glue_root: Path) -> TaskConfig:
 def tiny_train() -> TrainConfig:
     return TrainConfig(model="tiny", epochs=1, batch_size=32, learning_rate=2e-3, save_every=5,
                        keep_last=2, max_train_examples=200, tiny={"vocab_size": 100})
+
+
+SENTIMENT_WORDS = [["awful", "terrible"], ["dull", "weak"], ["okay", "plain"], ["good", "nice"],
+                   ["superb", "brilliant"]]
+
+
+def write_cs224n_folder(root: Path, n: int = 240, seed: int = 0) -> Path:
+    """Synthetic CS224N files (same names and columns as the course's data folder): SST
+    sentences whose sentiment word sets the class, Quora pairs that are duplicates when they
+    share their topic words, STS pairs scored by word overlap."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+
+    def sentence(extra: list[str]) -> str:
+        words = [rng.choice(FILLER) for _ in range(rng.randint(2, 5))] + extra
+        rng.shuffle(words)
+        return " ".join(["the", *words])
+
+    def write(name: str, header: list[str], rows: list[list[str]]) -> None:
+        lines = ["\t" + "\t".join(header)] + [f"{i}\t" + "\t".join(r) for i, r in enumerate(rows)]
+        (root / name).write_text("\n".join(lines) + "\n")
+
+    for split, size in (("train", n), ("dev", n // 2)):
+        sst = []
+        for i in range(size):
+            label = rng.randint(0, 4)
+            sst.append([f"s{split}{i}", sentence([rng.choice(SENTIMENT_WORDS[label])]), str(label)])
+        quora, sts = [], []
+        for i in range(size):
+            a = rng.sample(POSITIVE + NEGATIVE, 2)
+            duplicate = rng.random() < 0.5
+            b = a if duplicate else rng.sample(POSITIVE + NEGATIVE, 2)
+            quora.append([f"q{split}{i}", sentence(a), sentence(b), "1.0" if duplicate else "0.0"])
+            shared = rng.randint(0, 3)
+            words = rng.sample(FILLER, 6)
+            s1, s2 = words[:3], words[:shared] + words[3 : 6 - shared]
+            sts.append([f"t{split}{i}", " ".join(s1), " ".join(s2), f"{5 * shared / 3:.2f}"])
+        sst_name = "ids-sst-train.csv" if split == "train" else "ids-sst-dev.csv"
+        write(sst_name, ["id", "sentence", "sentiment"], sst)
+        write("quora-train.csv" if split == "train" else "quora-dev.csv",
+              ["id", "sentence1", "sentence2", "is_duplicate"], quora)
+        write(f"sts-{split}.csv", ["id", "sentence1", "sentence2", "similarity"], sts)
+    return root
+
+
+@pytest.fixture(scope="session")
+def cs224n_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_cs224n_folder(tmp_path_factory.mktemp("cs224n"))
+
+
+def tiny_multitask_dict(cs224n_root: Path, studies_dir: Path, name: str = "multitask",
+                        mode: str = "round_robin", **search: Any) -> dict:
+    return {
+        "name": name, "studies_dir": str(studies_dir), "seed": 0, "device": "cpu",
+        "task": {"name": "cs224n", "max_length": 16,
+                 "data": {"root": str(cs224n_root), "hub": False},
+                 "eval": {"batch_size": 64}},
+        "train": {"model": "tiny", "mode": mode, "epochs": 2, "batch_size": 16,
+                  "learning_rate": 3e-3, "warmup_ratio": 0.0, "save_every": 8, "keep_last": 3,
+                  "tiny": {"vocab_size": 120}},
+        "merge": {"statistics": {"examples": 24, "batch_size": 8}},
+        "search": {"trials": 3, "initial_trials": 2, "num_restarts": 2, "raw_samples": 32,
+                   **search},
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_multitask_candidates(cs224n_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three snapshots of one round-robin tiny multitask run (trained once per session)."""
+    from bomerge.train.finetune import finetune
+
+    config = parse_config(tiny_multitask_dict(cs224n_root, Path("unused")), "fixture", Path("."))
+    assert config.train is not None
+    out = tmp_path_factory.mktemp("tiny-multitask") / "run"
+    return finetune(config.task, config.train, out, "cpu", show_progress=False)

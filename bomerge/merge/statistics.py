@@ -146,8 +146,13 @@ def fisher_diagonal(
     would add cross terms). The word-embedding table is differentiated at the gathered
     ``(L, H)`` vectors an example uses, not as a dense ``(V, H)`` Jacobian per example (half
     of MiniLM's values, almost all zero for one sentence), and scattered into its rows.
-    Returns a dict parameter name → tensor of that parameter's shape.
+    Returns a dict parameter name → tensor of that parameter's shape. A multitask source
+    (CS224N) is handled per head by ``bomerge.multitask.fisher``.
     """
+    if source.task.is_multitask:
+        from bomerge.multitask.fisher import multitask_fisher_diagonal
+
+        return multitask_fisher_diagonal(source, parameters, estimator, samples, sigma, seed)
     model = source.skeleton
     names = [name for name, _ in model.named_parameters()]
     params = {name: parameters[name].detach() for name in names}

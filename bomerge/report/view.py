@@ -9,7 +9,7 @@ from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.search.pareto import TrialRecord, pareto_set
 from bomerge.search.store import StudyStore
-from bomerge.search.study import pick_rule_text
+from bomerge.search.study import pick_rule_text, study_objectives
 from bomerge.tasks.glue import get_task
 
 
@@ -40,6 +40,12 @@ class StudyView:
         return cls(store.name, config, records, baseline_records(store),
                    choose(records, config), store.read_result(),
                    store.read_meta().candidates)
+
+    @property
+    def extra_columns(self) -> list[str]:
+        """Per-task metrics a multitask study records beside its average."""
+        task = get_task(self.config.task.name)
+        return list(task.extra_metrics) if task.is_multitask else []
 
     @property
     def metric(self) -> str:
@@ -74,7 +80,7 @@ class StudyView:
 
     @property
     def front(self) -> list[TrialRecord]:
-        return pareto_set(self.records)
+        return pareto_set(self.records, study_objectives(self.config))
 
     def record(self, index: int) -> TrialRecord:
         """The trial ``index``, or a one-line error naming the trials that exist."""

@@ -28,13 +28,13 @@ from bomerge.errors import BomergeError
 from bomerge.evaluate import EvalResult
 from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
-from bomerge.search.pareto import TrialRecord, pick
+from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
 from bomerge.search.space import SearchSpace
 from bomerge.search.store import StudyStore
 from bomerge.search.strategy import load_acquisition_kernel, pinned_strategy
 from bomerge.search.trial import TrialOutcome, evaluate_point
 from bomerge.search.workbench import Workbench, candidate_paths, check_points, resolve_device
-from bomerge.tasks.glue import TaskSpec
+from bomerge.tasks.glue import TaskSpec, get_task
 
 __all__ = ["StudyRunner", "candidate_paths", "load_records", "resolve_device"]
 
@@ -104,11 +104,15 @@ class StudyRunner:
             name=self.config.name,
         )
         thresholds = []
+        objective = OBJECTIVE
+        if search.objectives == "per_task":
+            # qLogNEHVI over every sub-task's metric; loss and the average are recorded too.
+            objective = ", ".join(name for name, _ in study_objectives(self.config))
         if search.loss_threshold is not None:
             thresholds.append(f"loss <= {search.loss_threshold}")
         if search.metric_threshold is not None:
             thresholds.append(f"metric >= {search.metric_threshold}")
-        client.configure_optimization(OBJECTIVE, outcome_constraints=thresholds or None)
+        client.configure_optimization(objective, outcome_constraints=thresholds or None)
         client.set_generation_strategy(
             pinned_strategy(search.initial_trials, self.config.seed, search.num_restarts,
                             search.raw_samples)
@@ -204,6 +208,17 @@ class StudyRunner:
         recorded = self.store.read_baselines()
         runner = BaselineRunner(self.bench, attach=self.attach_arm, echo=echo or self.console.print)
         runner.results = {label: BaselineResult(**rec) for label, rec in recorded.items()}
+        if self.task.is_multitask:
+            from bomerge.search.workbench import multitask_unsupported_message, supports_multitask
+
+            unsupported = [n for n in names if n in METHOD_BASELINES
+                           and not supports_multitask(build_method(n))]
+            if unsupported and strict:
+                raise BomergeError(multitask_unsupported_message(build_method(unsupported[0])))
+            if unsupported:
+                (echo or self.console.print)(
+                    f"[yellow]skipping {', '.join(unsupported)}: not defined for multitask models[/]")
+                names = [n for n in names if n not in unsupported]
         if not strict and self.bench.base is None:
             missing = [n for n in names if n in METHOD_BASELINES and build_method(n).needs_base]
             if missing:
@@ -436,9 +451,18 @@ class StudyRunner:
         return StudyOutcome(records, chosen, report, True, baseline_records(self.store))
 
 
+def study_objectives(config: StudyConfig) -> tuple[Objective, ...]:
+    """(name, maximise) of the study's objectives: loss and metric, or with
+    ``search.objectives: per_task`` every sub-task's metric."""
+    if config.search.objectives == "per_task":
+        return tuple((name, True) for name in get_task(config.task.name).extra_metrics)
+    return LOSS_METRIC
+
+
 def choose(records: list[TrialRecord], config: StudyConfig) -> TrialRecord:
     """The study's pick: its rule applied to the Pareto set of its objectives."""
-    return pick(records, config.search.pick, config.search.pick_loss_bound)
+    return pick(records, config.search.pick, config.search.pick_loss_bound,
+                study_objectives(config))
 
 
 def pick_rule_text(config: StudyConfig) -> str:

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
-from bomerge.evaluate import EvalResult, Evaluator, tokenize_batches
+from bomerge.evaluate import EvalResult, Evaluator, build_batches, build_evaluator
 from bomerge.integrity import changed_candidates, changed_message, weight_file_sha256
 from bomerge.merge.base import MergeMethod, PrepareContext, base_missing_message, build_method
 from bomerge.merge.cache import StatisticsCache
@@ -96,6 +96,14 @@ def evaluation_rows(config: StudyConfig, task: TaskSpec) -> tuple[list[Example],
             f"leaves {len(selection)} selection and {len(report)} report rows "
             f"(selection_fraction {ev.selection_fraction}); both parts need rows"
         )
+    if task.is_multitask:
+        from bomerge.multitask.data import by_subtask
+
+        # Caps apply per sub-task, so a large Quora dev set cannot crowd out SST and STS.
+        return ([ex for rows in by_subtask(selection, task).values()  # type: ignore[arg-type]
+                 for ex in rows[: ev.max_selection_examples]],
+                [ex for rows in by_subtask(report, task).values()  # type: ignore[arg-type]
+                 for ex in rows[: ev.max_report_examples]])
     return selection[: ev.max_selection_examples], report[: ev.max_report_examples]
 
 
@@ -115,6 +123,8 @@ def preflight(
     for method in methods:
         if method.needs_base and not has_base(config):
             raise BomergeError(base_missing_message(method.name))
+        if task.is_multitask and not supports_multitask(method):
+            raise BomergeError(multitask_unsupported_message(method))
     if config.candidates.base not in (None, "minilm"):
         folder = Path(config.candidates.base)  # type: ignore[arg-type]
         if not folder.is_dir():
@@ -136,6 +146,24 @@ def preflight(
     k = expected_candidates(config)
     if k is not None and methods:
         check_points(config, methods[0], k, source)
+
+
+MULTITASK_METHODS = ("weights", "fisher", "task_arithmetic", "ties", "localize_stitch")
+
+
+def supports_multitask(method: MergeMethod) -> bool:
+    """Whether a method can merge multitask (CS224N) models: the flat and Fisher-weighted
+    methods can; RegMean, MaTS and learned Localize-and-Stitch masks use per-layer
+    statistics of a single classification head."""
+    if method.name == "localize_stitch":
+        return getattr(method.options, "mask", "data_free") == "data_free"
+    return method.name in MULTITASK_METHODS
+
+
+def multitask_unsupported_message(method: MergeMethod) -> str:
+    return (f"merge method '{method.name}' (options {method.options.model_dump()}) does not "
+            f"support the multitask task cs224n; use one of {', '.join(MULTITASK_METHODS)} "
+            "(localize_stitch with mask: data_free)")
 
 
 def expected_candidates(config: StudyConfig) -> int | None:
@@ -246,11 +274,11 @@ class Workbench:
 
     def _evaluator(self, rows: list[Example]) -> Evaluator:
         eval_cfg = self.config.task.eval
-        batches = tokenize_batches(
+        batches = build_batches(
             rows, self.tokenizer, self.task, self.config.task.max_length,
             eval_cfg.batch_size, self.device,
         )
-        return Evaluator(self.skeleton, batches, self.task, eval_cfg.precision)
+        return build_evaluator(self.skeleton, batches, self.task, eval_cfg.precision)
 
     @property
     def report(self) -> Evaluator:
@@ -263,7 +291,7 @@ class Workbench:
         if self._statistics is None:
             settings = self.config.merge.statistics
             rows = statistics_rows(self.config, self.task)
-            batches = tokenize_batches(
+            batches = build_batches(
                 rows, self.tokenizer, self.task, self.config.task.max_length,
                 settings.batch_size, self.device,
             )

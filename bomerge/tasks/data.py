@@ -32,6 +32,7 @@ class Example:
     text_a: str
     text_b: str | None
     label: float
+    task: str | None = None  # the sub-task of a multitask row ('sst', 'quora', 'sts')
 
 
 def _key(prefix: str, index: int) -> str:
@@ -58,6 +59,11 @@ def split_selection_report(
     The same rows and fraction always give the same split; the two parts are disjoint and
     together hold every row.
     """
+    if getattr(task, "is_multitask", False):
+        parts = [split_selection_report([ex for ex in examples if ex.task == sub.name], sub,
+                                        selection_fraction)
+                 for sub in task.subtasks]  # type: ignore[attr-defined]
+        return [ex for s, _ in parts for ex in s], [ex for _, r in parts for ex in r]
     n_select = round(selection_fraction * len(examples))
     order = sorted(range(len(examples)), key=lambda i: _key(f"bomerge-eval-v1:{task.name}", i))
     chosen = set(order[:n_select])
@@ -154,6 +160,10 @@ def load_split(task: TaskSpec, data: DataConfig, split: str) -> list[Example]:
     """
     if split not in ("train", "dev"):
         raise BomergeError(f"task '{task.name}': unknown split '{split}' (use train or dev)")
+    if task.is_multitask:
+        from bomerge.multitask.data import load_multitask_split
+
+        return load_multitask_split(task, _data_root(data), split)  # type: ignore[arg-type]
     root = _data_root(data)
     path = root / task.folder / f"{split}.tsv" if root is not None else None
     if path is not None and path.is_file():

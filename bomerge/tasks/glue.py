@@ -30,6 +30,8 @@ class TaskSpec:
     label_names: dict[str, int] = field(default_factory=dict)
     hub_path: str = "nyu-mll/glue"
 
+    is_multitask = False
+
     @property
     def is_regression(self) -> bool:
         return self.num_labels == 1
@@ -76,8 +78,13 @@ _ALIASES = {"sst-2": "sst2", "sst": "sst2", "sts-b": "stsb", "sts": "stsb"}
 
 
 def get_task(name: str) -> TaskSpec:
+    """A GLUE task by name, or the CS224N multitask setting ('cs224n')."""
     key = _ALIASES.get(name.lower(), name.lower())
+    if key == "cs224n":
+        from bomerge.multitask.data import CS224N
+
+        return CS224N  # type: ignore[return-value]
     if key not in GLUE_TASKS:
-        known = ", ".join(sorted(GLUE_TASKS))
+        known = ", ".join(sorted([*GLUE_TASKS, "cs224n"]))
         raise BomergeError(f"unknown task '{name}' (known tasks: {known})")
     return GLUE_TASKS[key]

@@ -18,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -43,11 +44,11 @@ class TrainedCheckpoint:
 
 
 def _settings(task_cfg: TaskConfig, train: TrainConfig) -> dict[str, object]:
-    return {
-        "task": task_cfg.name,
-        "max_length": task_cfg.max_length,
-        "train": train.model_dump(mode="json"),
-    }
+    dumped = train.model_dump(mode="json")
+    for key in ("mode", "tasks", "task_weights"):  # multitask keys: absent unless set, so
+        if dumped[key] is None:                    # runs recorded before they existed match
+            del dumped[key]
+    return {"task": task_cfg.name, "max_length": task_cfg.max_length, "train": dumped}
 
 
 BASE_FOLDER = "base"
@@ -95,14 +96,17 @@ def finetune(
         shutil.rmtree(out_dir)  # an unfinished run: training is deterministic, start over
     out_dir.mkdir(parents=True)
     task = get_task(task_cfg.name)
+    if task.is_multitask:
+        from bomerge.train.multitask import finetune_multitask
+
+        return finetune_multitask(task_cfg, train, out_dir, device, show_progress, log_path, started)
     examples = _subsample(load_split(task, task_cfg.data, "train"), train.max_train_examples, train.seed)
 
     torch.manual_seed(train.seed)
     if train.model == "tiny":
         sentences = [t for ex in examples for t in (ex.text_a, ex.text_b) if t]
-        model, tokenizer = build_tiny_model(sentences, task.num_labels, train.tiny, train.seed)
-        if train.dropout is not None:
-            model.config.hidden_dropout_prob = train.dropout
+        model, tokenizer = build_tiny_model(sentences, task.num_labels, train.tiny, train.seed,
+                                            train.dropout)
     else:
         folder = resolve_model_folder(train.model)
         tokenizer = load_tokenizer(folder)
@@ -116,29 +120,11 @@ def finetune(
     encoded = encode_examples(examples, tokenizer, task, task_cfg.max_length)
     steps_per_epoch = -(-len(examples) // train.batch_size)
     total_steps = steps_per_epoch * train.epochs
-    save_every = steps_per_epoch if train.save_every == "epoch" else train.save_every
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay
-    )
-    warmup = int(train.warmup_ratio * total_steps)
-    scheduler = (
-        get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
-        if train.schedule == "linear"
-        else get_constant_schedule_with_warmup(optimizer, warmup)
-    )
+    optimizer, scheduler = optimizer_and_schedule(model, train, total_steps)
     generator = torch.Generator().manual_seed(train.seed)
-    kept: list[TrainedCheckpoint] = []
-    running_loss, step = 0.0, 0
+    keeper = SnapshotKeeper(out_dir, train, steps_per_epoch, model, tokenizer)
 
-    progress = Progress(
-        TextColumn("[bold]train[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not show_progress,
-    )
-    with progress:
+    with training_progress(show_progress) as progress:
         bar = progress.add_task(f"{task.name} ({len(examples)} rows)", total=total_steps)
         for epoch in range(train.epochs):
             order = torch.randperm(len(examples), generator=generator).tolist()
@@ -151,32 +137,81 @@ def finetune(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 scheduler.step()
-                step += 1
-                value = float(loss.detach())
-                running_loss = 0.9 * running_loss + 0.1 * value if step > 1 else value
-                progress.update(bar, advance=1, description=f"{task.name} loss {running_loss:.3f}")
-                if step % save_every == 0:
-                    path = out_dir / f"step-{step:06d}"
-                    model.save_pretrained(path)
-                    tokenizer.save_pretrained(path)
-                    kept.append(TrainedCheckpoint(path, step, step / steps_per_epoch, running_loss))
-                    while len(kept) > train.keep_last:
-                        shutil.rmtree(kept.pop(0).path)
-    manifest = {
-        "settings": _settings(task_cfg, train),
-        "train_rows": len(examples),
-        "checkpoints": [
-            {"path": c.path.name, "step": c.step, "epoch": c.epoch, "train_loss": c.train_loss}
-            for c in kept
-        ],
-    }
-    # The manifest marks the run finished, so it is written last and atomically: a crash
-    # before it leaves an unfinished run, which is retrained from the start.
-    atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=2))
-    if log_path is not None:
-        append_jsonl(log_path, {"folder": str(out_dir), "settings": manifest["settings"],
-                                "steps": step, "seconds": round(time.perf_counter() - started, 2)})
-    return [c.path for c in kept]
+                running = keeper.step(float(loss.detach()))
+                progress.update(bar, advance=1, description=f"{task.name} loss {running:.3f}")
+    return keeper.finish(_settings(task_cfg, train), len(examples), log_path, started)
+
+
+def optimizer_and_schedule(model: torch.nn.Module, train: TrainConfig, total_steps: int) -> tuple[Any, Any]:
+    """AdamW and the warm-up schedule (constant after it, SWA-style, or linear decay)."""
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay
+    )
+    warmup = int(train.warmup_ratio * total_steps)
+    scheduler = (
+        get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+        if train.schedule == "linear"
+        else get_constant_schedule_with_warmup(optimizer, warmup)
+    )
+    return optimizer, scheduler
+
+
+def training_progress(show: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]train[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not show,
+    )
+
+
+class SnapshotKeeper:
+    """Counts optimiser steps, saves a Hugging Face folder every ``save_every`` steps (or
+    epoch), keeps the last ``keep_last``, and writes the manifest that marks a run finished."""
+
+    def __init__(self, out_dir: Path, train: TrainConfig, steps_per_epoch: int,
+                 model: Any, tokenizer: Any) -> None:
+        self.out_dir, self.train = out_dir, train
+        self.steps_per_epoch = steps_per_epoch
+        self.save_every = steps_per_epoch if train.save_every == "epoch" else train.save_every
+        self.model, self.tokenizer = model, tokenizer
+        self.kept: list[TrainedCheckpoint] = []
+        self.step_count, self.running_loss = 0, 0.0
+
+    def step(self, loss: float) -> float:
+        """Record one optimiser step's loss; returns the running (EMA) loss."""
+        self.step_count += 1
+        step = self.step_count
+        self.running_loss = 0.9 * self.running_loss + 0.1 * loss if step > 1 else loss
+        if step % self.save_every == 0:
+            path = self.out_dir / f"step-{step:06d}"
+            self.model.save_pretrained(path)
+            self.tokenizer.save_pretrained(path)
+            self.kept.append(TrainedCheckpoint(path, step, step / self.steps_per_epoch, self.running_loss))
+            while len(self.kept) > self.train.keep_last:
+                shutil.rmtree(self.kept.pop(0).path)
+        return self.running_loss
+
+    def finish(self, settings: dict[str, object], train_rows: int, log_path: Path | None,
+               started: float) -> list[Path]:
+        manifest = {
+            "settings": settings,
+            "train_rows": train_rows,
+            "checkpoints": [
+                {"path": c.path.name, "step": c.step, "epoch": c.epoch, "train_loss": c.train_loss}
+                for c in self.kept
+            ],
+        }
+        # The manifest marks the run finished, so it is written last and atomically: a crash
+        # before it leaves an unfinished run, which is retrained from the start.
+        atomic_write(self.out_dir / MANIFEST, json.dumps(manifest, indent=2))
+        if log_path is not None:
+            append_jsonl(log_path, {"folder": str(self.out_dir), "settings": settings,
+                                    "steps": self.step_count,
+                                    "seconds": round(time.perf_counter() - started, 2)})
+        return [c.path for c in self.kept]
 
 
 def _loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], task: TaskSpec) -> torch.Tensor:
