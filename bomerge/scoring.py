@@ -51,6 +51,12 @@ def load_rows(task: TaskSpec, spec: RowsSpec) -> list[Example]:
         rows = selection if spec.part == "selection" else report
     if not rows:
         raise BomergeError(f"no rows to evaluate ({spec.split}, part {spec.part})")
+    if task.is_multitask and spec.max_examples:
+        from bomerge.multitask.data import by_subtask
+
+        # as the study caps them: per sub-task
+        return [ex for part in by_subtask(rows, task).values()  # type: ignore[arg-type]
+                for ex in part[: spec.max_examples]]
     return rows[: spec.max_examples] if spec.max_examples else rows
 
 

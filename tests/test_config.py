@@ -65,3 +65,15 @@ def test_bad_study_name_and_device(tmp_path: Path):
 def test_shipped_configs_are_valid():
     for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
         assert load_config(path).name
+
+
+def test_per_task_objectives_need_a_multitask_task_and_loss_bound_needs_a_bound(tmp_path: Path):
+    path = tmp_path / "study.yaml"
+    path.write_text(MINIMAL + "search:\n  objectives: per_task\n")
+    with pytest.raises(BomergeError, match=r"study\.yaml: search.objectives 'per_task' needs a multitask task"):
+        load_config(path)
+    path.write_text(MINIMAL + "search:\n  pick: loss_bound\n")
+    with pytest.raises(BomergeError, match=r"study\.yaml: search.pick 'loss_bound' needs search.pick_loss_bound"):
+        load_config(path)
+    path.write_text(MINIMAL + "search:\n  pick: loss_bound\n  pick_loss_bound: 0.4\n")
+    assert load_config(path).search.pick_loss_bound == 0.4

@@ -37,9 +37,11 @@ def _number(value: float | None) -> str:
 def trial_table(view: StudyView) -> str:
     """Every trial in index order, then other methods' baselines; pick and front marked."""
     front = {r.index for r in view.front}
+    extra = view.extra_columns
     head = ("<tr><th>trial</th><th class=l>arm</th><th class=l>method</th><th class=l>node</th>"
             f"<th>status</th><th>loss</th><th>{html.escape(view.metric)}</th>"
-            "<th class=l>coefficients</th><th class=l>Pareto</th></tr>")
+            + "".join(f"<th>{html.escape(c)}</th>" for c in extra)
+            + "<th class=l>coefficients</th><th class=l>Pareto</th></tr>")
     rows = []
     for r in [*view.records, *view.others]:
         is_pick = r.index is not None and r.index == view.pick.index
@@ -49,7 +51,8 @@ def trial_table(view: StudyView) -> str:
             f"<td class=l>{html.escape(r.arm)}</td><td class=l>{html.escape(r.method)}</td>"
             f"<td class=l>{html.escape(r.node)}</td><td>{html.escape(r.status)}</td>"
             f"<td>{_number(r.loss)}</td><td>{_number(r.metric)}</td>"
-            f"<td class=l>{html.escape(_coefficients(r))}</td><td class=l>{mark}</td></tr>"
+            + "".join(f"<td>{_number(r.extra.get(c))}</td>" for c in extra)
+            + f"<td class=l>{html.escape(_coefficients(r))}</td><td class=l>{mark}</td></tr>"
         )
     return f"<table id=trials>{head}{''.join(rows)}</table>"
 
@@ -63,11 +66,14 @@ def report_table(view: StudyView) -> str:
         f"<tr><td class=l>{html.escape(label)}</td><td class=l>{html.escape(s.get('method', ''))}</td>"
         f"<td>{'' if s['trial'] is None else s['trial']}</td>"
         f"<td>{_number(s['selection']['metric'])}</td><td>{_number(s['report']['loss'])}</td>"
-        f"<td>{_number(s['report']['metric'])}</td></tr>"
+        f"<td>{_number(s['report']['metric'])}</td>"
+        + "".join(f"<td>{_number(s['report'].get(c))}</td>" for c in view.extra_columns)
+        + "</tr>"
         for label, s in view.result["scores"].items()
     )
+    extra = "".join(f"<th>report {html.escape(c)}</th>" for c in view.extra_columns)
     return (f"<table id=report><tr><th class=l>model</th><th class=l>method</th><th>trial</th>"
-            f"<th>selection {metric}</th><th>report loss</th><th>report {metric}</th></tr>"
+            f"<th>selection {metric}</th><th>report loss</th><th>report {metric}</th>{extra}</tr>"
             f"{rows}</table>")
 
 
