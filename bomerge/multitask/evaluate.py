@@ -20,7 +20,7 @@ from torch.func import functional_call
 from transformers import PreTrainedTokenizerBase
 
 from bomerge.errors import BomergeError
-from bomerge.evaluate import Batch, EvalResult, autocast_dtype
+from bomerge.evaluate import Batch, EvalResult, Evaluator
 from bomerge.multitask.data import MultitaskSpec, by_subtask
 from bomerge.multitask.model import predictions, task_loss
 from bomerge.tasks.data import Example
@@ -96,20 +96,14 @@ def tokenize_multitask(
     return batches
 
 
-class MultitaskEvaluator:
-    """Scores parameters of a ``MultitaskBert`` on fixed per-sub-task batches; the same
-    interface as ``bomerge.evaluate.Evaluator``."""
+class MultitaskEvaluator(Evaluator):
+    """Scores parameters of a ``MultitaskBert`` on fixed per-sub-task batches; the study's
+    ``Evaluator`` with each batch run through its own head."""
 
     def __init__(self, skeleton: nn.Module, batches: list[PairBatch], spec: MultitaskSpec,
                  precision: str = "auto") -> None:
-        self.model = skeleton.eval()
-        self.batches = batches
+        super().__init__(skeleton, batches, spec, precision)  # type: ignore[arg-type]
         self.spec = spec
-        self.task = spec
-        self.autocast = autocast_dtype(precision, batches[0].input_ids.device if batches else None)
-        self.n = sum(len(b.labels) for b in batches)
-        self._buffers = dict(skeleton.named_buffers())
-        self._required = {name for name, _ in skeleton.named_parameters()}
 
     @torch.inference_mode()
     def evaluate(self, parameters: Mapping[str, torch.Tensor]) -> EvalResult:

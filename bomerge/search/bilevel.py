@@ -102,18 +102,14 @@ class BilevelRunner:
     def _client(self, url: str) -> Any:
         from ax.api.client import Client
         from ax.api.configs import StorageConfig
-        from ax.exceptions.core import ObjectNotFoundError
 
         from bomerge.search.strategy import pinned_strategy
+        from bomerge.search.study import stored_client
 
-        storage = StorageConfig(url=url)
-        try:
-            client = Client.load_from_database(self.config.name, storage_config=storage)
-            client._random_seed = self.config.seed
+        client = stored_client(self.config.name, url, self.config.seed)
+        if client is not None:
             return client
-        except ObjectNotFoundError:
-            pass
-        client = Client(storage_config=storage, random_seed=self.config.seed)
+        client = Client(storage_config=StorageConfig(url=url), random_seed=self.config.seed)
         client.configure_experiment(parameters=outer_parameters(self.outer), name=self.config.name)
         multi = self.outer.objective == "loss_metric"
         client.configure_optimization("-loss, metric" if multi else "metric")

@@ -86,18 +86,12 @@ class StudyRunner:
     def _client(self, url: str) -> Any:
         from ax.api.client import Client
         from ax.api.configs import StorageConfig
-        from ax.exceptions.core import ObjectNotFoundError
 
         search = self.config.search
-        storage = StorageConfig(url=url)
-        try:
-            client = Client.load_from_database(self.config.name, storage_config=storage)
-            # Ax does not store the client's seed; the study does.
-            client._random_seed = self.config.seed
+        client = stored_client(self.config.name, url, self.config.seed)
+        if client is not None:
             return client
-        except ObjectNotFoundError:
-            pass
-        client = Client(storage_config=storage, random_seed=self.config.seed)
+        client = Client(storage_config=StorageConfig(url=url), random_seed=self.config.seed)
         client.configure_experiment(
             parameters=self.space.parameters(),
             parameter_constraints=self.space.constraints(),
@@ -470,6 +464,20 @@ def pick_rule_text(config: StudyConfig) -> str:
     return f"{rule} (loss ≤ {config.search.pick_loss_bound})" if rule == "loss_bound" else rule
 
 
+def stored_client(name: str, url: str, seed: int) -> Any:
+    """The Ax client of experiment ``name`` in the database, or None if it is not there."""
+    from ax.api.client import Client
+    from ax.api.configs import StorageConfig
+    from ax.exceptions.core import ObjectNotFoundError
+
+    try:
+        client = Client.load_from_database(name, storage_config=StorageConfig(url=url))
+    except ObjectNotFoundError:
+        return None
+    client._random_seed = seed  # Ax does not store the client's seed; the study does.
+    return client
+
+
 class ConsecutiveFailures:
     """Stops a study whose trials keep failing: after ``limit`` failed trials in a row, a
     BomergeError names the last reason (completed trials stay saved)."""
@@ -492,15 +500,9 @@ class ConsecutiveFailures:
 
 def load_records(store: StudyStore) -> list[TrialRecord]:
     """The trials of a stored study, without loading its candidates (for ``pareto``)."""
-    from ax.api.client import Client
-    from ax.api.configs import StorageConfig
-    from ax.exceptions.core import ObjectNotFoundError
-
     config, meta = store.read_config(), store.read_meta()
-    url = store.connect()
-    try:
-        client = Client.load_from_database(config.name, storage_config=StorageConfig(url=url))
-    except ObjectNotFoundError:
+    client = stored_client(config.name, store.connect(), config.seed)
+    if client is None:
         return []
     method = build_method(config.merge.method, config.merge.options)
     space = SearchSpace(method.variables(len(meta.candidates)), config.merge.encoding)
