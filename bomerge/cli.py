@@ -251,7 +251,7 @@ def _print_outer(store: StudyStore) -> None:
     """The outer trials of a bilevel study (hyperparameters, inner pick, selection and
     report scores) and the chosen one."""
     from bomerge.fileio import read_jsonl
-    from bomerge.search.bilevel import INNER_FOLDER, OUTER_LOG
+    from bomerge.search.bilevel import INNER_FOLDER, OUTER_LOG, short_value
 
     entries = read_jsonl(store.directory / OUTER_LOG)
     result = store.read_result()
@@ -263,7 +263,7 @@ def _print_outer(store: StudyStore) -> None:
         table.add_column(column, justify="left" if column in ("inner study", "") else "right")
     for e in entries:
         table.add_row(
-            str(e["trial"]), *(_short_value(e["params"].get(n)) for n in names), e["inner_study"],
+            str(e["trial"]), *(short_value(e["params"].get(n)) for n in names), e["inner_study"],
             str(e["pick_trial"]), f"{e['selection']['loss']:.4f}", f"{e['selection']['metric']:.4f}",
             f"{e['report']['metric']:.4f}", f"{e['train_seconds']:.0f}",
             "★ pick" if e["trial"] == chosen else "",
@@ -281,9 +281,6 @@ def _print_outer(store: StudyStore) -> None:
         out.print("[yellow]The outer study is incomplete; resume it with "
                   f"`bomerge study resume {store.name}`.[/]", soft_wrap=True)
 
-
-def _short_value(value: object) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 @study_app.command("pareto")

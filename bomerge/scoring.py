@@ -17,7 +17,7 @@ from bomerge.errors import BomergeError
 from bomerge.evaluate import EvalResult, build_batches, build_evaluator
 from bomerge.models import check_classifier_head, classifier_skeleton, load_tokenizer
 from bomerge.pool import read_state_dict
-from bomerge.tasks.data import Example, load_split, read_tsv, split_selection_report
+from bomerge.tasks.data import Example, cap_rows, load_split, read_tsv, split_selection_report
 from bomerge.tasks.glue import TaskSpec
 
 Part = Literal["all", "selection", "report"]
@@ -51,13 +51,7 @@ def load_rows(task: TaskSpec, spec: RowsSpec) -> list[Example]:
         rows = selection if spec.part == "selection" else report
     if not rows:
         raise BomergeError(f"no rows to evaluate ({spec.split}, part {spec.part})")
-    if task.is_multitask and spec.max_examples:
-        from bomerge.multitask.data import by_subtask
-
-        # as the study caps them: per sub-task
-        return [ex for part in by_subtask(rows, task).values()  # type: ignore[arg-type]
-                for ex in part[: spec.max_examples]]
-    return rows[: spec.max_examples] if spec.max_examples else rows
+    return cap_rows(rows, task, spec.max_examples)  # as the study caps them
 
 
 def score_model(

@@ -91,15 +91,20 @@ def write_config(path: Path, data: dict) -> Path:
     return path
 
 
+def train_fixture_run(raw: dict, tmp_path_factory: pytest.TempPathFactory, folder: str) -> list[Path]:
+    """The snapshots the ``train:`` section of a study dict keeps, trained into a temp folder."""
+    from bomerge.train.finetune import finetune
+
+    config = parse_config(raw, "fixture", Path("."))
+    assert config.train is not None
+    out = tmp_path_factory.mktemp(folder) / "run"
+    return finetune(config.task, config.train, out, "cpu", show_progress=False)
+
+
 @pytest.fixture(scope="session")
 def tiny_candidates(glue_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three snapshots of one tiny-BERT run on the synthetic rows (trained once per session)."""
-    from bomerge.train.finetune import finetune
-
-    config = parse_config(tiny_study_dict(glue_root, Path("unused")), "fixture", Path("."))
-    assert config.train is not None
-    out = tmp_path_factory.mktemp("tiny-run") / "run"
-    return finetune(config.task, config.train, out, "cpu", show_progress=False)
+    return train_fixture_run(tiny_study_dict(glue_root, Path("unused")), tmp_path_factory, "tiny-run")
 
 
 @pytest.fixture(scope="session")
@@ -180,9 +185,5 @@ def tiny_multitask_dict(cs224n_root: Path, studies_dir: Path, name: str = "multi
 @pytest.fixture(scope="session")
 def tiny_multitask_candidates(cs224n_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three snapshots of one round-robin tiny multitask run (trained once per session)."""
-    from bomerge.train.finetune import finetune
-
-    config = parse_config(tiny_multitask_dict(cs224n_root, Path("unused")), "fixture", Path("."))
-    assert config.train is not None
-    out = tmp_path_factory.mktemp("tiny-multitask") / "run"
-    return finetune(config.task, config.train, out, "cpu", show_progress=False)
+    return train_fixture_run(tiny_multitask_dict(cs224n_root, Path("unused")), tmp_path_factory,
+                             "tiny-multitask")

@@ -68,8 +68,9 @@ def tokenize_multitask(
     position = {id(ex): i for i, ex in enumerate(examples)}
     pad = tokenizer.pad_token_id or 0
     batches: list[PairBatch] = []
+    grouped = by_subtask(examples, spec)
     for sub in spec.subtasks:
-        rows = by_subtask(examples, spec)[sub.name]
+        rows = grouped[sub.name]
         if not rows:
             continue
         first = tokenizer([ex.text_a for ex in rows], truncation=True, max_length=max_length)["input_ids"]
@@ -103,7 +104,7 @@ class MultitaskEvaluator(Evaluator):
     def __init__(self, skeleton: nn.Module, batches: list[PairBatch], spec: MultitaskSpec,
                  precision: str = "auto") -> None:
         super().__init__(skeleton, batches, spec, precision)  # type: ignore[arg-type]
-        self.spec = spec
+        self.task: MultitaskSpec = spec
 
     @torch.inference_mode()
     def evaluate(self, parameters: Mapping[str, torch.Tensor]) -> EvalResult:
@@ -125,13 +126,13 @@ class MultitaskEvaluator(Evaluator):
             outputs.setdefault(batch.task, []).append(predictions(batch.task, out).double().cpu().numpy())
             labels.setdefault(batch.task, []).append(batch.labels.double().cpu().numpy())
         extra: dict[str, float] = {}
-        for sub in self.spec.subtasks:
+        for sub in self.task.subtasks:
             if sub.name not in outputs:
                 continue
             predicted, gold = np.concatenate(outputs[sub.name]), np.concatenate(labels[sub.name])
             extra[sub.name] = METRICS[sub.metric](predicted, gold)
             extra[f"{sub.name}_loss"] = losses[sub.name] / len(gold)
-        names = [sub.name for sub in self.spec.subtasks if sub.name in outputs]
+        names = [sub.name for sub in self.task.subtasks if sub.name in outputs]
         return EvalResult(
             loss=sum(extra[f"{n}_loss"] for n in names),
             metric=float(np.mean([extra[n] for n in names])),

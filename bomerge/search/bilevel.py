@@ -137,7 +137,7 @@ class BilevelRunner:
         from bomerge.search.strategy import load_acquisition_kernel
 
         load_acquisition_kernel()
-        logged = {entry["trial"] for entry in read_jsonl(self.log_path)}
+        logged = self.logged()
         for index, trial in sorted(client._experiment.trials.items()):
             # An outer trial in flight at a crash (or completed in Ax but not yet logged)
             # continues: its inner study resumes, its training is reused once finished.
@@ -154,7 +154,7 @@ class BilevelRunner:
     def _run_outer(self, client: Any, url: str, index: int, params: dict[str, Any]) -> None:
         from bomerge.search.study import StudyRunner
 
-        shown = "  ".join(f"{k}={_short(v)}" for k, v in params.items())
+        shown = "  ".join(f"{k}={short_value(v)}" for k, v in params.items())
         self.console.rule(f"outer trial {index}: {shown}")
         config = self.inner_config(index, params, url)
         inner = StudyStore(config.study_dir)
@@ -185,8 +185,11 @@ class BilevelRunner:
         self.console.print(f"outer trial {index}: inner pick trial {chosen['trial']}  "
                            f"selection metric {selection['metric']:.4f}  loss {selection['loss']:.4f}")
 
-    def records(self, client: Any) -> list[TrialRecord]:
-        entries = {e["trial"]: e for e in read_jsonl(self.log_path)}
+    def logged(self) -> dict[int, dict[str, Any]]:
+        """The finished outer trials' log entries, by trial."""
+        return {e["trial"]: e for e in read_jsonl(self.log_path)}
+
+    def records(self, client: Any, entries: dict[int, dict[str, Any]]) -> list[TrialRecord]:
         records = []
         for index, trial in sorted(client._experiment.trials.items()):
             entry = entries.get(index)
@@ -204,13 +207,13 @@ class BilevelRunner:
         """The best outer trial: the highest inner-pick selection metric (ties → lower
         loss), or the study's pick rule on the outer (loss, metric) front; its inner pick's
         report-row scores are the bilevel result."""
-        records = self.records(client)
+        entries = self.logged()
+        records = self.records(client, entries)
         search = self.config.search
         if self.outer.objective == "loss_metric":
             chosen = pick(records, search.pick, search.pick_loss_bound)
         else:
             chosen = pick(records, "best_metric")
-        entries = {e["trial"]: e for e in read_jsonl(self.log_path)}
         best = entries[chosen.index]
         result = {
             "bilevel": True,
@@ -231,5 +234,5 @@ def _node(trial: Any) -> str:
     return node or "manual"
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)

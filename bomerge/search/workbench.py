@@ -36,7 +36,7 @@ from bomerge.models import (
 )
 from bomerge.pool import CandidatePool
 from bomerge.search.store import StudyStore, check_storage
-from bomerge.tasks.data import Example, load_split, split_selection_report
+from bomerge.tasks.data import Example, cap_rows, load_split, split_selection_report
 from bomerge.tasks.glue import TaskSpec, get_task
 from bomerge.train.finetune import BASE_FOLDER, finetune
 
@@ -96,15 +96,8 @@ def evaluation_rows(config: StudyConfig, task: TaskSpec) -> tuple[list[Example],
             f"leaves {len(selection)} selection and {len(report)} report rows "
             f"(selection_fraction {ev.selection_fraction}); both parts need rows"
         )
-    if task.is_multitask:
-        from bomerge.multitask.data import by_subtask
-
-        # Caps apply per sub-task, so a large Quora dev set cannot crowd out SST and STS.
-        return ([ex for rows in by_subtask(selection, task).values()  # type: ignore[arg-type]
-                 for ex in rows[: ev.max_selection_examples]],
-                [ex for rows in by_subtask(report, task).values()  # type: ignore[arg-type]
-                 for ex in rows[: ev.max_report_examples]])
-    return selection[: ev.max_selection_examples], report[: ev.max_report_examples]
+    return (cap_rows(selection, task, ev.max_selection_examples),
+            cap_rows(report, task, ev.max_report_examples))
 
 
 def has_base(config: StudyConfig) -> bool:

@@ -72,6 +72,17 @@ def split_selection_report(
     return selection, report
 
 
+def cap_rows(rows: list[Example], task: TaskSpec, limit: int | None) -> list[Example]:
+    """The first ``limit`` rows (all when None); for a multitask task the first ``limit``
+    of each sub-task, so a large sub-task cannot crowd out the others."""
+    if not limit:
+        return rows
+    if getattr(task, "is_multitask", False):
+        return [ex for sub in task.subtasks  # type: ignore[attr-defined]
+                for ex in [r for r in rows if r.task == sub.name][:limit]]
+    return rows[:limit]
+
+
 def _parse_label(task: TaskSpec, raw: str, where: str) -> float:
     value = raw.strip()
     if value in task.label_names:
