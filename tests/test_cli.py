@@ -49,7 +49,7 @@ def log_lines(path: Path) -> list[dict]:
 
 
 def test_interrupted_study_resumes_with_contiguous_trials_and_botorch_after_sobol(
-    glue_root: Path, tmp_path: Path
+    glue_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ):
     studies = tmp_path / "studies"
     config = write_config(tmp_path / "tiny.yaml",
@@ -66,9 +66,11 @@ def test_interrupted_study_resumes_with_contiguous_trials_and_botorch_after_sobo
     assert process.returncode == 130, stderr
     assert "bomerge study resume tiny" in stderr
     before = log_lines(log)
-    pareto = bomerge("study", "pareto", "tiny", "--studies-dir", str(studies), env={"COLUMNS": "200"})
+    # Reading commands run in this process (they need no fresh interpreter); the run and
+    # the resume are real processes.
+    pareto = bomerge_here(capsys, "study", "pareto", "tiny", "--studies-dir", str(studies))
     assert pareto.returncode == 0 and "incomplete" in pareto.stdout
-    assert bomerge("study", "report", "tiny", "--studies-dir", str(studies)).returncode == 0
+    assert bomerge_here(capsys, "study", "report", "tiny", "--studies-dir", str(studies)).returncode == 0
     assert "incomplete" in (studies / "tiny" / "report.html").read_text()
     search_before = {r["trial"] for r in before if r["node"] != "baseline"}
     assert len(search_before) < 40  # stopped mid-search
@@ -77,8 +79,8 @@ def test_interrupted_study_resumes_with_contiguous_trials_and_botorch_after_sobo
     assert resumed.returncode == 0, resumed.stderr
     assert "Chosen merge" in resumed.stdout
 
-    listing = json.loads(bomerge("study", "pareto", "tiny", "--all", "--json",
-                                 "--studies-dir", str(studies)).stdout)
+    listing = json.loads(bomerge_here(capsys, "study", "pareto", "tiny", "--all", "--json",
+                                      "--studies-dir", str(studies)).stdout)
     trials = listing["trials"]
     indices = [t["index"] for t in trials]
     assert indices == list(range(len(indices)))  # contiguous numbering
