@@ -87,7 +87,11 @@ class TrainConfig(_Strict):
     dropout: float | None = Field(None, ge=0, lt=1)
     save_every: int | Literal["epoch"] = "epoch"
     keep_last: int = Field(4, gt=0)
-    seed: int = 0
+    seed: int = Field(0, description="seed of the row subset, data order and dropout")
+    init_seed: int | None = Field(
+        None, description="seed of the fresh head's initialisation (default: seed); give "
+        "fine-tunes one init_seed so they share a start point, as model soups require"
+    )
     mode: Literal["round_robin", "pcgrad", "single"] | None = Field(
         None, description="multitask tasks only (default round_robin): one task's batch per "
         "step in turn, gradient surgery over one batch of every task, or one task alone"

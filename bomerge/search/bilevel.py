@@ -31,6 +31,7 @@ from rich.console import Console
 from bomerge.config import OUTER_PARAMETERS, OuterConfig, StudyConfig, TrainConfig
 from bomerge.errors import BomergeError
 from bomerge.fileio import append_jsonl, read_jsonl
+from bomerge.search.completion import complete_trial
 from bomerge.search.pareto import TrialRecord, pick
 from bomerge.search.store import StudyStore
 
@@ -171,7 +172,7 @@ class BilevelRunner:
         if not trial.status.is_completed:
             if not trial.status.is_running:
                 trial.mark_running(no_runner_required=True)
-            client.complete_trial(index, {"loss": selection["loss"], "metric": selection["metric"]})
+            complete_trial(client, index, {"loss": selection["loss"], "metric": selection["metric"]})
         trained = read_jsonl(inner.training_log_path)
         entry = {
             "trial": index, "params": params, "inner_study": inner.name,

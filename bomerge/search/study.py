@@ -28,6 +28,7 @@ from bomerge.errors import BomergeError
 from bomerge.evaluate import EvalResult
 from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
+from bomerge.search.completion import complete_trial
 from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
 from bomerge.search.space import SearchSpace
 from bomerge.search.store import StudyStore
@@ -147,7 +148,7 @@ class StudyRunner:
             return outcome.reason
         result = outcome.result
         assert result is not None
-        self.client.complete_trial(index, {"loss": result.loss, "metric": result.metric, **result.extra})
+        complete_trial(self.client, index, {"loss": result.loss, "metric": result.metric, **result.extra})
         record = self.record(index)
         seconds["book_s"] = round(time.perf_counter() - started, 4)
         self.store.append_log(_log_entry(record) | seconds)
@@ -187,7 +188,7 @@ class StudyRunner:
                 # Ax holds one arm per point.
                 return index
         index = self.client.attach_trial(params, arm_name=label)
-        self.client.complete_trial(index, {k: v for k, v in result.selection.items()})
+        complete_trial(self.client, index, dict(result.selection))
         self.store.append_log(_log_entry(self.record(index)) | {"merge_s": result.seconds["merge"],
                                                                  "eval_s": result.seconds["evaluate"]})
         return index
@@ -370,8 +371,8 @@ class StudyRunner:
 
     def _interrupted_trials(self) -> list[Any]:
         """Trials a crash left unfinished: created but not started, RUNNING, or COMPLETED
-        without their scores. (Ax saves a trial's status and its data in separate
-        transactions, so SIGKILL between the two leaves a COMPLETED trial with no data.)"""
+        without their scores (stores written before ``completion.complete_trial`` saved data
+        before status: Ax's own completion could leave a COMPLETED trial with no data)."""
         unfinished = []
         for trial in self.client._experiment.trials.values():
             if not trial.status.is_terminal:

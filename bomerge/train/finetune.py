@@ -45,8 +45,8 @@ class TrainedCheckpoint:
 
 def _settings(task_cfg: TaskConfig, train: TrainConfig) -> dict[str, object]:
     dumped = train.model_dump(mode="json")
-    for key in ("mode", "tasks", "task_weights"):  # multitask keys: absent unless set, so
-        if dumped[key] is None:                    # runs recorded before they existed match
+    for key in ("mode", "tasks", "task_weights", "init_seed"):  # absent unless set, so runs
+        if dumped[key] is None:                                 # recorded before them match
             del dumped[key]
     return {"task": task_cfg.name, "max_length": task_cfg.max_length, "train": dumped}
 
@@ -102,10 +102,11 @@ def finetune(
         return finetune_multitask(task_cfg, train, out_dir, device, show_progress, log_path, started)
     examples = _subsample(load_split(task, task_cfg.data, "train"), train.max_train_examples, train.seed)
 
-    torch.manual_seed(train.seed)
+    init_seed = train.seed if train.init_seed is None else train.init_seed
+    torch.manual_seed(init_seed)
     if train.model == "tiny":
         sentences = [t for ex in examples for t in (ex.text_a, ex.text_b) if t]
-        model, tokenizer = build_tiny_model(sentences, task.num_labels, train.tiny, train.seed,
+        model, tokenizer = build_tiny_model(sentences, task.num_labels, train.tiny, init_seed,
                                             train.dropout)
     else:
         folder = resolve_model_folder(train.model)
@@ -116,6 +117,8 @@ def finetune(
     model.save_pretrained(out_dir / BASE_FOLDER)
     tokenizer.save_pretrained(out_dir / BASE_FOLDER)
     model.to(device).train()
+    if train.init_seed is not None:  # dropout follows the run's seed, not its start point
+        torch.manual_seed(train.seed)
 
     encoded = encode_examples(examples, tokenizer, task, task_cfg.max_length)
     steps_per_epoch = -(-len(examples) // train.batch_size)
