@@ -407,16 +407,22 @@ class StudyRunner:
         result with every recorded baseline's report scores."""
         records = [self.record(i) for i in sorted(self.client._experiment.trials)]
         chosen = choose(records, self.config)
-        params = dict(self.client._experiment.trials[chosen.index].arm.parameters)
-        result: EvalResult = self.bench.report.evaluate(self.merged_parameters(params))
+        baselines = self.store.read_baselines()
+        recorded = baselines.get(chosen.arm)
+        if recorded is not None and recorded["trial"] == chosen.index:
+            # A baseline arm was scored on the report rows when it ran: the same merge.
+            report = dict(recorded["report"])
+        else:
+            params = dict(self.client._experiment.trials[chosen.index].arm.parameters)
+            result: EvalResult = self.bench.report.evaluate(self.merged_parameters(params))
+            report = {"loss": result.loss, "metric": result.metric, **result.extra}
         scored: dict[str, dict[str, Any]] = {
             "pick": {
                 "trial": chosen.index, "arm": chosen.arm, "method": self.method.name,
                 "selection": {"loss": chosen.loss, "metric": chosen.metric},
-                "report": {"loss": result.loss, "metric": result.metric, **result.extra},
+                "report": report,
             }
         }
-        baselines = self.store.read_baselines()
         singles = [b for label, b in baselines.items() if label.startswith(SINGLE_PREFIX)]
         named: dict[str, dict[str, Any]] = {}
         if singles:

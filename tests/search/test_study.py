@@ -116,8 +116,9 @@ def test_user_points_are_evaluated_as_labelled_arms_before_the_search(glue_root,
 
 
 def test_a_completed_trial_whose_scores_were_not_saved_is_rerun(glue_root, tiny_candidates, tmp_path):
-    """Ax saves a trial's status and its data in separate transactions; a kill between them
-    leaves a COMPLETED trial without scores, which the next run evaluates again."""
+    """Ax's own ``complete_trial`` saves a trial's status and its data in separate
+    transactions; a store it left with a COMPLETED trial without scores (a kill between them)
+    has that trial evaluated again by the next run."""
     from ax.storage.sqa_store.db import session_scope
     from ax.storage.sqa_store.sqa_classes import SQAData
 
@@ -132,6 +133,18 @@ def test_a_completed_trial_whose_scores_were_not_saved_is_rerun(glue_root, tiny_
     again = {r.index: (r.loss, r.metric) for r in load_records(runner.store)}
     assert again == scores
     assert [r["trial"] for r in runner.store.read_log()] == [0, 1, 1]  # re-evaluated once
+
+
+def test_a_pick_that_is_a_baseline_arm_reports_the_baselines_recorded_report_scores(
+        glue_root, tiny_candidates, tmp_path):
+    runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=0, initial_trials=1)
+    runner.open()
+    runner.merged_parameters = None  # finish must not merge again: the baseline was reported
+    outcome = runner.run()
+    pick = outcome.report["scores"]["pick"]
+    recorded = runner.store.read_baselines()[pick["arm"]]
+    assert recorded["trial"] == pick["trial"]
+    assert pick["report"] == recorded["report"]
 
 
 def test_overlapped_search_completes_the_budget_with_identical_scores(glue_root, tiny_candidates, tmp_path):
