@@ -102,23 +102,7 @@ def finetune(
         return finetune_multitask(task_cfg, train, out_dir, device, show_progress, log_path, started)
     examples = _subsample(load_split(task, task_cfg.data, "train"), train.max_train_examples, train.seed)
 
-    init_seed = train.seed if train.init_seed is None else train.init_seed
-    torch.manual_seed(init_seed)
-    if train.model == "tiny":
-        sentences = [t for ex in examples for t in (ex.text_a, ex.text_b) if t]
-        model, tokenizer = build_tiny_model(sentences, task.num_labels, train.tiny, init_seed,
-                                            train.dropout)
-    else:
-        folder = resolve_model_folder(train.model)
-        tokenizer = load_tokenizer(folder)
-        model = load_classifier(folder, task.num_labels, train.dropout)
-    # The start point θ_0 (pretrained encoder, freshly initialised head): the base that
-    # task-vector merges of these checkpoints subtract.
-    model.save_pretrained(out_dir / BASE_FOLDER)
-    tokenizer.save_pretrained(out_dir / BASE_FOLDER)
-    model.to(device).train()
-    if train.init_seed is not None:  # dropout follows the run's seed, not its start point
-        torch.manual_seed(train.seed)
+    model, tokenizer = start_point(train, examples, task.num_labels, out_dir, device)
 
     encoded = encode_examples(examples, tokenizer, task, task_cfg.max_length)
     steps_per_epoch = -(-len(examples) // train.batch_size)
@@ -143,6 +127,35 @@ def finetune(
                 running = keeper.step(float(loss.detach()))
                 progress.update(bar, advance=1, description=f"{task.name} loss {running:.3f}")
     return keeper.finish(_settings(task_cfg, train), len(examples), log_path, started)
+
+
+def start_point(train: TrainConfig, examples: list[Example], num_labels: int, out_dir: Path,
+                device: torch.device | str, multitask: bool = False) -> tuple[Any, Any]:
+    """The start point θ_0 (pretrained encoder or tiny BERT, freshly initialised head),
+    seeded by ``train.init_seed`` (default ``train.seed``) and saved in ``out_dir/base``:
+    the base that task-vector merges of the run's checkpoints subtract. Returns the model,
+    on ``device`` in training mode, and its tokenizer."""
+    init_seed = train.seed if train.init_seed is None else train.init_seed
+    torch.manual_seed(init_seed)
+    if train.model == "tiny":
+        sentences = [t for ex in examples for t in (ex.text_a, ex.text_b) if t]
+        model, tokenizer = build_tiny_model(sentences, num_labels, train.tiny, init_seed,
+                                            train.dropout, multitask=multitask)
+    else:
+        folder = resolve_model_folder(train.model)
+        tokenizer = load_tokenizer(folder)
+        if multitask:
+            from bomerge.multitask.model import new_multitask_model
+
+            model = new_multitask_model(str(folder), train.dropout)
+        else:
+            model = load_classifier(folder, num_labels, train.dropout)
+    model.save_pretrained(out_dir / BASE_FOLDER)
+    tokenizer.save_pretrained(out_dir / BASE_FOLDER)
+    model.to(device).train()
+    if train.init_seed is not None:  # dropout follows the run's seed, not its start point
+        torch.manual_seed(train.seed)
+    return model, tokenizer
 
 
 def optimizer_and_schedule(model: torch.nn.Module, train: TrainConfig, total_steps: int) -> tuple[Any, Any]:

@@ -25,18 +25,17 @@ import torch
 
 from bomerge.config import TaskConfig, TrainConfig
 from bomerge.errors import BomergeError
-from bomerge.models import build_tiny_model, load_tokenizer, resolve_model_folder
 from bomerge.multitask.data import MultitaskSpec, by_subtask
 from bomerge.multitask.evaluate import PairBatch, tokenize_multitask
-from bomerge.multitask.model import MultitaskBert, new_multitask_model, task_loss
+from bomerge.multitask.model import MultitaskBert, task_loss
 from bomerge.tasks.data import Example, load_split
 from bomerge.tasks.glue import get_task
 from bomerge.train.finetune import (
-    BASE_FOLDER,
     SnapshotKeeper,
     _settings,
     _subsample,
     optimizer_and_schedule,
+    start_point,
     training_progress,
 )
 from bomerge.train.pcgrad import pcgrad
@@ -91,18 +90,7 @@ def finetune_multitask(
     examples: list[Example] = [ex for name in names
                                for ex in _subsample(rows[name], train.max_train_examples, train.seed)]
 
-    torch.manual_seed(train.seed)
-    if train.model == "tiny":
-        sentences = [t for ex in examples for t in (ex.text_a, ex.text_b) if t]
-        model, tokenizer = build_tiny_model(sentences, 0, train.tiny, train.seed, train.dropout,
-                                            multitask=True)
-    else:
-        folder = resolve_model_folder(train.model)
-        tokenizer = load_tokenizer(folder)
-        model = new_multitask_model(str(folder), train.dropout)
-    model.save_pretrained(out_dir / BASE_FOLDER)
-    tokenizer.save_pretrained(out_dir / BASE_FOLDER)
-    model.to(device).train()
+    model, tokenizer = start_point(train, examples, 0, out_dir, device, multitask=True)
 
     generator = torch.Generator().manual_seed(train.seed)
     batches = tokenize_multitask(examples, tokenizer, spec, task_cfg.max_length, train.batch_size, "cpu")

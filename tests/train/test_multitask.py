@@ -43,6 +43,20 @@ def test_pcgrad_training_keeps_the_last_snapshots_and_logs_the_run(cs224n_root, 
     assert len(read_jsonl(log)) == 1
 
 
+def test_multitask_runs_with_one_init_seed_share_their_start_point(cs224n_root, tmp_path):
+    from safetensors.torch import load_file
+
+    raw = tiny_multitask_dict(cs224n_root, tmp_path, mode="single")
+    raw["train"].update(tasks=["sts"], epochs=1, save_every="epoch", keep_last=1)
+    bases = []
+    for seed in (1, 2):
+        raw["train"].update(seed=seed, init_seed=5)
+        config = parse_config(raw, "test", Path("."))
+        finetune(config.task, config.train, tmp_path / f"s{seed}", "cpu", False)
+        bases.append(load_file(str(tmp_path / f"s{seed}" / "base" / "model.safetensors")))
+    assert all(torch.equal(bases[0][n], bases[1][n]) for n in bases[0])
+
+
 def test_a_pcgrad_step_sets_the_encoder_gradient_to_the_surgery_and_heads_to_their_own(
         cs224n_root, tiny_multitask_candidates):
     from bomerge.config import DataConfig
