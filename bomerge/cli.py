@@ -251,9 +251,9 @@ def _print_outer(store: StudyStore) -> None:
     """The outer trials of a bilevel study (hyperparameters, inner pick, selection and
     report scores) and the chosen one."""
     from bomerge.fileio import read_jsonl
-    from bomerge.search.bilevel import INNER_FOLDER, OUTER_LOG, short_value
+    from bomerge.search.bilevel import short_value
 
-    entries = read_jsonl(store.directory / OUTER_LOG)
+    entries = read_jsonl(store.outer_log_path)
     result = store.read_result()
     chosen = result["pick"]["outer_trial"] if result and result.get("bilevel") else None
     names = list(dict.fromkeys(k for e in entries for k in e["params"]))
@@ -276,7 +276,7 @@ def _print_outer(store: StudyStore) -> None:
                   f"{best['inner_study']} trial {best['inner_trial']}: report metric "
                   f"{best['report']['metric']:.4f} on rows no search saw. Inner studies: "
                   f"bomerge study pareto {best['inner_study']} --studies-dir "
-                  f"{store.directory / INNER_FOLDER}", soft_wrap=True)
+                  f"{store.inner_studies_dir}", soft_wrap=True)
     else:
         out.print("[yellow]The outer study is incomplete; resume it with "
                   f"`bomerge study resume {store.name}`.[/]", soft_wrap=True)
@@ -376,7 +376,7 @@ def study_export(
         if trial is not None or baseline is not None:
             raise BomergeError(f"study '{store.name}' is bilevel: --trial/--baseline name trials "
                                "of an inner study; export from it (--studies-dir "
-                               f"{store.directory / 'inner'})")
+                               f"{store.inner_studies_dir})")
         store = _inner_pick_store(store)
     provenance = export_merge(store, ExportChoice(trial=trial, baseline=baseline), out_dir,
                               force, show_progress=not quiet)
@@ -394,7 +394,7 @@ def _inner_pick_store(store: StudyStore) -> StudyStore:
     if not result or not result.get("bilevel"):
         raise BomergeError(f"bilevel study '{store.name}' has no chosen outer trial yet; "
                            f"resume it with `bomerge study resume {store.name}`")
-    return StudyStore(store.directory / "inner" / result["pick"]["inner_study"])
+    return StudyStore(store.inner_studies_dir / result["pick"]["inner_study"])
 
 
 @study_app.command("list")
@@ -414,7 +414,7 @@ def study_list(studies_dir: StudiesDir = None) -> None:
         meta = store.read_meta()
         trials = str(len(store.logged_trials()))
         candidates = str(len(meta.candidates))
-        outer_log = store.directory / "outer.jsonl"
+        outer_log = store.outer_log_path
         if outer_log.is_file() or store.read_config().outer is not None:
             from bomerge.fileio import read_jsonl
 

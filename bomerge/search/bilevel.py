@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -35,8 +34,6 @@ from bomerge.search.completion import complete_trial
 from bomerge.search.pareto import TrialRecord, pick
 from bomerge.search.store import StudyStore
 
-INNER_FOLDER = "inner"
-OUTER_LOG = "outer.jsonl"
 
 
 def inner_study_name(outer_name: str, index: int) -> str:
@@ -92,14 +89,6 @@ class BilevelRunner:
         self.show_progress = show_progress
         self.console = Console(stderr=True, quiet=not show_progress)
 
-    @property
-    def log_path(self) -> Path:
-        return self.store.directory / OUTER_LOG
-
-    @property
-    def inner_dir(self) -> Path:
-        return self.store.directory / INNER_FOLDER
-
     def _client(self, url: str) -> Any:
         from ax.api.client import Client
         from ax.api.configs import StorageConfig
@@ -126,7 +115,7 @@ class BilevelRunner:
         assert self.config.train is not None
         return self.config.model_copy(update={
             "name": inner_study_name(self.config.name, index),
-            "studies_dir": self.inner_dir,
+            "studies_dir": self.store.inner_studies_dir,
             "outer": None,
             "train": train_settings(self.config.train, params),
             "storage": self.config.storage.model_copy(update={"url": storage_url}),
@@ -182,13 +171,13 @@ class BilevelRunner:
             "train_seconds": sum(t["seconds"] for t in trained),
             "seconds": round(time.perf_counter() - started, 2),
         }
-        append_jsonl(self.log_path, entry)
+        append_jsonl(self.store.outer_log_path, entry)
         self.console.print(f"outer trial {index}: inner pick trial {chosen['trial']}  "
                            f"selection metric {selection['metric']:.4f}  loss {selection['loss']:.4f}")
 
     def logged(self) -> dict[int, dict[str, Any]]:
         """The finished outer trials' log entries, by trial."""
-        return {e["trial"]: e for e in read_jsonl(self.log_path)}
+        return {e["trial"]: e for e in read_jsonl(self.store.outer_log_path)}
 
     def records(self, client: Any, entries: dict[int, dict[str, Any]]) -> list[TrialRecord]:
         records = []
@@ -224,7 +213,7 @@ class BilevelRunner:
                      "inner_study": best["inner_study"], "inner_trial": best["pick_trial"],
                      "inner_pick_rule": best["pick_rule"], "coefficients": best["coefficients"],
                      "selection": best["selection"], "report": best["report"]},
-            "inner_folder": str(self.inner_dir),
+            "inner_folder": str(self.store.inner_studies_dir),
         }
         self.store.write_result(result)
         return OuterOutcome(records, chosen, result)

@@ -80,6 +80,16 @@ class StudyStore:
         return self.directory / "training.jsonl"
 
     @property
+    def outer_log_path(self) -> Path:
+        """A bilevel study's outer trials, one line each."""
+        return self.directory / "outer.jsonl"
+
+    @property
+    def inner_studies_dir(self) -> Path:
+        """A bilevel study's inner studies, one per outer trial."""
+        return self.directory / "inner"
+
+    @property
     def candidates_dir(self) -> Path:
         return self.directory / "candidates"
 
