@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from bomerge.config import DataConfig, EvalConfig, TaskConfig, TrainConfig
+from bomerge.config import DataConfig, TaskConfig, TrainConfig
 from bomerge.train.finetune import BASE_FOLDER, finetune
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,8 +54,7 @@ RUNS: dict[str, dict[str, Any]] = {
 
 
 def task_config(task: str, data_root: Path) -> TaskConfig:
-    return TaskConfig(name=task, max_length=MAX_LENGTH, data=DataConfig(root=data_root, hub=False),
-                      eval=EvalConfig())
+    return TaskConfig(name=task, max_length=MAX_LENGTH, data=DataConfig(root=data_root, hub=False))
 
 
 def make_task(task: str, data_root: Path, cache: Path) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from typing import Any
 import torch
 import yaml
 
+from bomerge.baselines import SINGLE_PREFIX
 from bomerge.config import parse_config
 from bomerge.search.store import StudyStore
 from bomerge.search.study import StudyRunner
@@ -56,6 +57,7 @@ from make_candidates import DEFAULT_CACHE, DEFAULT_DATA, TASKS  # noqa: E402
 
 TASK_TITLES = {"rte": "RTE", "mrpc": "MRPC", "cola": "CoLA", "stsb": "STS-B", "sst2": "SST-2"}
 TASK_METRICS = {"rte": "acc", "mrpc": "acc", "cola": "MCC", "stsb": "Pearson", "sst2": "acc"}
+SEARCH = "search:"  # a row source naming a MOBO search over this merge method
 FIXED = ["candidates", "uniform", "greedy_soup", "fisher", "regmean", "mats", "task_arithmetic",
          "ties", "localize_stitch"]
 SEARCHES = {"swa": ["weights"], "soup": ["weights", "fisher"]}
@@ -152,7 +154,7 @@ def run_task(args: argparse.Namespace, task: str) -> None:
               f"({time.perf_counter() - started:.0f} s now)", flush=True)
         for method in methods:
             for seed in range(args.seeds):
-                name = f"{task}-{setting}-{method}-s{seed}"
+                name = search_name(task, setting, method, seed)
                 summary = run_study(args, study_data(args, task, listing, setting, name, method, seed), shared)
                 pick = summary["result"]["scores"]["pick"]
                 print(f"{name}: report {pick['report']['metric']:.4f} ({summary['wall_s']:.0f} s)", flush=True)
@@ -171,13 +173,29 @@ def cell(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
+def search_name(task: str, setting: str, method: str, seed: int) -> str:
+    return f"{task}-{setting}-{method}-s{seed}"
+
+
+def searches(summaries: dict[str, dict[str, Any]], task: str, setting: str, source: str,
+             seeds: int) -> list[dict[str, Any]] | None:
+    """The finished seeds of a MOBO row (``search:METHOD``) on one task; None for a fixed row."""
+    if not source.startswith(SEARCH):
+        return None
+    method = source.removeprefix(SEARCH)
+    return [summaries[n] for s in range(seeds) if (n := search_name(task, setting, method, s)) in summaries]
+
+
+def candidate_count(baselines: dict[str, Any]) -> int:
+    return sum(1 for label in baselines if label.startswith(SINGLE_PREFIX))
+
+
 def row_values(summaries: dict[str, dict[str, Any]], task: str, setting: str, source: str,
                seeds: int) -> list[float]:
     """Report-half metric(s) of one row on one task: one value, or one per search seed."""
-    if source.startswith("search:"):
-        method = source.split(":", 1)[1]
-        names = [f"{task}-{setting}-{method}-s{s}" for s in range(seeds)]
-        return [summaries[n]["result"]["scores"]["pick"]["report"]["metric"] for n in names if n in summaries]
+    found = searches(summaries, task, setting, source, seeds)
+    if found is not None:
+        return [s["result"]["scores"]["pick"]["report"]["metric"] for s in found]
     fixed = summaries.get(f"{task}-{setting}-fixed")
     if fixed is None or source not in fixed["result"]["scores"]:
         return []
@@ -189,10 +207,9 @@ def row_seconds(summaries: dict[str, dict[str, Any]], tasks: list[str], setting:
     """Mean wall seconds per task (per seed for a search) of one row."""
     seconds = []
     for task in tasks:
-        if source.startswith("search:"):
-            method = source.split(":", 1)[1]
-            seconds += [summaries[n]["wall_s"] for s in range(seeds)
-                        if (n := f"{task}-{setting}-{method}-s{s}") in summaries]
+        found = searches(summaries, task, setting, source, seeds)
+        if found is not None:
+            seconds += [s["wall_s"] for s in found]
             continue
         fixed = summaries.get(f"{task}-{setting}-fixed")
         if fixed is None:
@@ -200,11 +217,11 @@ def row_seconds(summaries: dict[str, dict[str, Any]], tasks: list[str], setting:
         baselines = fixed["baselines"]
         if source in ("best_single", "last_candidate"):
             seconds.append(sum(b["seconds"]["wall"] for label, b in baselines.items()
-                               if label.startswith("candidate_")))
+                               if label.startswith(SINGLE_PREFIX)))
         elif source == "greedy_soup" and source in baselines:
             # Its record times the final soup; the k − 1 soups it tried on the way cost one
             # merge and one selection evaluation each (the singles are the row above).
-            b, k = baselines[source], sum(1 for label in baselines if label.startswith("candidate_"))
+            b, k = baselines[source], candidate_count(baselines)
             seconds.append(b["seconds"]["wall"] + (k - 1) * (b["seconds"]["merge"] + b["seconds"]["evaluate"]))
         elif source in baselines:
             seconds.append(baselines[source]["seconds"]["wall"])
@@ -214,15 +231,14 @@ def row_seconds(summaries: dict[str, dict[str, Any]], tasks: list[str], setting:
 def selection_evaluations(summaries: dict[str, dict[str, Any]], tasks: list[str], setting: str,
                           source: str, seeds: int) -> str:
     """How many selection-half evaluations a row's choice used (its trial budget)."""
-    if source.startswith("search:"):
-        method = source.split(":", 1)[1]
-        counts = {summaries[n]["result"]["trials"] for t in tasks for s in range(seeds)
-                  if (n := f"{t}-{setting}-{method}-s{s}") in summaries}
+    if source.startswith(SEARCH):
+        counts = {s["result"]["trials"] for t in tasks
+                  for s in searches(summaries, t, setting, source, seeds) or []}
         return "/".join(str(c) for c in sorted(counts)) or "—"
     fixed = next((summaries[f"{t}-{setting}-fixed"] for t in tasks if f"{t}-{setting}-fixed" in summaries), None)
     if fixed is None:
         return "—"
-    k = sum(1 for label in fixed["baselines"] if label.startswith("candidate_"))
+    k = candidate_count(fixed["baselines"])
     return {"best_single": str(k), "greedy_soup": str(2 * k - 1)}.get(source, "0")
 
 
@@ -238,7 +254,7 @@ def setting_table(summaries: dict[str, dict[str, Any]], tasks: list[str], settin
         cells = [cell(v) for v in per_task]
         average = "—"
         if all(per_task):
-            if source.startswith("search:") and len({len(v) for v in per_task}) == 1:
+            if source.startswith(SEARCH) and len({len(v) for v in per_task}) == 1:
                 per_seed = [statistics.mean(v[s] for v in per_task) for s in range(len(per_task[0]))]
                 average = cell(per_seed)
                 averages[source] = statistics.mean(per_seed)
@@ -254,22 +270,22 @@ def setting_table(summaries: dict[str, dict[str, Any]], tasks: list[str], settin
 
 
 def claim_lines(averages: dict[str, dict[str, float]]) -> list[str]:
+    """MOBO against uniform averaging and greedy soup, each search of each setting."""
     lines = []
-    for setting, search, others in (("swa", "search:weights", ("uniform", "greedy_soup")),
-                                    ("soup", "search:weights", ("uniform", "greedy_soup")),
-                                    ("soup", "search:fisher", ("uniform", "greedy_soup"))):
+    for setting, methods in SEARCHES.items():
         got = averages.get(setting, {})
-        if search not in got:
-            continue
-        for other in others:
-            if other not in got:
+        for method in methods:
+            search = SEARCH + method
+            if search not in got:
                 continue
-            holds = got[search] >= got[other]
-            lines.append(
-                f"- {setting}: MOBO {search.split(':')[1]} {100 * got[search]:.2f} vs "
-                f"{'uniform' if other == 'uniform' else 'greedy soup'} {100 * got[other]:.2f} → "
-                f"**{'holds' if holds else 'does not hold'}** "
-                f"({100 * (got[search] - got[other]):+.2f} points)")
+            for other, title in (("uniform", "uniform"), ("greedy_soup", "greedy soup")):
+                if other not in got:
+                    continue
+                holds = got[search] >= got[other]
+                lines.append(
+                    f"- {setting}: MOBO {method} {100 * got[search]:.2f} vs {title} "
+                    f"{100 * got[other]:.2f} → **{'holds' if holds else 'does not hold'}** "
+                    f"({100 * (got[search] - got[other]):+.2f} points)")
     return lines
 
 
