@@ -564,6 +564,21 @@ def train(
         out.print(str(path))
 
 
+def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Click's usage-error and abort classes: typer ≥ 0.20 raises its own bundled copy of
+    click's errors and its own Abort, older typer click's."""
+    import click
+
+    usage: list[type] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as BundledClickException
+    except ImportError:
+        pass
+    else:
+        usage.append(BundledClickException)
+    return tuple(usage), (click.exceptions.Abort, typer.Abort)
+
+
 def main() -> None:
     """Entry point: user errors are one line on stderr, exit code 2 (1 for the unexpected);
     ``BOMERGE_DEBUG=1`` shows tracebacks."""
@@ -584,12 +599,11 @@ def main() -> None:
     except (typer.Exit, SystemExit) as done:
         sys.exit(getattr(done, "exit_code", None) or getattr(done, "code", 0) or 0)
     except Exception as error:  # noqa: BLE001 - click usage errors and the unexpected
-        import click
-
-        if isinstance(error, click.ClickException):
+        click_exception, abort = _click_errors()
+        if isinstance(error, click_exception):
             error.show()
             sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
+        if isinstance(error, abort):
             sys.exit(130)
         if debug:
             raise

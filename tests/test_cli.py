@@ -291,3 +291,10 @@ def test_unsupported_head_is_refused_before_work(glue_root, tiny_candidates, tmp
     _assert_one_line_error(bomerge_here(capsys, "baseline", str(config)), "BertForMaskedLM",
                            "is not supported", "config.json")
     assert not (tmp_path / "studies" / "bad").exists()
+
+
+def test_an_unknown_option_is_a_usage_error_not_an_internal_one(capsys, tmp_path: Path):
+    result = bomerge_here(capsys, "study", "run", str(tmp_path / "x.yaml"), "--studies-dir", "s")
+    assert result.returncode == 2
+    assert "No such option: --studies-dir" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
