@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bomerge.errors import BomergeError
 from bomerge.integrity import weight_file_sha256
 from bomerge.models import classifier_skeleton, load_tokenizer
@@ -69,27 +67,24 @@ def export_merge(
 ) -> dict[str, Any]:
     """Merge, write ``out_dir`` atomically (a sibling temp folder renamed into place) and
     return the provenance written with it."""
-    from bomerge.search.study import StudyRunner
+    from bomerge.search.rebuild import baseline_merge, trial_merge
+    from bomerge.search.workbench import Workbench
 
     check_out_dir(out_dir, force)
     view = StudyView.load(store)
     target = resolve_choice(view, choice, store)
-    runner = StudyRunner(store, view.config, show_progress)
-    runner.open()
-    bench = runner.bench
+    bench = Workbench(store, view.config, show_progress)
+    bench.open()
     if "trial" in target:
         index = target["trial"]
         record = view.record(index)
-        params = dict(runner.client._experiment.trials[index].arm.parameters)
-        merged = runner.merged_parameters(params)
-        method, options, coefficients = runner.method, runner.method.options, record.coefficients
+        method, merged = trial_merge(bench, index)
+        options, coefficients = method.options, record.coefficients
         scores = {"loss": record.loss, "metric": record.metric, **record.extra}
         what = {"trial": index, "arm": record.arm, "node": record.node}
     else:
         b = target["baseline"]
-        method = bench.method(b["method"])
-        values = {k: np.asarray(v) if isinstance(v, list) else v for k, v in b["coefficients"].items()}
-        merged = bench.merge(method, values)
+        method, merged = baseline_merge(bench, b)
         options, coefficients, scores = method.options, b["coefficients"], b["selection"]
         what = {"trial": None, "arm": b["label"], "node": "baseline"}
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-import torch
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     BertConfig,
-    BertForSequenceClassification,
     BertTokenizerFast,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -84,59 +81,24 @@ def load_classifier(
 
 
 def classifier_skeleton(path: Path, attention: str | None = None) -> PreTrainedModel:
-    """The architecture of a saved classifier with its own buffers (position ids) but
-    throw-away weights: the evaluator swaps real (merged) parameters in, so nothing is read
-    from the weight file here. ``attention`` picks an attention implementation ('eager'
-    for ``torch.func.vmap``)."""
+    """The architecture of a saved sequence classifier with its own buffers (position ids)
+    but throw-away weights: the evaluator swaps real (merged) parameters in, so nothing is
+    read from the weight file here. ``attention`` picks an attention implementation
+    ('eager' for ``torch.func.vmap``)."""
     config = AutoConfig.from_pretrained(str(path))
     extra = {"attn_implementation": attention} if attention else {}
-    if is_multitask_config(config):
-        from bomerge.multitask.model import MultitaskBert
-
-        if attention:
-            config._attn_implementation = attention
-        return MultitaskBert(config).eval()
     return AutoModelForSequenceClassification.from_config(config, **extra).eval()
 
 
-def is_multitask_config(config: object) -> bool:
-    from bomerge.multitask.model import ARCHITECTURE
-
-    return ARCHITECTURE in (getattr(config, "architectures", None) or [])
-
-
-def check_classifier_head(path: Path, num_labels: int, task: str) -> None:
-    """Refuse a candidate whose head is not sequence classification with the task's labels,
-    reading only its config.json."""
+def read_model_config(path: Path) -> tuple[Path, dict]:
+    """A model folder's ``config.json`` (its path and contents), without loading weights."""
     config_file = path / "config.json"
     if not config_file.is_file():
         raise BomergeError(f"{path}: no config.json")
     try:
-        config = json.loads(config_file.read_text())
+        return config_file, json.loads(config_file.read_text())
     except json.JSONDecodeError as error:
         raise BomergeError(f"{config_file}: not valid JSON ({error})") from None
-    heads = config.get("architectures") or []
-    from bomerge.multitask.model import ARCHITECTURE
-
-    if task == "cs224n" or ARCHITECTURE in heads:
-        if ARCHITECTURE not in heads:
-            raise BomergeError(f"{config_file}: head {heads[0] if heads else 'none'} is not the "
-                               f"multitask model task '{task}' needs ({ARCHITECTURE}; train it "
-                               "with a train: section and task cs224n)")
-        if task != "cs224n":
-            raise BomergeError(f"{config_file}: a {ARCHITECTURE} (CS224N multitask) model; "
-                               f"task '{task}' needs a sequence classifier (use task cs224n)")
-        return
-    if heads and not any(str(h).endswith("ForSequenceClassification") for h in heads):
-        raise BomergeError(
-            f"{config_file}: head {heads[0]} is not supported (bomerge merges "
-            "*ForSequenceClassification models)"
-        )
-    labels = len(config["id2label"]) if "id2label" in config else config.get("num_labels", 2)
-    if labels != num_labels:
-        raise BomergeError(
-            f"{config_file}: the head has {labels} outputs, task '{task}' needs {num_labels}"
-        )
 
 
 def tokenizer_vocabulary(path: Path) -> tuple[list[str], bool | None] | None:
@@ -236,16 +198,13 @@ def train_wordpiece(sentences: Iterable[str], vocab_size: int) -> BertTokenizerF
     )
 
 
-def build_tiny_model(
-    sentences: Iterable[str], num_labels: int, settings: TinyModelConfig, seed: int,
-    dropout: float | None = None, multitask: bool = False,
-) -> tuple[PreTrainedModel, BertTokenizerFast]:
-    """A randomly initialised tiny BERT classifier (or multitask model) and a vocabulary
-    trained on the fly."""
-    tokenizer = train_wordpiece(sentences, settings.vocab_size)
+def tiny_bert_config(tokenizer: PreTrainedTokenizerBase, settings: TinyModelConfig,
+                     dropout: float | None = None, **extra: object) -> BertConfig:
+    """The BertConfig of a tiny test model over ``tokenizer``'s vocabulary; ``extra``
+    (e.g. ``num_labels``) goes to the config."""
     rates = {} if dropout is None else {"hidden_dropout_prob": dropout,
                                          "attention_probs_dropout_prob": dropout}
-    config = BertConfig(
+    return BertConfig(
         **rates,
         vocab_size=len(tokenizer),
         hidden_size=settings.hidden_size,
@@ -253,13 +212,6 @@ def build_tiny_model(
         num_attention_heads=settings.num_attention_heads,
         intermediate_size=settings.intermediate_size,
         max_position_embeddings=settings.max_position_embeddings,
-        num_labels=num_labels,
         pad_token_id=tokenizer.pad_token_id,
+        **extra,
     )
-    torch.manual_seed(seed)
-    if multitask:
-        from bomerge.multitask.model import ARCHITECTURE, MultitaskBert
-
-        config.architectures = [ARCHITECTURE]
-        return MultitaskBert(config), tokenizer
-    return BertForSequenceClassification(config), tokenizer

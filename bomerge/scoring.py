@@ -14,18 +14,18 @@ import torch
 
 from bomerge.config import DataConfig
 from bomerge.errors import BomergeError
-from bomerge.evaluate import EvalResult, build_batches, build_evaluator
-from bomerge.models import check_classifier_head, classifier_skeleton, load_tokenizer
+from bomerge.evaluate import EvalResult, Evaluator
+from bomerge.models import load_tokenizer
 from bomerge.pool import read_state_dict
-from bomerge.tasks.data import Example, cap_rows, load_split, read_tsv, split_selection_report
-from bomerge.tasks.glue import TaskSpec
+from bomerge.tasks import Task
+from bomerge.tasks.base import Example
 
 Part = Literal["all", "selection", "report"]
 
 
 @dataclass(frozen=True)
 class RowsSpec:
-    """Which rows: a split of a data root (or a task folder, or one TSV file), optionally
+    """Which rows: a split of a data root (or a task folder, or one data file), optionally
     the selection or report part of it, capped at ``max_examples``."""
 
     data: Path | None
@@ -36,32 +36,37 @@ class RowsSpec:
     hub: bool = False
 
 
-def load_rows(task: TaskSpec, spec: RowsSpec) -> list[Example]:
+def load_rows(task: Task, spec: RowsSpec, data_config: DataConfig | None = None) -> list[Example]:
+    """The rows ``spec`` names: ``spec.data`` as a file of the task, a folder holding
+    ``<split>.tsv``, or a data root; without ``spec.data``, ``data_config`` (a study's
+    ``task.data``) says where the task's rows are."""
     data = spec.data
     if data is not None and data.is_file():
-        rows = read_tsv(data, task)
+        rows = task.read_file(data)
     elif data is not None and (data / f"{spec.split}.tsv").is_file():
-        rows = read_tsv(data / f"{spec.split}.tsv", task)
+        rows = task.read_file(data / f"{spec.split}.tsv")
     else:
         if data is not None and not data.is_dir():
             raise BomergeError(f"--data {data}: no such file or folder")
-        rows = load_split(task, DataConfig(root=data, hub=spec.hub), spec.split)
+        where = (data_config if data_config is not None and data is None
+                 else DataConfig(root=data, hub=spec.hub))
+        rows = task.load_split(where, spec.split)
     if spec.part != "all":
-        selection, report = split_selection_report(rows, task, spec.selection_fraction)
+        selection, report = task.split_selection_report(rows, spec.selection_fraction)
         rows = selection if spec.part == "selection" else report
     if not rows:
         raise BomergeError(f"no rows to evaluate ({spec.split}, part {spec.part})")
-    return cap_rows(rows, task, spec.max_examples)  # as the study caps them
+    return task.cap_rows(rows, spec.max_examples)  # as the study caps them
 
 
 def score_model(
-    model_dir: Path, task: TaskSpec, rows: list[Example], max_length: int, batch_size: int,
+    model_dir: Path, task: Task, rows: list[Example], max_length: int, batch_size: int,
     device: torch.device,
 ) -> EvalResult:
-    """Loss and metrics of the classifier in ``model_dir`` on ``rows``."""
-    check_classifier_head(model_dir, task.num_labels, task.name)
-    skeleton = classifier_skeleton(model_dir).to(device)
+    """Loss and metrics of the model in ``model_dir`` on ``rows``."""
+    task.check_head(model_dir)
+    skeleton = task.skeleton(model_dir).to(device)
     tokenizer = load_tokenizer(model_dir)
-    batches = build_batches(rows, tokenizer, task, max_length, batch_size, device)
+    batches = task.batches(rows, tokenizer, max_length, batch_size, device)
     parameters = {name: tensor.to(device) for name, tensor in read_state_dict(model_dir).items()}
-    return build_evaluator(skeleton, batches, task).evaluate(parameters)
+    return Evaluator(skeleton, batches, task).evaluate(parameters)

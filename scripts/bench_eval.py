@@ -20,11 +20,9 @@ from pathlib import Path
 import torch
 
 from bomerge.config import DataConfig
-from bomerge.evaluate import Batch, Evaluator, tokenize_batches
-from bomerge.models import load_classifier, load_tokenizer, packaged_minilm_path
-from bomerge.tasks.data import load_split
-from bomerge.tasks.encode import encode_examples
-from bomerge.tasks.glue import get_task
+from bomerge.evaluate import Batch, Evaluator
+from bomerge.models import load_tokenizer, packaged_minilm_path
+from bomerge.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 def padded_to_max(rows: list, tokenizer: object, task: object, max_length: int, batch_size: int,
                   device: torch.device) -> list[Batch]:
     """Batches in file order, every row padded to ``max_length``."""
-    encoded = encode_examples(rows, tokenizer, task, max_length)
+    encoded = task.encode(rows, tokenizer, max_length)
     batches = []
     for start in range(0, len(rows), batch_size):
         index = list(range(start, min(start + batch_size, len(rows))))
@@ -85,17 +83,17 @@ def main() -> None:
     print(f"{'task':>5} {'rows':>5} {'mean len':>8} {'batching':>22} {'sent/s':>8} {'metric':>7} {'ratio':>6}")
     for task_name in args.tasks:
         task = get_task(task_name)
-        rows = load_split(task, DataConfig(root=args.data, hub=False), "dev")[: args.max_rows]
+        rows = task.load_split(DataConfig(root=args.data, hub=False), "dev")[: args.max_rows]
         torch.manual_seed(0)
-        model = load_classifier(folder, task.num_labels).to(device).eval()
+        model = task.new_model(folder, None).to(device).eval()
         params = dict(model.named_parameters())
-        lengths = [len(x) for x in encode_examples(rows, tokenizer, task, args.max_length).input_ids]
+        lengths = [len(x) for x in task.encode(rows, tokenizer, args.max_length).input_ids]
         mean_length = sum(lengths) / len(lengths)
         variants = [
             ("pad to max, fp32", padded_to_max(rows, tokenizer, task, args.max_length,
                                                args.batch_size, device), "fp32"),
-            ("sorted + own length", tokenize_batches(rows, tokenizer, task, args.max_length,
-                                                     args.batch_size, device), "fp32"),
+            ("sorted + own length", task.batches(rows, tokenizer, args.max_length,
+                                                 args.batch_size, device), "fp32"),
         ]
         if device.type == "cuda":
             variants.append(("sorted + bf16 autocast", variants[1][1], "bf16"))

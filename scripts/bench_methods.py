@@ -35,14 +35,12 @@ import torch
 from benchtools import copy_seconds, median_seconds, sync
 from transformers import BertConfig, BertForSequenceClassification
 
-from bomerge.evaluate import tokenize_batches
 from bomerge.merge import METHODS, build_method  # importing the package registers every method
 from bomerge.merge.base import PrepareContext
 from bomerge.merge.statistics import StatisticsSource, rows_fingerprint
-from bomerge.models import classifier_skeleton, load_tokenizer, packaged_minilm_path
+from bomerge.models import load_tokenizer, packaged_minilm_path
 from bomerge.pool import CandidatePool
-from bomerge.tasks.glue import get_task
-from bomerge.tasks.data import load_split
+from bomerge.tasks import get_task
 from bomerge.config import DataConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,9 +129,9 @@ def build_candidates(model: str, k: int, work: Path, noise: float) -> tuple[list
 def statistics_source(path: Path, examples: int, batch_size: int, max_length: int,
                       device: torch.device) -> StatisticsSource:
     task = get_task("sst2")
-    rows = load_split(task, DataConfig(root=GLUE, hub=False), "train")[:examples]
-    batches = tokenize_batches(rows, load_tokenizer(path), task, max_length, batch_size, device)
-    skeleton = classifier_skeleton(path, attention="eager").to(device)
+    rows = task.load_split(DataConfig(root=GLUE, hub=False), "train")[:examples]
+    batches = task.batches(rows, load_tokenizer(path), max_length, batch_size, device)
+    skeleton = task.skeleton(path, attention="eager").to(device)
     return StatisticsSource(skeleton, batches, task,
                             rows_fingerprint(batches, {"examples": examples}))
 

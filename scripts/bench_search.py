@@ -32,8 +32,8 @@ import torch
 import yaml
 
 from bomerge.config import parse_config
+from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
-from bomerge.search.study import StudyRunner
 
 REPO = Path(__file__).resolve().parents[1]
 BUDGETS = (10, 20, 40)

@@ -46,10 +46,10 @@ from typing import Any
 import torch
 import yaml
 
-from bomerge.baselines import SINGLE_PREFIX
 from bomerge.config import parse_config
+from bomerge.search.baselines import SINGLE_PREFIX
+from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
-from bomerge.search.study import StudyRunner
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))

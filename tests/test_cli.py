@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from bomerge.config import TinyModelConfig
-from bomerge.models import build_tiny_model
+from bomerge.models import train_wordpiece
+from bomerge.tasks import get_task
 from tests.conftest import tiny_study_dict, write_config
 
 CLI = [sys.executable, "-m", "bomerge"]
@@ -177,7 +178,8 @@ def test_missing_checkpoint_folder_is_a_one_line_error(glue_root, tiny_candidate
 
 
 def test_mismatched_candidates_name_the_tensors(glue_root, tiny_candidates, tmp_path, capsys):
-    model, tokenizer = build_tiny_model(["the good film"], 2, TinyModelConfig(hidden_size=16), 0)
+    tokenizer = train_wordpiece(["the good film"], 600)
+    model = get_task("sst2").new_tiny_model(tokenizer, TinyModelConfig(hidden_size=16), 0, None)
     other = tmp_path / "other"
     model.save_pretrained(other)
     tokenizer.save_pretrained(other)
@@ -294,7 +296,7 @@ def test_unsupported_head_is_refused_before_work(glue_root, tiny_candidates, tmp
 
 
 def test_an_unknown_option_is_a_usage_error_not_an_internal_one(capsys, tmp_path: Path):
-    result = bomerge_here(capsys, "study", "run", str(tmp_path / "x.yaml"), "--studies-dir", "s")
+    result = bomerge_here(capsys, "study", "run", str(tmp_path / "x.yaml"), "--no-such-option", "s")
     assert result.returncode == 2
-    assert "No such option: --studies-dir" in result.stderr
+    assert "No such option: --no-such-option" in result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr

@@ -1,4 +1,6 @@
-"""bomerge.config: a study YAML is validated; every mistake names the key and the file."""
+"""bomerge.config: a study YAML's structure is validated; bomerge.search.configs resolves its
+names (task, merge method and options, baselines, strategies) and lets the task refuse
+settings it cannot honour. Every mistake names the key and the file."""
 
 from __future__ import annotations
 
@@ -6,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bomerge.config import load_config
+from bomerge.config import load_config, parse_config
 from bomerge.errors import BomergeError
+from bomerge.search.configs import check_names, load_study_config
 
 MINIMAL = "name: demo\ntask:\n  name: sst2\ncandidates:\n  paths: [ckpt/a, ckpt/b]\n"
 
@@ -67,13 +70,81 @@ def test_shipped_configs_are_valid():
         assert load_config(path).name
 
 
-def test_per_task_objectives_need_a_multitask_task_and_loss_bound_needs_a_bound(tmp_path: Path):
+def test_shipped_configs_resolve_their_names():
+    for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
+        assert load_study_config(path).name
+
+
+def test_loss_bound_needs_a_bound(tmp_path: Path):
     path = tmp_path / "study.yaml"
-    path.write_text(MINIMAL + "search:\n  objectives: per_task\n")
-    with pytest.raises(BomergeError, match=r"study\.yaml: search.objectives 'per_task' needs a multitask task"):
-        load_config(path)
     path.write_text(MINIMAL + "search:\n  pick: loss_bound\n")
     with pytest.raises(BomergeError, match=r"study\.yaml: search.pick 'loss_bound' needs search.pick_loss_bound"):
         load_config(path)
     path.write_text(MINIMAL + "search:\n  pick: loss_bound\n  pick_loss_bound: 0.4\n")
     assert load_config(path).search.pick_loss_bound == 0.4
+
+
+def test_per_task_objectives_need_a_task_with_one_metric_per_head(tmp_path: Path):
+    path = tmp_path / "study.yaml"
+    path.write_text(MINIMAL + "search:\n  objectives: per_task\n")
+    assert load_config(path).search.objectives == "per_task"  # the structure is fine
+    with pytest.raises(BomergeError, match=r"study\.yaml: search.objectives 'per_task' needs a "
+                       r"task with one metric per head \(task 'sst2' has one head\)"):
+        load_study_config(path)
+    path.write_text(MINIMAL.replace("name: sst2", "name: cs224n") + "search:\n  objectives: per_task\n")
+    assert load_study_config(path).search.objectives == "per_task"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("merge:\n  method: blend\n", r"study\.yaml: unknown merge method 'blend' \(known: .*weights"),
+    ("merge:\n  method: ties\n  options:\n    densty: 0.2\n",
+     r"study\.yaml: unknown key 'merge\.options\.densty' for method 'ties'"),
+    ("baselines: [uniform, best_guess]\n", r"study\.yaml: unknown baseline 'best_guess' \(known: "),
+    ("search:\n  strategy: anneal\n", r"study\.yaml: unknown search strategy 'anneal' \(known: .*gp"),
+])
+def test_unknown_names_are_refused_when_names_are_resolved(tmp_path: Path, extra: str, message: str):
+    path = tmp_path / "study.yaml"
+    path.write_text(MINIMAL + extra)
+    load_config(path)  # names are strings to the structural check
+    with pytest.raises(BomergeError, match=message):
+        load_study_config(path)
+
+
+def test_an_unknown_task_lists_the_known_ones(tmp_path: Path):
+    path = tmp_path / "study.yaml"
+    path.write_text(MINIMAL.replace("name: sst2", "name: imdb"))
+    assert load_config(path).task.name == "imdb"
+    with pytest.raises(BomergeError, match=r"study\.yaml: unknown task 'imdb' \(known tasks: "
+                       r".*cs224n.*sst2"):
+        load_study_config(path)
+
+
+def test_task_aliases_resolve(tmp_path: Path):
+    path = tmp_path / "study.yaml"
+    path.write_text(MINIMAL.replace("name: sst2", "name: SST-2"))
+    assert load_study_config(path).task.name == "SST-2"
+
+
+def test_check_names_prefixes_the_source_and_returns_the_config(tmp_path: Path):
+    raw = {"name": "demo", "task": {"name": "mrpc"}, "merge": {"method": "regmean"}}
+    config = parse_config(raw, "study.yaml", tmp_path)
+    assert check_names(config, "study.yaml") is config
+    raw["merge"] = {"method": "fisher", "options": {"estimator": "guess"}}
+    with pytest.raises(BomergeError, match=r"^study\.yaml: key 'merge\.options\.estimator'"):
+        check_names(parse_config(raw, "study.yaml", tmp_path), "study.yaml")
+
+
+def test_training_keys_of_several_head_tasks_are_refused_for_a_one_head_task(tmp_path: Path):
+    base = {"name": "demo", "task": {"name": "sst2"}, "train": {"model": "tiny"}}
+    for train, message in (
+        ({"mode": "pcgrad"}, r"train\.mode 'pcgrad' is not a training mode of task 'sst2' "
+                             r"\(its modes: shuffled\)"),
+        ({"tasks": ["sst"]}, r"train\.tasks applies to tasks with several heads \(task 'sst2' has one\)"),
+        ({"task_weights": [1.0]}, r"train\.task_weights applies to tasks with several heads"),
+    ):
+        raw = {**base, "train": {**base["train"], **train}}
+        config = parse_config(raw, "study.yaml", tmp_path)  # structure only
+        with pytest.raises(BomergeError, match=r"^study\.yaml: " + message):
+            check_names(config, "study.yaml")
+    shuffled = parse_config({**base, "train": {"model": "tiny", "mode": "shuffled"}}, "study.yaml", tmp_path)
+    assert check_names(shuffled, "study.yaml").train.mode == "shuffled"

@@ -21,8 +21,8 @@ import pytest
 from safetensors import safe_open
 
 from bomerge.search.lock import running_holder
+from bomerge.search.records import load_records
 from bomerge.search.store import StudyStore
-from bomerge.search.study import load_records
 from bomerge.train.finetune import MANIFEST
 from tests.conftest import tiny_study_dict, write_config
 from tests.test_cli import _assert_one_line_error, bomerge_here
@@ -37,7 +37,7 @@ BUDGET = 12
 # runs the unmodified CLI and is killed with a real SIGKILL.
 LAUNCHER = """
 import json, os, sys
-import bomerge.cli, bomerge.search.study
+import bomerge.cli, bomerge.search.runner
 for line in sys.stdin:
     request = json.loads(line)
     if request[0] == "wait":

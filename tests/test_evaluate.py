@@ -7,19 +7,18 @@ import pytest
 import torch
 
 from bomerge.config import DataConfig
-from bomerge.evaluate import Evaluator, tokenize_batches
+from bomerge.evaluate import Evaluator
 from bomerge.merge import get_method
 from bomerge.models import classifier_skeleton, load_classifier, load_tokenizer
 from bomerge.pool import CandidatePool
-from bomerge.tasks.data import load_split
-from bomerge.tasks.glue import get_task
+from bomerge.tasks import get_task
 
 
 @pytest.fixture(scope="module")
 def setup(tiny_candidates, glue_root):
     task = get_task("sst2")
-    rows = load_split(task, DataConfig(root=glue_root, hub=False), "dev")
-    batches = tokenize_batches(rows, load_tokenizer(tiny_candidates[0]), task, 24, 16, "cpu")
+    rows = task.load_split(DataConfig(root=glue_root, hub=False), "dev")
+    batches = task.batches(rows, load_tokenizer(tiny_candidates[0]), 24, 16, "cpu")
     return task, rows, Evaluator(classifier_skeleton(tiny_candidates[0]), batches, task)
 
 

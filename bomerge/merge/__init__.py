@@ -13,11 +13,4 @@ from bomerge.merge import (  # noqa: F401  (each module registers its method)
 )
 from bomerge.merge.base import METHODS, MergeMethod, build_method, get_method, register
 
-__all__ = ["METHODS", "MergeMethod", "build_method", "check_baseline_names", "get_method",
-           "register"]
-
-
-def check_baseline_names(names: list[str]) -> None:
-    from bomerge.baselines import check_baseline_names as check
-
-    check(names)
+__all__ = ["METHODS", "MergeMethod", "build_method", "get_method", "register"]

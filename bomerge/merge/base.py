@@ -99,14 +99,15 @@ class MergeMethod(ABC):
         name: the registry key used in configs (``merge.method``).
         paper: the reference the formula comes from.
         needs_base: the method works on task vectors τ_i = θ_i − θ_0.
-        needs_data: the prepare step computes statistics on data rows.
+        statistics: the kinds of statistics (``bomerge.tasks.base``: fisher, kfac, loss)
+            its prepare step computes on data rows; the task's heads must define them.
         Options: the pydantic schema of ``merge.options``.
     """
 
     name: ClassVar[str]
     paper: ClassVar[str]
     needs_base: ClassVar[bool] = False
-    needs_data: ClassVar[bool] = False
+    statistics: ClassVar[frozenset[str]] = frozenset()
     Options: ClassVar[type[Options]] = Options
 
     def __init__(self, options: Options | None = None) -> None:
@@ -120,9 +121,13 @@ class MergeMethod(ABC):
     def defaults(self, k: int) -> dict[str, np.ndarray | float]:
         """The fixed recipe of the method's paper (the method's baseline arm)."""
 
+    def needed_statistics(self) -> frozenset[str]:
+        """The statistics kinds prepare computes with the current options."""
+        return self.statistics
+
     def uses_data(self) -> bool:
         """Whether prepare needs statistics rows with the current options."""
-        return self.needs_data
+        return bool(self.needed_statistics())
 
     def prepare(self, context: PrepareContext) -> Any:
         """Per-study state for ``combine`` (default: the pool itself)."""

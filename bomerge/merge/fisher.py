@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from bomerge.tasks.base import FISHER
 from bomerge.merge.base import (
     MergeMethod,
     Options,
@@ -73,7 +74,7 @@ def fisher_merge(
 class FisherMerge(MergeMethod):
     name = "fisher"
     paper = "Matena & Raffel 2022, Merging Models with Fisher-Weighted Averaging"
-    needs_data = True
+    statistics = frozenset({FISHER})
     Options = FisherOptions
     options: FisherOptions
 

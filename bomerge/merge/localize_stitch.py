@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from pydantic import Field
 from rich.progress import Progress
-from torch.func import functional_call
 
 from bomerge.errors import BomergeError
+from bomerge.tasks.base import LOSS
 from bomerge.merge.base import (
     MergeMethod,
     Options,
@@ -92,15 +92,7 @@ def learn_mask_scores(
             soft = torch.sigmoid(logits)
             merged = state.base + tau * (soft * on + (1 - on))
             params = pool.unflatten(merged)
-            out = functional_call(
-                model, (params, buffers), args=(),
-                kwargs={"input_ids": batch.input_ids, "token_type_ids": batch.token_type_ids,
-                        "attention_mask": batch.attention_mask},
-            ).logits
-            if source.task.is_regression:
-                loss = torch.nn.functional.mse_loss(out.squeeze(-1), batch.labels)
-            else:
-                loss = torch.nn.functional.cross_entropy(out, batch.labels)
+            loss = source.task.loss(batch, source.task.forward(model, (params, buffers), batch))
             loss = loss + options.sparsity_penalty * soft[eligible].mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -117,8 +109,8 @@ class LocalizeStitch(MergeMethod):
     Options = LocalizeStitchOptions
     options: LocalizeStitchOptions
 
-    def uses_data(self) -> bool:
-        return self.options.mask == "learned"
+    def needed_statistics(self) -> frozenset[str]:
+        return frozenset({LOSS}) if self.options.mask == "learned" else frozenset()
 
     def variables(self, k: int) -> list[Variable]:
         return [Scalar("sparsity", 0.001, 0.2, log=True)]

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from bomerge.tasks.base import KFAC
 from bomerge.merge.base import (
     MergeMethod,
     Options,
@@ -108,7 +109,7 @@ def mats_solve(
 class Mats(MergeMethod):
     name = "mats"
     paper = "Tam, Bansal & Raffel 2024, Merging by Matching Models in Task Parameter Subspaces"
-    needs_data = True
+    statistics = frozenset({KFAC})
     Options = MatsOptions
     options: MatsOptions
 

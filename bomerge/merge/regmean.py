@@ -18,6 +18,7 @@ import torch
 from pydantic import Field
 
 from bomerge.errors import BomergeError
+from bomerge.tasks.base import KFAC
 from bomerge.merge.base import (
     MergeMethod,
     Options,
@@ -117,7 +118,7 @@ def collect_layer_factors(
 class RegMean(MergeMethod):
     name = "regmean"
     paper = "Jin et al. 2023, Dataless Knowledge Fusion by Merging Weights of Language Models"
-    needs_data = True
+    statistics = frozenset({KFAC})
     Options = RegMeanOptions
     options: RegMeanOptions
 

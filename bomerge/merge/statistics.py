@@ -24,8 +24,7 @@ from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
 from bomerge.errors import BomergeError
-from bomerge.evaluate import Batch
-from bomerge.tasks.glue import TaskSpec
+from bomerge.tasks.base import Batch, Task
 
 FisherEstimator = Literal["exact", "sampled", "empirical"]
 # Per-example Jacobians of a (C,)-output model hold C·P values per row; this many floats
@@ -40,13 +39,13 @@ class StatisticsSource:
     Attributes:
         skeleton: the candidates' architecture with eager attention, in eval mode.
         batches: statistics rows, padded per batch (``Batch.labels`` are the true labels).
-        task: gives the head type (classification with C classes, or regression).
+        task: gives each batch's outputs, log-likelihood and Fisher view.
         fingerprint: a hash of the rows and settings, part of every cache key.
     """
 
     skeleton: nn.Module
     batches: list[Batch]
-    task: TaskSpec
+    task: Task
     fingerprint: str
 
     @property
@@ -62,17 +61,10 @@ def rows_fingerprint(batches: list[Batch], settings: Mapping[str, object]) -> st
     return digest.hexdigest()
 
 
-def additive_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """``(L,)`` 0/1 mask → ``(1, 1, 1, L)`` additive mask; the model then needs no
-    data-dependent mask preprocessing, which ``vmap`` cannot trace."""
-    blocked = (1.0 - attention_mask.float()) * torch.finfo(torch.float32).min
-    return blocked[None, None, None, :]
-
-
 def _output_weights(
     outputs: torch.Tensor,
     labels: torch.Tensor,
-    task: TaskSpec,
+    gaussian: bool,
     estimator: FisherEstimator,
     samples: int,
     sigma: float,
@@ -86,7 +78,7 @@ def _output_weights(
     ∂ log p / ∂θ = (y − μ)/σ² · ∂μ/∂θ, so exact → 1/σ², sampled → mean of (y_s − μ)²/σ⁴
     over draws, empirical → (y − μ)²/σ⁴.
     """
-    if task.is_regression:
+    if gaussian:
         mu = outputs[:, 0]
         if estimator == "exact":
             return torch.full_like(outputs, 1.0 / sigma**2)
@@ -143,57 +135,55 @@ def fisher_diagonal(
     """Diagonal Fisher F = (1/N) Σ_x E_y[(∇_θ log p(y|x; θ))²] per parameter tensor.
 
     Gradients are per example (``vmap`` of ``jacrev`` over rows, never of a batch sum, which
-    would add cross terms). The word-embedding table is differentiated at the gathered
-    ``(L, H)`` vectors an example uses, not as a dense ``(V, H)`` Jacobian per example (half
-    of MiniLM's values, almost all zero for one sentence), and scattered into its rows.
-    Returns a dict parameter name → tensor of that parameter's shape. A multitask source
-    (CS224N) is handled per head by ``bomerge.multitask.fisher``.
+    would add cross terms); what one row's outputs are (log-probabilities of a head's
+    classes, or a Gaussian mean) is the task's ``fisher_view`` of its batch. The
+    word-embedding table is differentiated at the gathered ``(L, H)`` vectors an example
+    uses (every sentence of it), not as a dense ``(V, H)`` Jacobian per example (half of
+    MiniLM's values, almost all zero for one sentence), and scattered into its rows.
+    Returns a dict parameter name → tensor of that parameter's shape.
     """
-    if source.task.is_multitask:
-        from bomerge.multitask.fisher import multitask_fisher_diagonal
-
-        return multitask_fisher_diagonal(source, parameters, estimator, samples, sigma, seed)
     model = source.skeleton
     names = [name for name, _ in model.named_parameters()]
     params = {name: parameters[name].detach() for name in names}
     buffers = dict(model.named_buffers())
-    task = source.task
-    classes = 1 if task.is_regression else task.num_labels
     word = _word_embedding_name(model)
     table = params.pop(word) if word is not None else None
     total = sum(p.numel() for p in params.values())
-    chunk = max(1, int(JACOBIAN_BUDGET // (classes * total)))
     generator = torch.Generator().manual_seed(seed)
-
-    def outputs(p: dict[str, torch.Tensor], vectors: torch.Tensor | None, ids: torch.Tensor,
-                types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        inputs = {"input_ids": ids[None]} if vectors is None else {"inputs_embeds": vectors[None]}
-        logits = functional_call(
-            model, (p, buffers), args=(),
-            kwargs={**inputs, "token_type_ids": types[None], "attention_mask": additive_mask(mask)},
-        ).logits[0]
-        return logits if task.is_regression else torch.log_softmax(logits, dim=-1)
-
-    argnums = (0,) if table is None else (0, 1)
-    per_row_jacobian = vmap(jacrev(outputs, argnums=argnums), in_dims=(None, 0, 0, 0, 0))
-    per_row_outputs = vmap(outputs, in_dims=(None, 0, 0, 0, 0))
     fisher = {name: torch.zeros_like(p) for name, p in params.items()}
     word_fisher = None if table is None else torch.zeros_like(table)
     for batch in source.batches:
+        view = source.task.fisher_view(batch)
+
+        def outputs(p: dict[str, torch.Tensor], vectors: tuple, ids: tuple, types: tuple,
+                    masks: tuple, view=view) -> torch.Tensor:  # noqa: ANN001 - torch.func closure
+            def call(kwargs: dict) -> object:
+                return functional_call(model, (p, buffers), args=(), kwargs=kwargs)
+
+            vectors = vectors if vectors is not None else (None,) * len(ids)
+            return view.row_outputs(call, tuple(zip(ids, vectors, types, masks, strict=True)))
+
+        chunk = max(1, int(JACOBIAN_BUDGET // (view.classes * total)))
+        argnums = (0,) if table is None else (0, 1)
+        in_dims = (None, None if table is None else 0, 0, 0, 0)
+        per_row_jacobian = vmap(jacrev(outputs, argnums=argnums), in_dims=in_dims)
+        per_row_outputs = vmap(outputs, in_dims=in_dims)
         for start in range(0, len(batch.labels), chunk):
             rows = slice(start, start + chunk)
-            ids = batch.input_ids[rows]
-            vectors = None if table is None else table[ids]
-            args = (vectors, ids, batch.token_type_ids[rows], batch.attention_mask[rows])
+            ids, types, masks = (tuple(seq[part][rows] for seq in view.sequences) for part in range(3))
+            vectors = None if table is None else tuple(table[i] for i in ids)
+            args = (vectors, ids, types, masks)
             with torch.no_grad():
                 out = per_row_outputs(params, *args)
-            weights = _output_weights(out, batch.labels[rows], task, estimator, samples, sigma, generator)
+            weights = _output_weights(out, batch.labels[rows], view.gaussian, estimator, samples,
+                                      sigma, generator)
             jacobians = per_row_jacobian(params, *args)
             for name, jac in jacobians[0].items():
                 # jac: (B, C, *shape); weights: (B, C)
                 fisher[name] += torch.einsum("bc,bc...->...", weights, jac.square())
             if word_fisher is not None:
-                _add_row_fisher(word_fisher, ids, jacobians[1], weights)
+                _add_row_fisher(word_fisher, torch.cat(ids, dim=1), torch.cat(jacobians[1], dim=2),
+                                weights)
             del jacobians
     if word is not None:
         fisher[word] = word_fisher
@@ -251,15 +241,11 @@ def kfac_factors(
             token_mask[:] = [batch.attention_mask.bool()]
             with torch.set_grad_enabled(gradients):
                 inputs = {k: v.requires_grad_(gradients) if gradients else v for k, v in params.items()}
-                logits = functional_call(
-                    model, (inputs, buffers), args=(),
-                    kwargs={"input_ids": batch.input_ids, "token_type_ids": batch.token_type_ids,
-                            "attention_mask": batch.attention_mask},
-                ).logits
+                outputs = source.task.forward(model, (inputs, buffers), batch)
                 if gradients:
                     # Only the output-gradient hooks matter; the parameter gradients that
                     # autograd.grad returns are dropped.
-                    loglik = _log_likelihood(logits, batch.labels, source.task, sigma)
+                    loglik = source.task.log_likelihood(batch, outputs, sigma)
                     torch.autograd.grad(loglik, list(inputs.values()), allow_unused=True)
     finally:
         for handle in handles:
@@ -275,11 +261,3 @@ def kfac_factors(
         g = (g_sum / count).float() if g_sum is not None else None
         factors[name] = (a, g)
     return factors
-
-
-def _log_likelihood(logits: torch.Tensor, labels: torch.Tensor, task: TaskSpec,
-                    sigma: float) -> torch.Tensor:
-    """Σ_b log p(y_b | x_b): categorical, or Gaussian N(μ, σ²) for regression heads."""
-    if task.is_regression:
-        return -((labels - logits.squeeze(-1)) ** 2).sum() / (2 * sigma**2)
-    return -torch.nn.functional.cross_entropy(logits, labels, reduction="sum")

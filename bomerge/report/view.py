@@ -9,8 +9,14 @@ from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.search.pareto import TrialRecord, pareto_set
 from bomerge.search.store import StudyStore
-from bomerge.search.study import pick_rule_text, study_objectives
-from bomerge.tasks.glue import get_task
+from bomerge.search.records import (
+    baseline_records,
+    choose,
+    load_records,
+    pick_rule_text,
+    study_objectives,
+)
+from bomerge.tasks import get_task
 
 
 @dataclass
@@ -31,8 +37,6 @@ class StudyView:
 
     @classmethod
     def load(cls, store: StudyStore) -> StudyView:
-        from bomerge.search.study import baseline_records, choose, load_records
-
         records = load_records(store)
         if not any(r.completed for r in records):
             raise BomergeError(f"study '{store.name}' has no completed trial yet")
@@ -43,13 +47,13 @@ class StudyView:
 
     @property
     def extra_columns(self) -> list[str]:
-        """Per-task metrics a multitask study records beside its average."""
-        task = get_task(self.config.task.name)
-        return list(task.extra_metrics) if task.is_multitask else []
+        """Per-head metrics a several-head task records beside its average."""
+        task = get_task(self.config.task)
+        return list(task.group_metrics)
 
     @property
     def metric(self) -> str:
-        return get_task(self.config.task.name).metric
+        return get_task(self.config.task).metric
 
     @property
     def search_trials(self) -> int:

@@ -35,7 +35,6 @@ from bomerge.search.pareto import TrialRecord, pick
 from bomerge.search.store import StudyStore
 
 
-
 def inner_study_name(outer_name: str, index: int) -> str:
     return f"{outer_name}.o{index:03d}"
 
@@ -90,24 +89,19 @@ class BilevelRunner:
         self.console = Console(stderr=True, quiet=not show_progress)
 
     def _client(self, url: str) -> Any:
-        from ax.api.client import Client
-        from ax.api.configs import StorageConfig
+        from bomerge.search.client import ExperimentDesign, open_client
+        from bomerge.search.strategies import StrategySettings
 
-        from bomerge.search.strategy import pinned_strategy
-        from bomerge.search.study import stored_client
-
-        client = stored_client(self.config.name, url, self.config.seed)
-        if client is not None:
-            return client
-        client = Client(storage_config=StorageConfig(url=url), random_seed=self.config.seed)
-        client.configure_experiment(parameters=outer_parameters(self.outer), name=self.config.name)
         multi = self.outer.objective == "loss_metric"
-        client.configure_optimization("-loss, metric" if multi else "metric")
-        client.set_generation_strategy(pinned_strategy(
-            self.outer.initial_trials, self.config.seed, self.outer.num_restarts,
-            self.outer.raw_samples, multi_objective=multi,
-        ))
-        return client
+        design = ExperimentDesign(
+            parameters=outer_parameters(self.outer),
+            objective="-loss, metric" if multi else "metric",
+            strategy=self.outer.strategy,
+            settings=StrategySettings(self.outer.initial_trials, self.config.seed,
+                                      self.outer.num_restarts, self.outer.raw_samples,
+                                      multi_objective=multi),
+        )
+        return open_client(self.config.name, url, self.config.seed, design)
 
     def inner_config(self, index: int, params: dict[str, Any], storage_url: str) -> StudyConfig:
         """The inner study of outer trial ``index``: the config's task, merge and search,
@@ -124,9 +118,9 @@ class BilevelRunner:
     def run(self, extra_trials: int | None = None) -> OuterOutcome:
         url = self.store.connect()
         client = self._client(url)
-        from bomerge.search.strategy import load_acquisition_kernel
+        from bomerge.search.strategies import get_strategy
 
-        load_acquisition_kernel()
+        get_strategy(self.outer.strategy).prepare()
         logged = self.logged()
         for index, trial in sorted(client._experiment.trials.items()):
             # An outer trial in flight at a crash (or completed in Ax but not yet logged)
@@ -142,7 +136,7 @@ class BilevelRunner:
         return self.finish(client)
 
     def _run_outer(self, client: Any, url: str, index: int, params: dict[str, Any]) -> None:
-        from bomerge.search.study import StudyRunner
+        from bomerge.search.runner import StudyRunner
 
         shown = "  ".join(f"{k}={short_value(v)}" for k, v in params.items())
         self.console.rule(f"outer trial {index}: {shown}")

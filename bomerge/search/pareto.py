@@ -1,5 +1,5 @@
 """Trials as records, their Pareto set on the study's objectives (by default dev loss ↓ and
-dev metric ↑; a multitask study may use one metric per task), and the pick rule."""
+dev metric ↑; a task with several heads may use one metric per head), and the pick rule."""
 
 from __future__ import annotations
 

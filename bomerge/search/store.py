@@ -33,7 +33,25 @@ STUDIES_DIR_ENV = "BOMERGE_STUDIES_DIR"
 
 
 def default_studies_dir() -> Path:
-    return Path(os.environ.get(STUDIES_DIR_ENV, "studies"))
+    """The studies folder when neither a flag nor a config names one: ``$BOMERGE_STUDIES_DIR``
+    (an empty value counts as unset), else ``./studies``."""
+    return Path(os.environ.get(STUDIES_DIR_ENV) or "studies")
+
+
+def resolve_studies_dir(flag: Path | None, config: StudyConfig | None = None) -> Path:
+    """The folder a command's studies live in, by one rule for every command: ``flag``
+    (``--studies-dir``), else the config's ``studies_dir`` when its YAML sets the key, else
+    ``$BOMERGE_STUDIES_DIR``, else ``./studies``.
+
+    A config's ``studies_dir`` counts only when given explicitly (the key is in
+    ``model_fields_set``): its default must not hide the environment variable, or a study
+    made by ``study run`` would land where ``study resume`` does not look.
+    """
+    if flag is not None:
+        return flag
+    if config is not None and "studies_dir" in config.model_fields_set:
+        return config.studies_dir
+    return default_studies_dir()
 
 
 @dataclass
@@ -98,10 +116,11 @@ class StudyStore:
 
     @classmethod
     def locate(cls, name: str, studies_dir: Path | None = None) -> StudyStore:
-        """The store of an existing study, by name (or by path to its folder)."""
+        """The store of an existing study, by name (or by path to its folder); a name is
+        looked up in ``resolve_studies_dir(studies_dir)``."""
         candidate = Path(name)
         store = cls(candidate if (candidate / "study.json").is_file() else
-                    (studies_dir or default_studies_dir()) / name)
+                    resolve_studies_dir(studies_dir) / name)
         if not store.exists():
             raise BomergeError(
                 f"no study named '{name}' in {store.directory.parent} "

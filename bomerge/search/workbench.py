@@ -22,22 +22,16 @@ from rich.console import Console
 
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
-from bomerge.evaluate import EvalResult, Evaluator, build_batches, build_evaluator
+from bomerge.evaluate import EvalResult, Evaluator
 from bomerge.integrity import changed_candidates, changed_message, weight_file_sha256
-from bomerge.merge.base import MergeMethod, PrepareContext, base_missing_message, build_method
+from bomerge.merge.base import METHODS, MergeMethod, PrepareContext, base_missing_message, build_method
 from bomerge.merge.cache import StatisticsCache
 from bomerge.merge.statistics import StatisticsSource, rows_fingerprint
-from bomerge.models import (
-    check_classifier_head,
-    check_same_tokenizer,
-    classifier_skeleton,
-    load_tokenizer,
-    packaged_minilm_path,
-)
+from bomerge.models import check_same_tokenizer, load_tokenizer, packaged_minilm_path
 from bomerge.pool import CandidatePool
 from bomerge.search.store import StudyStore, check_storage
-from bomerge.tasks.data import Example, cap_rows, load_split, split_selection_report
-from bomerge.tasks.glue import TaskSpec, get_task
+from bomerge.tasks import Task, get_task
+from bomerge.tasks.base import Example
 from bomerge.train.finetune import BASE_FOLDER, finetune
 
 
@@ -62,7 +56,7 @@ def base_folder(config: StudyConfig, store: StudyStore | None) -> Path | None:
     return None
 
 
-def statistics_rows(config: StudyConfig, task: TaskSpec) -> list[Example]:
+def statistics_rows(config: StudyConfig, task: Task) -> list[Example]:
     """A seeded sample of ``merge.statistics.examples`` rows of the statistics split."""
     settings = config.merge.statistics
     if settings.split == config.task.eval.split:
@@ -71,7 +65,7 @@ def statistics_rows(config: StudyConfig, task: TaskSpec) -> list[Example]:
             "statistics must come from other rows (e.g. 'train')"
         )
     try:
-        rows = load_split(task, config.task.data, settings.split)
+        rows = task.load_split(config.task.data, settings.split)
     except BomergeError as error:
         raise BomergeError(f"no data for statistics (merge.statistics.split): {error}") from None
     if not rows:
@@ -84,20 +78,20 @@ def statistics_rows(config: StudyConfig, task: TaskSpec) -> list[Example]:
     return rows
 
 
-def evaluation_rows(config: StudyConfig, task: TaskSpec) -> tuple[list[Example], list[Example]]:
+def evaluation_rows(config: StudyConfig, task: Task) -> tuple[list[Example], list[Example]]:
     """The selection rows (trials are scored on them) and the report rows (held out) of the
     evaluation split; refuses a split that leaves either part empty."""
     ev = config.task.eval
-    dev = load_split(task, config.task.data, ev.split)
-    selection, report = split_selection_report(dev, task, ev.selection_fraction)
+    dev = task.load_split(config.task.data, ev.split)
+    selection, report = task.split_selection_report(dev, ev.selection_fraction)
     if not selection or not report:
         raise BomergeError(
             f"task.eval: the {ev.split} split of '{task.name}' has {len(dev)} rows, which "
             f"leaves {len(selection)} selection and {len(report)} report rows "
             f"(selection_fraction {ev.selection_fraction}); both parts need rows"
         )
-    return (cap_rows(selection, task, ev.max_selection_examples),
-            cap_rows(report, task, ev.max_report_examples))
+    return (task.cap_rows(selection, ev.max_selection_examples),
+            task.cap_rows(report, ev.max_report_examples))
 
 
 def has_base(config: StudyConfig) -> bool:
@@ -112,51 +106,47 @@ def preflight(
     statistics rows, or candidates whose head is not the task's classifier. ``optional``
     methods (a baseline suite) are skipped later when they lack a base, but their
     statistics rows are checked too."""
-    task = get_task(config.task.name)
+    task = get_task(config.task)
     for method in methods:
         if method.needs_base and not has_base(config):
             raise BomergeError(base_missing_message(method.name))
-        if task.is_multitask and not supports_multitask(method):
-            raise BomergeError(multitask_unsupported_message(method))
+        if not task_supports(task, method):
+            raise BomergeError(unsupported_message(task, method))
     if config.candidates.base not in (None, "minilm"):
         folder = Path(config.candidates.base)  # type: ignore[arg-type]
         if not folder.is_dir():
             raise BomergeError(f"candidates.base: model folder not found: {folder}")
     check_storage(config.storage.url)
     if config.executor == "ray":
-        from bomerge.search.ray_executor import import_ray
+        from bomerge.search.ray_cluster import import_ray
 
         import_ray()
     evaluation_rows(config, task)
     if config.train is not None:
-        load_split(task, config.task.data, "train")
+        task.load_split(config.task.data, "train")
     runnable = [*methods, *(m for m in optional if has_base(config) or not m.needs_base)]
     if any(method.uses_data() for method in runnable):
         statistics_rows(config, task)
     for path in config.candidates.paths:
         if path.is_dir():
-            check_classifier_head(path, task.num_labels, task.name)
+            task.check_head(path)
     k = expected_candidates(config)
     if k is not None and methods:
         check_points(config, methods[0], k, source)
 
 
-MULTITASK_METHODS = ("weights", "fisher", "task_arithmetic", "ties", "localize_stitch")
+def task_supports(task: Task, method: MergeMethod) -> bool:
+    """Whether the task's heads define every statistic the method computes (Fisher, K-FAC,
+    loss gradients)."""
+    return method.needed_statistics() <= task.statistics
 
 
-def supports_multitask(method: MergeMethod) -> bool:
-    """Whether a method can merge multitask (CS224N) models: the flat and Fisher-weighted
-    methods can; RegMean, MaTS and learned Localize-and-Stitch masks use per-layer
-    statistics of a single classification head."""
-    if method.name == "localize_stitch":
-        return getattr(method.options, "mask", "data_free") == "data_free"
-    return method.name in MULTITASK_METHODS
-
-
-def multitask_unsupported_message(method: MergeMethod) -> str:
+def unsupported_message(task: Task, method: MergeMethod) -> str:
+    missing = ", ".join(sorted(method.needed_statistics() - task.statistics))
+    usable = [name for name in METHODS if task_supports(task, build_method(name))]
     return (f"merge method '{method.name}' (options {method.options.model_dump()}) does not "
-            f"support the multitask task cs224n; use one of {', '.join(MULTITASK_METHODS)} "
-            "(localize_stitch with mask: data_free)")
+            f"support task '{task.name}': its heads define no {missing} statistics; use one of "
+            f"{', '.join(usable)}")
 
 
 def expected_candidates(config: StudyConfig) -> int | None:
@@ -208,7 +198,7 @@ class Workbench:
         self.show_progress = show_progress
         self.allow_changed_candidates = allow_changed_candidates
         self.console = Console(stderr=True, quiet=not show_progress)
-        self.task: TaskSpec = get_task(config.task.name)
+        self.task: Task = get_task(config.task)
         self.device = resolve_device(config.device)
         self._states: dict[str, Any] = {}
         self._report: Evaluator | None = None
@@ -233,7 +223,7 @@ class Workbench:
             meta.candidates, meta.candidate_sha256 = names, hashes
             store.write_meta(meta)
         for path in paths:
-            check_classifier_head(path, self.task.num_labels, self.task.name)
+            self.task.check_head(path)
         check_same_tokenizer(models)
         self.load(paths, self.base_folder)
 
@@ -251,7 +241,7 @@ class Workbench:
 
         self.selection_rows, self.report_rows = evaluation_rows(config, self.task)
         self.tokenizer = load_tokenizer(paths[0])
-        self.skeleton = classifier_skeleton(paths[0]).to(self.device)
+        self.skeleton = self.task.skeleton(paths[0]).to(self.device)
         self.selection = self._evaluator(self.selection_rows)
 
     def _unchanged_hashes(self, recorded: dict[str, str], folders: list[Path]) -> dict[str, str]:
@@ -267,11 +257,9 @@ class Workbench:
 
     def _evaluator(self, rows: list[Example]) -> Evaluator:
         eval_cfg = self.config.task.eval
-        batches = build_batches(
-            rows, self.tokenizer, self.task, self.config.task.max_length,
-            eval_cfg.batch_size, self.device,
-        )
-        return build_evaluator(self.skeleton, batches, self.task, eval_cfg.precision)
+        batches = self.task.batches(rows, self.tokenizer, self.config.task.max_length,
+                                    eval_cfg.batch_size, self.device)
+        return Evaluator(self.skeleton, batches, self.task, eval_cfg.precision)
 
     @property
     def report(self) -> Evaluator:
@@ -284,11 +272,9 @@ class Workbench:
         if self._statistics is None:
             settings = self.config.merge.statistics
             rows = statistics_rows(self.config, self.task)
-            batches = build_batches(
-                rows, self.tokenizer, self.task, self.config.task.max_length,
-                settings.batch_size, self.device,
-            )
-            skeleton = classifier_skeleton(self.paths[0], attention="eager").to(self.device)
+            batches = self.task.batches(rows, self.tokenizer, self.config.task.max_length,
+                                        settings.batch_size, self.device)
+            skeleton = self.task.skeleton(self.paths[0], attention="eager").to(self.device)
             fingerprint = rows_fingerprint(batches, settings.model_dump() | {"task": self.task.name})
             self._statistics = StatisticsSource(skeleton, batches, self.task, fingerprint)
         return self._statistics

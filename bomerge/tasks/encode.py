@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from bomerge.tasks.data import Example
-from bomerge.tasks.glue import TaskSpec
+from bomerge.tasks.base import Batch, Example
 
 
 @dataclass(frozen=True)
@@ -22,25 +21,23 @@ class Encoded:
     regression: bool
 
 
-def encode_examples(
-    examples: list[Example], tokenizer: PreTrainedTokenizerBase, task: TaskSpec, max_length: int
-) -> Encoded:
+def encode_examples(examples: list[Example], tokenizer: PreTrainedTokenizerBase, pair: bool,
+                    regression: bool, max_length: int) -> Encoded:
+    """Each row as one sequence (``[CLS] a [SEP] b [SEP]`` for pairs), truncated."""
     encoded = tokenizer(
         [ex.text_a for ex in examples],
-        [ex.text_b or "" for ex in examples] if task.is_pair else None,
+        [ex.text_b or "" for ex in examples] if pair else None,
         truncation=True,
         max_length=max_length,
     )
     ids = encoded["input_ids"]
     types = encoded.get("token_type_ids") or [[0] * len(row) for row in ids]
-    return Encoded(
-        ids, types, [ex.label for ex in examples], tokenizer.pad_token_id or 0, task.is_regression
-    )
+    return Encoded(ids, types, [ex.label for ex in examples], tokenizer.pad_token_id or 0, regression)
 
 
-def pad_rows(encoded: Encoded, rows: list[int]) -> dict[str, torch.Tensor]:
+def pad_rows(encoded: Encoded, rows: list[int], group: str = "") -> Batch:
     """``input_ids``, ``token_type_ids``, ``attention_mask`` as ``(B, L)`` int64 tensors
-    padded to the longest of ``rows``, and ``labels`` as ``(B,)``."""
+    padded to the longest of ``rows``, ``labels`` as ``(B,)`` and ``order`` = ``rows``."""
     width = max(len(encoded.input_ids[i]) for i in rows)
     input_ids = torch.full((len(rows), width), encoded.pad_id, dtype=torch.long)
     token_types = torch.zeros((len(rows), width), dtype=torch.long)
@@ -54,9 +51,5 @@ def pad_rows(encoded: Encoded, rows: list[int]) -> dict[str, torch.Tensor]:
         [encoded.labels[i] for i in rows],
         dtype=torch.float32 if encoded.regression else torch.long,
     )
-    return {
-        "input_ids": input_ids,
-        "token_type_ids": token_types,
-        "attention_mask": mask,
-        "labels": labels,
-    }
+    return Batch(input_ids, token_types, mask, labels, torch.tensor(rows), group)
+

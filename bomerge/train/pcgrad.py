@@ -1,4 +1,4 @@
-"""Gradient surgery for multitask learning: PCGrad (Yu et al., NeurIPS 2020, "Gradient
+"""Gradient surgery for training several tasks at once: PCGrad (Yu et al., NeurIPS 2020, "Gradient
 Surgery for Multi-Task Learning").
 
 For every task i, its gradient g_i is projected, against each other task j in a random
@@ -6,8 +6,8 @@ order, onto the normal plane of g_j whenever the two conflict (g_i · g_j < 0):
 
     g_i ← g_i − (g_i · g_j) / ‖g_j‖² · g_j
 
-and the update is Σ_i w_i g_i with per-task weights w (the CS224N report used
-[0.5, 1, 1] for SST, Quora, STS). Projections are against the other tasks' *original*
+and the update is Σ_i w_i g_i with per-task weights w (e.g. [0.5, 1, 1] to halve the
+first head's share). Projections are against the other tasks' *original*
 gradients, as in the paper's Algorithm 1.
 """
 
@@ -54,7 +54,7 @@ def pcgrad(
     gradients: Sequence[torch.Tensor], weights: Sequence[float] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Σ_i w_i · PCGrad(g)_i: the update direction of one multitask step, ``(P,)``."""
+    """Σ_i w_i · PCGrad(g)_i: the update direction of one step over every task, ``(P,)``."""
     weights = list(weights) if weights is not None else [1.0] * len(gradients)
     if len(weights) != len(gradients):
         raise ValueError(f"{len(weights)} weights for {len(gradients)} task gradients")

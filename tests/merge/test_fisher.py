@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from bomerge.evaluate import tokenize_batches
 from bomerge.merge import build_method
 from bomerge.merge.fisher import fisher_merge
 from bomerge.merge.statistics import StatisticsSource, fisher_diagonal
 from bomerge.models import classifier_skeleton, load_tokenizer
 from bomerge.pool import CandidatePool
-from bomerge.tasks.data import load_split
-from bomerge.tasks.glue import get_task
+from bomerge.tasks import get_task
 from tests.merge.conftest import toy_pool
 
 LAMBDA = np.array([0.5, 0.3, 0.2])
@@ -77,9 +75,9 @@ def test_fisher_options_are_validated():
 
 def _source(tiny_candidates, tiny_task, task_name="sst2", n=8):
     task = get_task(task_name)
-    rows = load_split(task, tiny_task.data, "train")[:n]
+    rows = task.load_split(tiny_task.data, "train")[:n]
     tokenizer = load_tokenizer(tiny_candidates[0])
-    batches = tokenize_batches(rows, tokenizer, task, 24, 5, "cpu")
+    batches = task.batches(rows, tokenizer, 24, 5, "cpu")
     skeleton = classifier_skeleton(tiny_candidates[0], attention="eager")
     return StatisticsSource(skeleton, batches, task, "test")
 

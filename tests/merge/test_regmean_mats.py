@@ -60,15 +60,13 @@ def test_shrinkage_scales_off_diagonal_entries():
 
 @pytest.fixture(scope="module")
 def statistics_context(tiny_candidates, tiny_task):
-    from bomerge.evaluate import tokenize_batches
     from bomerge.merge.statistics import StatisticsSource
     from bomerge.models import classifier_skeleton, load_tokenizer
-    from bomerge.tasks.data import load_split
-    from bomerge.tasks.glue import get_task
+    from bomerge.tasks import get_task
 
     task = get_task("sst2")
-    rows = load_split(task, tiny_task.data, "train")[:64]
-    batches = tokenize_batches(rows, load_tokenizer(tiny_candidates[0]), task, 24, 16, "cpu")
+    rows = task.load_split(tiny_task.data, "train")[:64]
+    batches = task.batches(rows, load_tokenizer(tiny_candidates[0]), 24, 16, "cpu")
     source = StatisticsSource(classifier_skeleton(tiny_candidates[0], "eager"), batches, task, "rows")
     pool = CandidatePool.load(tiny_candidates)
     return PrepareContext(pool=pool, statistics=source)

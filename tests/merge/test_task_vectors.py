@@ -102,16 +102,14 @@ def test_localize_stitch_data_free_masks_keep_each_candidates_top_entries_in_the
 
 
 def test_learned_masks_score_only_encoder_entries(tiny_candidates, tiny_task):
-    from bomerge.evaluate import tokenize_batches
     from bomerge.merge.statistics import StatisticsSource
     from bomerge.models import classifier_skeleton, load_tokenizer
     from bomerge.pool import CandidatePool
-    from bomerge.tasks.data import load_split
-    from bomerge.tasks.glue import get_task
+    from bomerge.tasks import get_task
 
     task = get_task("sst2")
-    rows = load_split(task, tiny_task.data, "train")[:32]
-    batches = tokenize_batches(rows, load_tokenizer(tiny_candidates[0]), task, 24, 16, "cpu")
+    rows = task.load_split(tiny_task.data, "train")[:32]
+    batches = task.batches(rows, load_tokenizer(tiny_candidates[0]), 24, 16, "cpu")
     pool = CandidatePool.load(tiny_candidates[:2])
     base, known = pool.load_base(tiny_candidates[0].parent / "base")
     context = PrepareContext(pool=pool, base=base, base_known=known,

@@ -72,7 +72,7 @@ def test_an_interrupted_bilevel_study_resumes_where_it_stopped_without_retrainin
     # The same study, interrupted during outer trial 1's inner search (after its training).
     config = bilevel_config(glue_root, tmp_path / "b")
     store = new_store(config)
-    from bomerge.search.study import StudyRunner
+    from bomerge.search.runner import StudyRunner
 
     original = StudyRunner._record_trial
     calls = {"n": 0}

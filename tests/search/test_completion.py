@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bomerge.search.client import stored_client
 from bomerge.search.completion import complete_trial
-from bomerge.search.study import stored_client
 
 
 def _client_with_one_trial(tmp_path: Path):

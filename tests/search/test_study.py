@@ -1,4 +1,4 @@
-"""bomerge.search.study: bad trials do not kill a study; a study whose trials keep failing
+"""bomerge.search.runner: bad trials do not kill a study; a study whose trials keep failing
 stops with a clear message; an interrupted trial is re-run, not counted twice."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import torch
 from bomerge.config import parse_config
 from bomerge.errors import BomergeError
 from bomerge.evaluate import EvalResult
+from bomerge.search.records import load_records
+from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
-from bomerge.search.study import StudyRunner, load_records
 from tests.conftest import tiny_study_dict
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bomerge.errors import BomergeError
-from bomerge.tasks.glue import get_task
+from bomerge.tasks import get_task
 
 
 def test_glue_tasks_and_aliases():

@@ -1,0 +1,75 @@
+"""``bomerge eval``: score any model folder on any split and print loss and metric."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bomerge.cli.app import StudiesDir, app, out
+from bomerge.errors import BomergeError
+from bomerge.search.store import StudyStore
+
+
+@app.command("eval")
+def evaluate_model(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Hugging Face model folder.")],
+    task: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--task", help="sst2 | mrpc | rte | cola | stsb (default: the study's)."),
+    ] = None,
+    data: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--data", help="GLUE root, task folder or TSV file (default: the study's)."),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="train | dev (folder data).")] = "dev",
+    part: Annotated[
+        str, typer.Option("--part", help="all | selection | report part of the split.")
+    ] = "all",
+    study: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--study", help="Take task, data, max length, batch size and row caps "
+                                     "from this study's config."),
+    ] = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length")] = None,  # noqa: UP045
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size")] = None,  # noqa: UP045
+    max_examples: Annotated[Optional[int], typer.Option("--max-examples")] = None,  # noqa: UP045
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N]")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    studies_dir: StudiesDir = None,
+) -> None:
+    """Evaluate any model folder (an exported merge included) on any split and print loss
+    and metric: score the pick on rows the search never saw."""
+    from bomerge.scoring import RowsSpec, load_rows, score_model
+    from bomerge.search.workbench import resolve_device
+    from bomerge.tasks import get_task
+
+    if part not in ("all", "selection", "report"):
+        raise BomergeError(f"--part '{part}': use all, selection or report")
+    if not model_dir.is_dir():
+        raise BomergeError(f"{model_dir}: model folder not found")
+    fraction, cap, length, batch, hub = 0.5, None, 128, 64, False
+    if study is not None:
+        # The study's settings are the defaults; explicit options still win.
+        config = StudyStore.locate(study, studies_dir).read_config()
+        ev = config.task.eval
+        task = task or config.task.name
+        data = data or config.task.data.root
+        fraction, length, batch, hub = ev.selection_fraction, config.task.max_length, ev.batch_size, config.task.data.hub
+        cap = {"selection": ev.max_selection_examples, "report": ev.max_report_examples}.get(part)
+    if task is None:
+        raise BomergeError("give --task (or --study NAME)")
+    spec = get_task(task)
+    rows = load_rows(spec, RowsSpec(data, split, part, fraction, max_examples or cap, hub))  # type: ignore[arg-type]
+    result = score_model(model_dir, spec, rows, max_length or length, batch_size or batch,
+                         resolve_device(device))
+    payload = {"model": str(model_dir), "task": task, "split": split, "part": part,
+               "rows": result.n, "loss": result.loss, spec.metric: result.metric, **result.extra}
+    if as_json:
+        out.print_json(json.dumps(payload))
+        return
+    extra = "".join(f"  {k} {v:.4f}" for k, v in result.extra.items())
+    out.print(f"{model_dir}: {task} {split} ({part}, {result.n} rows)  loss {result.loss:.4f}  "
+              f"{spec.metric} {result.metric:.4f}{extra}", soft_wrap=True)

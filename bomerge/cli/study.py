@@ -1,0 +1,200 @@
+"""``bomerge study run | resume | pareto | report | export | list``: parse the arguments,
+call the search, report and export layers, print the result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bomerge.cli.app import (
+    AllowChanged,
+    ConfigPath,
+    ConfigStudiesDir,
+    Executor,
+    Quiet,
+    StudiesDir,
+    StudyName,
+    Trials,
+    err,
+    out,
+    study_app,
+    warn_takeover,
+)
+from bomerge.search.operations import (
+    hold_writer,
+    inner_pick_store,
+    place_study,
+    preflight_study,
+    run_stored_study,
+    warm_start_baselines,
+    with_executor,
+)
+from bomerge.cli.tables import print_outcome, print_outer, print_pareto, print_study_list
+from bomerge.errors import BomergeError
+from bomerge.search.store import StudyStore, resolve_studies_dir
+
+
+@study_app.command("run")
+def study_run(
+    config_path: ConfigPath,
+    trials: Trials = None,
+    quiet: Quiet = False,
+    executor: Executor = None,
+    studies_dir: ConfigStudiesDir = None,
+) -> None:
+    """Create a study from CONFIG and run it to completion."""
+    from bomerge.search.configs import load_study_config
+
+    config = load_study_config(config_path)
+    with_executor(config, executor)  # refuse a bad --executor before any work; applied per run
+    config, store = place_study(config, studies_dir)
+    store.refuse_existing()
+    preflight_study(config, warm_start_baselines(config), source=str(config_path))
+    with hold_writer(store, warn_takeover(store)):
+        store.refuse_existing()  # another `study run` may have created it meanwhile
+        store.create(config)
+        _run(store, trials, quiet, executor=executor)
+
+
+@study_app.command("resume")
+def study_resume(
+    name: StudyName,
+    trials: Trials = None,
+    studies_dir: StudiesDir = None,
+    quiet: Quiet = False,
+    allow_changed: AllowChanged = False,
+    executor: Executor = None,
+) -> None:
+    """Continue a stopped study (or extend a finished one with --trials N)."""
+    store = StudyStore.locate(name, studies_dir)
+    store.read_meta(), store.read_config()  # refuse an unreadable study before locking it
+    with hold_writer(store, warn_takeover(store)):
+        _run(store, trials, quiet, allow_changed, executor)
+
+
+def _run(store: StudyStore, trials: int | None, quiet: bool, allow_changed: bool = False,
+         executor: str | None = None) -> None:
+    """Run the stored study and print its outcome (a bilevel study: its outer trials); an
+    interrupt says how to continue and exits 130."""
+    try:
+        outcome = run_stored_study(store, trials, not quiet, allow_changed, executor)
+        if outcome is None:
+            print_outer(store)
+            return
+    except KeyboardInterrupt:
+        err.print(f"interrupted: completed trials are saved; continue with "
+                  f"`bomerge study resume {store.name}`", soft_wrap=True)
+        raise typer.Exit(130) from None
+    print_outcome(outcome, store.name, store.read_config())
+
+
+@study_app.command("pareto")
+def study_pareto(
+    name: StudyName,
+    show_all: Annotated[bool, typer.Option("--all", help="Every trial, not just the front.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    studies_dir: StudiesDir = None,
+) -> None:
+    """The Pareto set and baselines of a study: trial, method, loss, metric, coefficients,
+    generation node, sorted by metric, the pick marked."""
+    from dataclasses import asdict
+
+    from bomerge.report.view import StudyView
+
+    store = StudyStore.locate(name, studies_dir)
+    if store.read_config().outer is not None:
+        print_outer(store)
+        return
+    view = StudyView.load(store)
+    if as_json:
+        front = {r.index for r in view.front}
+        payload = {
+            "study": store.name,
+            "complete": view.complete,
+            "state": view.state,
+            "pick": view.pick.index,
+            "pick_rule": view.config.search.pick,
+            "selection": view.selection_rule(),
+            "trials": [asdict(r) | {"pareto": r.index in front} for r in view.records],
+            "baselines": [asdict(r) for r in view.others],
+            "report": view.result,
+        }
+        out.print_json(json.dumps(payload))
+        return
+    from bomerge.search.records import study_objectives
+
+    print_pareto(view.records, view.others, view.pick.index, show_all,
+                 study_objectives(view.config), view.extra_columns)
+    out.print(f"Pick: trial {view.pick.index}, chosen on the {view.selection_rule()}.")
+    if not view.complete:
+        out.print(f"[yellow]The study is {view.state}.[/]", soft_wrap=True)
+
+
+@study_app.command("report")
+def study_report(
+    name: StudyName,
+    out_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="HTML file (default: studies/NAME/report.html)."),
+    ] = None,
+    studies_dir: StudiesDir = None,
+) -> None:
+    """One self-contained HTML page (objective plane, progress, coefficients, trials) and a
+    PNG of the objective plane beside it."""
+    from bomerge.report.page import write_page
+    from bomerge.report.static import write_plane_png
+    from bomerge.report.view import StudyView
+
+    store = inner_pick_store(StudyStore.locate(name, studies_dir))
+    view = StudyView.load(store)
+    page = write_page(view, out_file or store.directory / "report.html")
+    png = write_plane_png(view, page.with_suffix(".png"))
+    out.print(f"Report: {page}\nObjective plane: {png}")
+    if not view.complete:
+        out.print(f"[yellow]The study is {view.state}.[/]", soft_wrap=True)
+
+
+@study_app.command("export")
+def study_export(
+    name: StudyName,
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder for the merged model.")],
+    trial: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--trial", help="Export this trial (default: the pick)."),
+    ] = None,
+    use_pick: Annotated[bool, typer.Option("--pick", help="Export the pick (the default).")] = False,
+    baseline: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--baseline", help="Export a recorded baseline of another method (e.g. ties)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty OUT_DIR.")] = False,
+    studies_dir: StudiesDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Write the chosen merge as a Hugging Face model folder with its provenance."""
+    from bomerge.export import ExportChoice, export_merge
+
+    if sum([trial is not None, use_pick, baseline is not None]) > 1:
+        raise BomergeError("give one of --trial N, --pick, --baseline LABEL")
+    store = StudyStore.locate(name, studies_dir)
+    if store.read_config().outer is not None:
+        if trial is not None or baseline is not None:
+            raise BomergeError(f"study '{store.name}' is bilevel: --trial/--baseline name trials "
+                               "of an inner study; export from it (--studies-dir "
+                               f"{store.inner_studies_dir})")
+        store = inner_pick_store(store)
+    provenance = export_merge(store, ExportChoice(trial=trial, baseline=baseline), out_dir,
+                              force, show_progress=not quiet)
+    which = (f"trial {provenance['trial']}" if provenance["trial"] is not None
+             else f"baseline {provenance['arm']}")
+    out.print(f"Exported {which} ({provenance['method']}) of study '{store.name}' to {out_dir}; "
+              f"provenance in {out_dir / 'bomerge_merge.json'}", soft_wrap=True)
+
+
+@study_app.command("list")
+def study_list(studies_dir: StudiesDir = None) -> None:
+    """The studies in the studies folder."""
+    print_study_list(resolve_studies_dir(studies_dir))

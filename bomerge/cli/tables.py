@@ -1,0 +1,188 @@
+"""Rich tables the commands print: the Pareto table, a finished study's outcome, the outer
+trials of a bilevel study, the baseline table and the study list.
+
+``per_task_columns`` is the one place that asks the task for per-head metric columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from bomerge.cli.app import out
+
+if TYPE_CHECKING:
+    from bomerge.config import StudyConfig
+    from bomerge.search.store import StudyStore
+
+
+def per_task_columns(config: StudyConfig) -> list[str]:
+    """The extra metric columns of the config's task: every head's metric for a task with
+    several heads, none otherwise."""
+    from bomerge.tasks import get_task
+
+    task = get_task(config.task)
+    return list(task.group_metrics)
+
+
+def print_pareto(records: list, baselines: list, pick_index: int | None, show_all: bool,
+                 objectives: tuple = (), extra_columns: Sequence[str] = ()) -> None:
+    """Trials on the Pareto front (or all), the study's baseline arms, and baselines of
+    other methods (no trial number), sorted by metric; a task with several heads shows
+    every head's metric."""
+    from bomerge.search.pareto import LOSS_METRIC, pareto_set
+
+    objectives = objectives or LOSS_METRIC
+    front = {r.index for r in pareto_set(records, objectives)}
+    shown = [r for r in records if show_all or r.index in front or r.is_baseline] + baselines
+    shown.sort(key=lambda r: (-(r.metric if r.metric is not None else float("-inf")),
+                              r.index if r.index is not None else -1))
+    named = ", ".join(f"{n} {'↑' if up else '↓'}" for n, up in objectives)
+    title = ("Pareto front (dev loss ↓, dev metric ↑) and baselines" if objectives == LOSS_METRIC
+             else f"Pareto front ({named}) and baselines")
+    table = Table(title=title)
+    numeric = ("trial", "loss", "metric", *extra_columns)
+    for column in ("trial", "arm", "method", "node", "loss", "metric", *extra_columns,
+                   "coefficients", "pareto"):
+        table.add_column(column, justify="right" if column in numeric else "left")
+    for r in shown:
+        mark = "★ pick" if r.index is not None and r.index == pick_index else (
+            "●" if r.index is not None and r.index in front else "")
+        coefficients = " ".join(
+            f"{k}=[{' '.join(f'{x:.3f}' for x in v)}]" if isinstance(v, list) else f"{k}={v:.3g}"
+            for k, v in r.coefficients.items()
+        )
+        table.add_row(
+            "" if r.index is None else str(r.index), r.arm, r.method, r.node,
+            f"{r.loss:.4f}" if r.loss is not None else r.status,
+            f"{r.metric:.4f}" if r.metric is not None else "",
+            *(f"{r.extra[c]:.4f}" if c in r.extra else "" for c in extra_columns),
+            coefficients, mark,
+        )
+    out.print(table)
+
+
+def print_outcome(outcome: object, name: str, config: StudyConfig) -> None:
+    """A finished study: its Pareto table, the chosen merge, and every model's scores on
+    the report rows the search never saw."""
+    from bomerge.search.records import StudyOutcome, study_objectives
+
+    assert isinstance(outcome, StudyOutcome)
+    per_task = per_task_columns(config)
+    print_pareto(outcome.records, outcome.baselines, outcome.pick.index, show_all=False,
+                 objectives=study_objectives(config), extra_columns=per_task)
+    report = outcome.report
+    metric = report["metric"]
+    pick = report["scores"]["pick"]
+    out.print(
+        f"\n[bold]Chosen merge[/] (rule: {report['pick_rule']}): trial {pick['trial']} "
+        f"({pick['arm']}), coefficients {report['pick_coefficients']}"
+    )
+    table = Table(title=f"Report rows ({report['report_rows']} rows the search never saw)")
+    table.add_column("model")
+    table.add_column("method")
+    table.add_column("trial", justify="right")
+    table.add_column("selection " + metric, justify="right")
+    table.add_column("report loss", justify="right")
+    table.add_column("report " + metric, justify="right")
+    for column in per_task:
+        table.add_column(f"report {column}", justify="right")
+    for label, score in report["scores"].items():
+        table.add_row(
+            label, score.get("method", ""),
+            "" if score["trial"] is None else str(score["trial"]),
+            f"{score['selection']['metric']:.4f}",
+            f"{score['report']['loss']:.4f}", f"{score['report']['metric']:.4f}",
+            *(f"{score['report'][c]:.4f}" if c in score["report"] else "" for c in per_task),
+        )
+    out.print(table)
+    out.print(f"Study saved in studies folder as '{name}'. Inspect: bomerge study pareto {name}")
+
+
+def print_outer(store: StudyStore) -> None:
+    """The outer trials of a bilevel study (hyperparameters, inner pick, selection and
+    report scores) and the chosen one."""
+    from bomerge.fileio import read_jsonl
+    from bomerge.search.bilevel import short_value
+
+    entries = read_jsonl(store.outer_log_path)
+    result = store.read_result()
+    chosen = result["pick"]["outer_trial"] if result and result.get("bilevel") else None
+    names = list(dict.fromkeys(k for e in entries for k in e["params"]))
+    table = Table(title="Outer trials (fine-tuning hyperparameters → inner MOBO-SWA pick)")
+    for column in ("outer", *names, "inner study", "inner pick", "selection loss",
+                   "selection metric", "report metric", "train s", ""):
+        table.add_column(column, justify="left" if column in ("inner study", "") else "right")
+    for e in entries:
+        table.add_row(
+            str(e["trial"]), *(short_value(e["params"].get(n)) for n in names), e["inner_study"],
+            str(e["pick_trial"]), f"{e['selection']['loss']:.4f}", f"{e['selection']['metric']:.4f}",
+            f"{e['report']['metric']:.4f}", f"{e['train_seconds']:.0f}",
+            "★ pick" if e["trial"] == chosen else "",
+        )
+    out.print(table)
+    if result and result.get("bilevel"):
+        best = result["pick"]
+        out.print(f"Chosen: outer trial {best['outer_trial']} (highest inner-pick selection "
+                  f"metric; inner rule {best['inner_pick_rule']}), inner study "
+                  f"{best['inner_study']} trial {best['inner_trial']}: report metric "
+                  f"{best['report']['metric']:.4f} on rows no search saw. Inner studies: "
+                  f"bomerge study pareto {best['inner_study']} --studies-dir "
+                  f"{store.inner_studies_dir}", soft_wrap=True)
+    else:
+        out.print("[yellow]The outer study is incomplete; resume it with "
+                  f"`bomerge study resume {store.name}`.[/]", soft_wrap=True)
+
+
+def print_baselines(name: str, metric: str, selection_rows: int, report_rows: int,
+                    results: Sequence[Any], fresh: set[str] | Sequence[str]) -> None:
+    """One row per baseline of study ``name``: selection and report scores, wall time, and
+    whether it was computed now or recorded by an earlier run."""
+    table = Table(title=f"Baselines of study '{name}' (selection rows: "
+                        f"{selection_rows}, report rows: {report_rows})")
+    for column in ("baseline", "method", "trial", "dev loss", f"dev {metric}", "report loss",
+                   f"report {metric}", "wall s", "note"):
+        table.add_column(column, justify="left" if column in ("baseline", "method", "note") else "right",
+                         no_wrap=column in ("baseline", "method"))
+    for r in results:
+        table.add_row(
+            r.label, r.method, "" if r.trial is None else str(r.trial),
+            f"{r.selection['loss']:.4f}", f"{r.selection['metric']:.4f}",
+            f"{r.report['loss']:.4f}", f"{r.report['metric']:.4f}",
+            f"{r.seconds['wall']:.2f}", r.note if r.label in fresh else f"{r.note} (recorded)".strip(),
+        )
+    out.print(table)
+    if len(fresh) < len(results):
+        out.print("Rows marked (recorded) come from earlier runs; --rerun recomputes them.")
+    out.print(f"Recorded in study '{name}'. Search from these arms: "
+              f"bomerge study resume {name}")
+
+
+def print_study_list(root: Path) -> None:
+    """The studies in ``root``: name, creation time, candidates, trials, and whether each
+    is finished, incomplete, or running (with the writer's pid and host)."""
+    from bomerge.fileio import read_jsonl
+    from bomerge.search.lock import running_holder
+    from bomerge.search.store import StudyStore
+
+    table = Table(title=f"Studies in {root}")
+    for column in ("name", "created", "candidates", "trials", "state"):
+        table.add_column(column)
+    for folder in sorted(root.glob("*/")) if root.is_dir() else []:
+        store = StudyStore(folder)
+        if not store.exists():
+            continue
+        meta = store.read_meta()
+        trials = str(len(store.logged_trials()))
+        candidates = str(len(meta.candidates))
+        outer_log = store.outer_log_path
+        if outer_log.is_file() or store.read_config().outer is not None:
+            trials, candidates = f"{len(read_jsonl(outer_log))} outer", "bilevel"
+        holder = running_holder(store.directory)
+        state = (f"running (pid {holder.pid} on {holder.host})" if holder
+                 else "finished" if store.result_path.is_file() else "incomplete")
+        table.add_row(meta.name, meta.created, candidates, trials, state)
+    out.print(table)

@@ -1,0 +1,174 @@
+"""Study configuration: a YAML file validated into typed records.
+
+Every record forbids unknown keys, so a typo fails at load time with the key's dotted path
+and the file's name instead of being silently ignored. Relative paths in a config are
+resolved against the config file's own folder, so a config works from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from bomerge.config.sections import (
+    OUTER_PARAMETERS,
+    CandidatesConfig,
+    DataConfig,
+    EvalConfig,
+    MergeConfig,
+    OuterConfig,
+    OuterParameter,
+    RayConfig,
+    SearchConfig,
+    StatisticsConfig,
+    StorageConfig,
+    StrictRecord,
+    TaskConfig,
+    TinyModelConfig,
+    TrainConfig,
+)
+from bomerge.errors import BomergeError
+
+__all__ = [
+    "OUTER_PARAMETERS", "CandidatesConfig", "DataConfig", "EvalConfig", "MergeConfig",
+    "OuterConfig", "OuterParameter", "RayConfig", "SearchConfig", "StatisticsConfig",
+    "StorageConfig", "StudyConfig", "TaskConfig", "TinyModelConfig", "TrainConfig",
+    "dump_config", "load_config", "parse_config",
+]
+
+STUDY_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class StudyConfig(StrictRecord):
+    """A whole study; ``baselines`` lists what ``bomerge baseline`` runs (default: all)."""
+
+    name: str
+    studies_dir: Path = Path("studies")
+    seed: int = 0
+    device: str = "auto"
+    task: TaskConfig
+    train: TrainConfig | None = None
+    candidates: CandidatesConfig = CandidatesConfig()
+    merge: MergeConfig = MergeConfig()
+    search: SearchConfig = SearchConfig()
+    storage: StorageConfig = StorageConfig()
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where search trials run: in this process, or as Ray actors"
+    )
+    ray: RayConfig = RayConfig()
+    outer: OuterConfig | None = None
+    baselines: list[str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not STUDY_NAME_PATTERN.match(value):
+            raise ValueError(
+                "must start with a letter or digit and use only letters, digits, '_', '-', '.'"
+            )
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _valid_device(cls, value: str) -> str:
+        if value != "auto" and not re.match(r"^(cpu|cuda(:\d+)?|mps)$", value):
+            raise ValueError("must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyConfig:
+        if self.outer is not None and self.train is None:
+            raise ValueError("outer: (bilevel search) needs a train: section to fine-tune with")
+        if self.search.pick == "loss_bound" and self.search.pick_loss_bound is None:
+            raise ValueError("search.pick 'loss_bound' needs search.pick_loss_bound")
+        return self
+
+    @property
+    def study_dir(self) -> Path:
+        return self.studies_dir / self.name
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{key}'")
+        elif item["type"] == "missing":
+            problems.append(f"missing key '{key}'")
+        elif not item["loc"]:
+            problems.append(item["msg"].removeprefix("Value error, "))
+        else:
+            problems.append(f"key '{key}': {item['msg']} (got {item.get('input')!r})")
+    return f"{source}: " + "; ".join(problems)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make the config's relative paths relative to the config file's folder."""
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            return str(base / value)
+        return value
+
+    task = raw.get("task")
+    if isinstance(task, dict) and isinstance(task.get("data"), dict):
+        for key in ("root", "train", "dev"):
+            if key in task["data"]:
+                task["data"][key] = resolve(task["data"][key])
+    cands = raw.get("candidates")
+    if isinstance(cands, dict):
+        if isinstance(cands.get("paths"), list):
+            cands["paths"] = [resolve(p) for p in cands["paths"]]
+        if isinstance(cands.get("glob"), list):
+            cands["glob"] = [resolve(p) for p in cands["glob"]]
+        if isinstance(cands.get("base"), str) and cands["base"] != "minilm":
+            cands["base"] = resolve(cands["base"])
+    train = raw.get("train")
+    if isinstance(train, dict) and isinstance(train.get("model"), str):
+        if train["model"] not in ("minilm", "tiny"):
+            train["model"] = resolve(train["model"])
+    return raw
+
+
+def parse_config(raw: Any, source: str, base_dir: Path) -> StudyConfig:
+    """Validate an already-parsed YAML document's structure; ``source`` names it in
+    errors. Names (task, merge method and options, baselines, strategy) are strings here,
+    resolved by the layers that own them (``bomerge.search.configs``)."""
+    if not isinstance(raw, dict):
+        raise BomergeError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        return StudyConfig.model_validate(_resolve_paths(dict(raw), base_dir))
+    except ValidationError as error:
+        raise BomergeError(_format_validation_error(error, source)) from None
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study config file's structure (names are checked by
+    ``bomerge.search.configs.load_study_config``).
+
+    Raises:
+        BomergeError: the file is missing, is not valid YAML (with line and column), or a
+            key is unknown, missing or of the wrong type (with its dotted path).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BomergeError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise BomergeError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_config(raw, str(path), path.resolve().parent)
+
+
+def dump_config(config: StudyConfig) -> str:
+    """The config as YAML with absolute paths, for the study's snapshot."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,265 @@
+"""The sections of a study config: typed records that forbid unknown keys.
+
+``StudyConfig`` (in ``bomerge.config``) is made of these; each record's docstring and field
+descriptions are the reference for its YAML keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class StrictRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(StrictRecord):
+    """Where a task's rows come from; each task reads its own keys and refuses the others.
+
+    ``root`` is a folder holding one sub-folder per GLUE task (``SST-2/train.tsv``, ...);
+    the environment variable ``BOMERGE_DATA_ROOT`` overrides it. When the task's files are
+    not there and ``hub`` is true, the rows come from the Hugging Face ``datasets`` hub
+    instead and are split the same way as the local files.
+
+    The ``csv`` task (a user's own files) reads ``train`` and ``dev`` (CSV, or TSV by the
+    ``.tsv`` suffix, with a header row), ``text_columns`` (one or two column names),
+    ``label_column``, ``labels`` (the class names in head order, or ``regression``) and
+    ``metric``.
+    """
+
+    root: Path | None = None
+    hub: bool = True
+    train: Path | None = None
+    dev: Path | None = None
+    text_columns: list[str] | None = Field(None, min_length=1, max_length=2)
+    label_column: str | None = None
+    labels: list[str | int] | Literal["regression"] | None = None
+    metric: str | None = None
+
+
+class EvalConfig(StrictRecord):
+    """Which rows score a trial (``selection``) and which rows report the result."""
+
+    split: str = "dev"
+    selection_fraction: float = Field(0.5, gt=0.0, lt=1.0)
+    max_selection_examples: int | None = Field(None, gt=0)
+    max_report_examples: int | None = Field(None, gt=0)
+    batch_size: int = Field(64, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA, float32 elsewhere"
+    )
+
+
+class TaskConfig(StrictRecord):
+    name: str
+    max_length: int = Field(128, gt=1, le=4096)
+    data: DataConfig = DataConfig()
+    eval: EvalConfig = EvalConfig()
+
+
+class TinyModelConfig(StrictRecord):
+    """A BertConfig small enough to train in seconds on a CPU; its WordPiece vocabulary is
+    trained on the task's training sentences."""
+
+    vocab_size: int = Field(600, ge=50)
+    hidden_size: int = Field(32, gt=0)
+    num_hidden_layers: int = Field(2, gt=0)
+    num_attention_heads: int = Field(2, gt=0)
+    intermediate_size: int = Field(64, gt=0)
+    max_position_embeddings: int = Field(128, gt=1)
+
+
+class TrainConfig(StrictRecord):
+    """Fine-tuning that produces candidate checkpoints (the last ``keep_last`` snapshots)."""
+
+    model: str = Field(
+        "minilm",
+        description="'minilm' (the packaged all-MiniLM-L6-v2), 'tiny', or a model folder",
+    )
+    tiny: TinyModelConfig = TinyModelConfig()
+    max_train_examples: int | None = Field(None, gt=0)
+    epochs: int = Field(1, gt=0)
+    batch_size: int = Field(32, gt=0)
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    schedule: Literal["constant", "linear"] = "constant"
+    dropout: float | None = Field(None, ge=0, lt=1)
+    save_every: int | Literal["epoch"] = "epoch"
+    keep_last: int = Field(4, gt=0)
+    seed: int = Field(0, description="seed of the row subset, data order and dropout")
+    init_seed: int | None = Field(
+        None, description="seed of the fresh head's initialisation (default: seed); give "
+        "fine-tunes one init_seed so they share a start point, as model soups require"
+    )
+    mode: str | None = Field(
+        None, description="the training loop, one of the task's modes (default its first): "
+        "shuffled (one head); round_robin, pcgrad or single (several heads)"
+    )
+    tasks: list[str] | None = Field(
+        None, description="several heads: the heads trained (default all; one for 'single')"
+    )
+    task_weights: list[float] | None = Field(
+        None, description="several heads: per-head loss/gradient weights, e.g. [0.5, 1, 1]"
+    )
+
+
+class CandidatesConfig(StrictRecord):
+    """The K checkpoints to merge: explicit model folders and/or glob patterns."""
+
+    paths: list[Path] = Field(default_factory=list)
+    glob: list[str] = Field(default_factory=list)
+    base: str | None = Field(
+        None,
+        description="the pretrained model the candidates were fine-tuned from ('minilm' or a "
+        "folder); task-vector methods need it. Default: the start point of the study's "
+        "own training run, if it has one",
+    )
+
+
+class StatisticsConfig(StrictRecord):
+    """Rows that data-dependent methods (Fisher, RegMean/MaTS, learned masks) compute their
+    statistics on: a seeded sample of the task's ``split`` (never the dev rows the search
+    scores or the report rows)."""
+
+    split: str = "train"
+    examples: int = Field(512, gt=0)
+    batch_size: int = Field(16, gt=0)
+    seed: int = 0
+
+
+class MergeConfig(StrictRecord):
+    """The merge method the study searches, its fixed options (checked against the
+    method's own option schema) and the simplex encoding of its weights."""
+
+    method: str = "weights"
+    options: dict[str, Any] = Field(default_factory=dict)
+    encoding: Literal["stick_breaking", "normalized", "constrained"] = "stick_breaking"
+    statistics: StatisticsConfig = StatisticsConfig()
+
+
+class SearchConfig(StrictRecord):
+    strategy: str = Field(
+        "gp", description="registered search strategy: gp (Sobol, then qLogNEHVI / qLogNEI)"
+    )
+    trials: int = Field(20, ge=0, description="search trials after the baseline arms")
+    initial_trials: int = Field(4, ge=1, description="quasi-random (Sobol) trials first")
+    batch_size: int = Field(1, ge=1, description="q: trials generated per GP fit")
+    overlap: bool = Field(
+        False, description="generate the next trial while the current one is evaluated"
+    )
+    baselines: bool = Field(True, description="attach the method's own fixed points as arms")
+    warm_start: bool = Field(
+        False,
+        description="run the baseline suite first and start the search from every baseline "
+        "that is a point of the method's space (greedy soup for 'weights')",
+    )
+    num_restarts: int = Field(8, gt=0)
+    raw_samples: int = Field(256, gt=0)
+    loss_threshold: float | None = None
+    metric_threshold: float | None = None
+    objectives: Literal["loss_metric", "per_task"] = Field(
+        "loss_metric", description="loss_metric: (loss, metric), for a task with several "
+        "heads the summed loss and the average metric; per_task: every head's metric "
+        "(qLogNEHVI over one objective per head)"
+    )
+    pick: Literal["best_metric", "best_loss", "knee", "loss_bound"] = Field(
+        "best_metric",
+        description="how the pick is chosen on the Pareto front: best metric (MOBO-SWA's "
+        "rule), lowest loss, the knee point, or the best metric within pick_loss_bound",
+    )
+    pick_loss_bound: float | None = Field(
+        None, description="pick: loss_bound takes the best metric among Pareto points "
+        "whose loss is at most this"
+    )
+    max_consecutive_failures: int = Field(
+        5, gt=0, description="stop the study after this many failed trials in a row"
+    )
+    points: list[dict[str, list[float] | float]] = Field(
+        default_factory=list,
+        description="recipes of your own, evaluated as arms 'point_1', 'point_2', ... before "
+        "the search, e.g. {w: [0.5, 0.5, 0, 0]} (weights are normalised to sum to one)",
+    )
+
+
+class RayConfig(StrictRecord):
+    """Where and how ``executor: ray`` runs trials (see the README's "Parallel trials")."""
+
+    address: str | None = Field(
+        None, description="an existing cluster ('auto', 'ray://head:10001'); default: "
+        "$RAY_ADDRESS, else a Ray instance started on this machine"
+    )
+    workers: int | None = Field(
+        None, ge=1, description="trial workers (default: one per GPU of the cluster, "
+        "else one per CPU)"
+    )
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float | None = Field(
+        None, ge=0, description="default: 1 when the cluster has GPUs and device is not cpu"
+    )
+
+
+OUTER_PARAMETERS = {
+    "learning_rate": "float", "batch_size": "int", "weight_decay": "float", "epochs": "int",
+    "warmup_ratio": "float", "dropout": "float", "seed": "int",
+}
+
+
+class OuterParameter(StrictRecord):
+    """One fine-tuning hyperparameter of the outer search: a range ``[low, high]`` (``log``
+    for a log scale, the default for ``learning_rate``) or a list of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool | None = None
+    choices: list[float] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> OuterParameter:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either low/high or choices, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("needs low and high (or choices)")
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log scale needs low > 0")
+        return self
+
+
+class OuterConfig(StrictRecord):
+    """Bilevel-BO-SWA (Jang et al. 2024): an outer Ax study over the fine-tuning
+    hyperparameters of ``train:``. Each outer trial fine-tunes with its values, keeps the
+    last ``train.keep_last`` snapshots, runs a whole inner study (``merge:``/``search:``)
+    over them and reports the inner pick's selection scores."""
+
+    trials: int = Field(8, ge=1, description="outer trials (fine-tuning runs)")
+    initial_trials: int = Field(4, ge=1, description="Sobol outer trials before BO")
+    objective: Literal["metric", "loss_metric"] = Field(
+        "metric", description="metric: the inner pick's selection metric (qLogNEI); "
+        "loss_metric: its loss and metric (qLogNEHVI)"
+    )
+    space: dict[str, OuterParameter] = Field(
+        ..., min_length=1, description="hyperparameters searched; the others keep train: values"
+    )
+    strategy: str = Field("gp", description="registered search strategy of the outer study")
+    num_restarts: int = Field(8, gt=0)
+    raw_samples: int = Field(256, gt=0)
+
+    @field_validator("space")
+    @classmethod
+    def _known_parameters(cls, value: dict[str, OuterParameter]) -> dict[str, OuterParameter]:
+        unknown = sorted(set(value) - set(OUTER_PARAMETERS))
+        if unknown:
+            raise ValueError(f"unknown hyperparameter '{unknown[0]}' (known: "
+                             f"{', '.join(OUTER_PARAMETERS)})")
+        return value
+
+
+class StorageConfig(StrictRecord):
+    url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the study")

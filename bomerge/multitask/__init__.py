@@ -1,1 +1,0 @@
-"""The CS224N multitask setting: one BERT-family encoder with SST, Quora and STS heads."""

@@ -1,0 +1,17 @@
+"""Where search trials are evaluated; importing this package registers every executor."""
+
+from __future__ import annotations
+
+from bomerge.search.executors import in_turn, overlapped, ray  # noqa: F401  (each registers)
+from bomerge.search.executors.base import (
+    EXECUTORS,
+    Executor,
+    ExecutorContext,
+    PendingTrial,
+    executor_for,
+    get_executor,
+    register,
+)
+
+__all__ = ["EXECUTORS", "Executor", "ExecutorContext", "PendingTrial", "executor_for",
+           "get_executor", "register"]

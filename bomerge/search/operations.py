@@ -1,0 +1,169 @@
+"""What the commands do with studies, below the CLI: where a new study goes, the
+preflight's list of methods, the writer lock, which runner a stored study takes, and the
+baseline run.
+
+Nothing here parses arguments or prints, so the command modules stay parsing and printing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bomerge.search.baselines import BASELINES
+from bomerge.errors import BomergeError
+from bomerge.search.store import StudyStore, resolve_studies_dir
+
+if TYPE_CHECKING:
+    from bomerge.config import StudyConfig
+    from bomerge.search.lock import Holder
+    from bomerge.search.records import StudyOutcome
+
+
+def place_study(config: StudyConfig, studies_dir: Path | None) -> tuple[StudyConfig, StudyStore]:
+    """The store a new study of ``config`` goes to, by the one rule of
+    ``resolve_studies_dir``, and the config recording that folder (so the study's snapshot
+    says where it lives)."""
+    root = resolve_studies_dir(studies_dir, config)
+    if root != config.studies_dir:
+        config = config.model_copy(update={"studies_dir": root})
+    return config, StudyStore(root / config.name)
+
+
+def with_executor(config: StudyConfig, executor: str | None) -> StudyConfig:
+    """The config with ``--executor`` applied; refuses an unknown name, or Ray missing."""
+    if executor is not None:
+        if executor not in ("local", "ray"):
+            raise BomergeError(f"--executor: unknown executor '{executor}' (known: local, ray)")
+        config = config.model_copy(update={"executor": executor})
+    if config.executor == "ray":
+        from bomerge.search.ray_cluster import import_ray
+
+        import_ray()
+    return config
+
+
+def warm_start_baselines(config: StudyConfig) -> list[str]:
+    """The baselines a new study runs before its search: the config's list (default: all)
+    when the search is warm-started from them, none otherwise."""
+    return list(config.baselines or BASELINES) if config.search.warm_start else []
+
+
+def baseline_names(config: StudyConfig, only: Sequence[str] | None) -> list[str]:
+    """The baselines ``bomerge baseline`` runs: ``--only`` when given, else the config's
+    list, else all; refuses an unknown name."""
+    from bomerge.search.baselines import check_baseline_names
+
+    names = list(only) if only else list(config.baselines or BASELINES)
+    check_baseline_names(names)
+    return names
+
+
+def preflight_study(config: StudyConfig, baselines: list[str], explicit: bool = False,
+                    source: str = "config") -> None:
+    """Every check that needs no training, loading or statistics: the candidates' layout and
+    heads, the base the study's method (and explicitly asked baselines) need, and the
+    statistics rows of data-dependent methods."""
+    from bomerge.search.baselines import METHOD_BASELINES
+    from bomerge.merge import build_method
+    from bomerge.models import check_same_tokenizer
+    from bomerge.pool import check_candidates
+    from bomerge.search.workbench import preflight
+
+    explicit_paths = list(config.candidates.paths)
+    if explicit_paths and config.train is None:
+        check_candidates(explicit_paths)
+        check_same_tokenizer(explicit_paths)
+    own = build_method(config.merge.method, config.merge.options)
+    suite = [build_method(n) for n in baselines if n in METHOD_BASELINES and n != own.name]
+    preflight(config, [own, *suite] if explicit else [own], optional=suite, source=source)
+
+
+@contextmanager
+def hold_writer(store: StudyStore, on_takeover: Callable[[Holder], None]) -> Iterator[None]:
+    """Hold the study's writer lock; ``on_takeover`` hears of a lock left by a dead process
+    (its holder) before any work."""
+    from bomerge.search.lock import StudyLock
+
+    with StudyLock(store.directory, store.name) as lock:
+        if lock.previous is not None:
+            on_takeover(lock.previous)
+        yield
+
+
+def run_stored_study(store: StudyStore, trials: int | None, show_progress: bool,
+                     allow_changed: bool = False,
+                     executor: str | None = None) -> StudyOutcome | None:
+    """Run the stored study to completion (``trials`` more search trials, if given): the
+    outer loop of a bilevel study (returns None: its result is in the store), else the
+    single-level runner (returns its outcome). ``executor`` overrides the config's for this
+    run only: it changes where trials run, never their scores."""
+    from bomerge.search.runner import StudyRunner
+
+    config = with_executor(store.read_config(), executor)
+    if config.outer is not None:
+        from bomerge.search.bilevel import BilevelRunner
+
+        BilevelRunner(store, config, show_progress=show_progress).run(trials)
+        return None
+    runner = StudyRunner(store, config, show_progress=show_progress,
+                         allow_changed_candidates=allow_changed)
+    return runner.run(trials)
+
+
+def inner_pick_store(store: StudyStore) -> StudyStore:
+    """A bilevel study stands for the inner study of its chosen outer trial."""
+    if store.read_config().outer is None:
+        return store
+    result = store.read_result()
+    if not result or not result.get("bilevel"):
+        raise BomergeError(f"bilevel study '{store.name}' has no chosen outer trial yet; "
+                           f"resume it with `bomerge study resume {store.name}`")
+    return StudyStore(store.inner_studies_dir / result["pick"]["inner_study"])
+
+
+def check_baseline_study(store: StudyStore, config: StudyConfig, names: list[str],
+                         explicit: bool, source: str) -> None:
+    """Before ``bomerge baseline`` takes the lock: an existing study must have been made from
+    the same config (where it lives aside), a new one must pass the preflight."""
+    if store.exists():
+        stored = store.read_config()
+        if stored.model_copy(update={"studies_dir": config.studies_dir}) != config:
+            raise BomergeError(
+                f"study '{store.name}' exists in {store.directory} with another config than "
+                f"{source}; use a new study name"
+            )
+    else:
+        preflight_study(config, names, explicit=explicit, source=source)
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """What ``bomerge baseline`` reports: every result, the labels computed in this run
+    (the rest were recorded earlier), the task's metric and the evaluator's row counts."""
+
+    results: list[Any]
+    fresh: set[str]
+    metric: str
+    selection_rows: int
+    report_rows: int
+
+
+def run_baselines(store: StudyStore, config: StudyConfig, names: list[str], rerun: bool,
+                  strict: bool, show_progress: bool, allow_changed: bool) -> BaselineRun:
+    """Create the study if new, then run ``names`` through its evaluator and record them
+    (``rerun`` recomputes recorded ones; ``strict`` refuses one that cannot run). The caller
+    holds the writer lock."""
+    from bomerge.search.runner import StudyRunner
+
+    if not store.exists():
+        store.create(config)
+    runner = StudyRunner(store, config, show_progress=show_progress,
+                         allow_changed_candidates=allow_changed)
+    runner.open()
+    results, fresh = runner.run_baselines(names, rerun=rerun, strict=strict)
+    return BaselineRun(results, fresh, runner.task.metric, len(runner.bench.selection_rows),
+                       len(runner.bench.report_rows))

@@ -1,0 +1,41 @@
+"""Rebuilding a recorded merge (a trial of the study or a recorded baseline) on a Workbench.
+
+What ``export`` needs to write a study's merge: the candidates loaded and the merge formed
+again from what the study recorded, with no Ax client to create, no search to resume and
+no acquisition kernel to load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from bomerge.errors import BomergeError
+from bomerge.merge.base import MergeMethod
+from bomerge.search.client import stored_client
+from bomerge.search.space import SearchSpace
+from bomerge.search.workbench import Workbench
+
+
+def trial_merge(bench: Workbench, index: int) -> tuple[MergeMethod, dict[str, torch.Tensor]]:
+    """The study's method and its merge at trial ``index``'s point (``bench`` opened)."""
+    config, store = bench.config, bench.store
+    client = stored_client(config.name, store.connect(), config.seed)
+    if client is None:
+        raise BomergeError(f"study '{store.name}' has no Ax experiment")
+    method = bench.method(config.merge.method)
+    space = SearchSpace(method.variables(bench.pool.k), config.merge.encoding)
+    params = dict(client._experiment.trials[index].arm.parameters)
+    return method, bench.merge(method, space.decode(params))
+
+
+def baseline_merge(bench: Workbench,
+                   recorded: dict[str, Any]) -> tuple[MergeMethod, dict[str, torch.Tensor]]:
+    """The method and merge of a recorded baseline (as ``StudyStore.read_baselines`` gives
+    it), from its stored coefficients."""
+    method = bench.method(recorded["method"])
+    values = {k: np.asarray(v) if isinstance(v, list) else v
+              for k, v in recorded["coefficients"].items()}
+    return method, bench.merge(method, values)

@@ -1,0 +1,122 @@
+"""Reading a study: its trials and baselines as ``TrialRecord``s, its objectives and pick.
+
+Everything here works from the study's store alone (no candidates, no evaluator), so
+reports, exports and tables read studies through this module, never through the runner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bomerge.config import StudyConfig
+from bomerge.merge import build_method
+from bomerge.search.client import stored_client
+from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
+from bomerge.search.space import SearchSpace
+from bomerge.search.store import StudyStore
+from bomerge.tasks import get_task
+
+
+@dataclass
+class StudyOutcome:
+    """What a finished run of a study gives: every trial, the pick, the stored result and
+    the baselines that are not arms of the study's experiment."""
+
+    records: list[TrialRecord]
+    pick: TrialRecord
+    report: dict[str, Any]
+    complete: bool
+    baselines: list[TrialRecord]
+
+
+def study_objectives(config: StudyConfig) -> tuple[Objective, ...]:
+    """(name, maximise) of the study's objectives: loss and metric, or with
+    ``search.objectives: per_task`` every sub-task's metric."""
+    if config.search.objectives == "per_task":
+        return tuple((name, True) for name in get_task(config.task).group_metrics)
+    return LOSS_METRIC
+
+
+def choose(records: list[TrialRecord], config: StudyConfig) -> TrialRecord:
+    """The study's pick: its rule applied to the Pareto set of its objectives."""
+    return pick(records, config.search.pick, config.search.pick_loss_bound,
+                study_objectives(config))
+
+
+def pick_rule_text(config: StudyConfig) -> str:
+    rule = config.search.pick
+    return f"{rule} (loss ≤ {config.search.pick_loss_bound})" if rule == "loss_bound" else rule
+
+
+def trial_record(client: Any, space: SearchSpace, index: int, method: str = "") -> TrialRecord:
+    """A trial of the Ax experiment as a ``TrialRecord`` (objectives from Ax's data)."""
+    trial = client._experiment.trials[index]
+    node = trial.generator_runs[0]._generation_node_name if trial.generator_runs else None
+    params = dict(trial.arm.parameters)
+    coefficients = {
+        k: (v.round(6).tolist() if isinstance(v, np.ndarray) else round(float(v), 6))
+        for k, v in space.decode(params).items()
+    }
+    data = client._experiment.lookup_data(trial_indices=[index]).df
+    values = {row.metric_name: float(row["mean"]) for _, row in data.iterrows()}
+    return TrialRecord(
+        index=index,
+        arm=trial.arm.name,
+        node=node or "baseline",
+        status=trial.status.name,
+        coefficients=coefficients,
+        loss=values.pop("loss", None),
+        metric=values.pop("metric", None),
+        extra=values,
+        method=method,
+    )
+
+
+def load_records(store: StudyStore) -> list[TrialRecord]:
+    """The trials of a stored study, without loading its candidates (for ``pareto``)."""
+    config, meta = store.read_config(), store.read_meta()
+    client = stored_client(config.name, store.connect(), config.seed)
+    if client is None:
+        return []
+    method = build_method(config.merge.method, config.merge.options)
+    space = SearchSpace(method.variables(len(meta.candidates)), config.merge.encoding)
+    return [trial_record(client, space, i, method.name) for i in sorted(client._experiment.trials)]
+
+
+def baseline_records(store: StudyStore) -> list[TrialRecord]:
+    """Recorded baselines that are not arms of the study's Ax experiment (other methods),
+    as records without a trial index."""
+    return [
+        TrialRecord(
+            index=None, arm=label, node="baseline", status="COMPLETED",
+            coefficients=b["coefficients"], loss=b["selection"]["loss"],
+            metric=b["selection"]["metric"],
+            extra={k: v for k, v in b["selection"].items() if k not in ("loss", "metric")},
+            method=b["method"], note=b.get("note", ""),
+        )
+        for label, b in store.read_baselines().items()
+        if b["trial"] is None
+    ]
+
+
+def log_entry(record: TrialRecord) -> dict[str, Any]:
+    """A trial's line in ``trials.jsonl`` (the runner adds its timings)."""
+    return {
+        "trial": record.index, "arm": record.arm, "node": record.node, "status": record.status,
+        "coefficients": record.coefficients, "loss": record.loss, "metric": record.metric,
+        **record.extra,
+    }
+
+
+def format_coefficients(coefficients: dict[str, list[float] | float]) -> str:
+    """A trial's coefficients on its console line (two decimals per weight)."""
+    parts = []
+    for name, value in coefficients.items():
+        if isinstance(value, list):
+            parts.append(f"{name}=[" + " ".join(f"{v:.2f}" for v in value) + "]")
+        else:
+            parts.append(f"{name}={value:.3g}")
+    return " ".join(parts)

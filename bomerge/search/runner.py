@@ -1,0 +1,379 @@
+"""Running a study: open → baselines → search loop → finish.
+
+Candidates → merge method → Ax (the study's search strategy) ↔ executor → pick → report.
+Data goes one way. The search scores trials only on the *selection* rows; the picked merge
+and the baselines are scored once more at the end on the *report* rows, which nothing in the
+search or the pick ever saw. Whatever the executor, only this process talks to Ax and
+writes the study's files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bomerge.config import StudyConfig
+from bomerge.errors import BomergeError
+from bomerge.evaluate import EvalResult
+from bomerge.merge import build_method
+from bomerge.merge.base import MergeMethod
+from bomerge.search.baselines import (
+    BASELINES,
+    METHOD_BASELINES,
+    BaselineResult,
+    BaselineRunner,
+    baseline_scores,
+    expand,
+)
+from bomerge.search.client import open_client, study_design
+from bomerge.search.completion import complete_trial
+from bomerge.search.executors import ExecutorContext, PendingTrial, executor_for
+from bomerge.search.failures import ConsecutiveFailures
+from bomerge.search.pareto import TrialRecord
+from bomerge.search.records import (
+    StudyOutcome,
+    baseline_records,
+    choose,
+    format_coefficients,
+    log_entry,
+    study_objectives,
+    trial_record,
+)
+from bomerge.search.space import SearchSpace
+from bomerge.search.store import StudyStore
+from bomerge.search.strategies import get_strategy
+from bomerge.search.trial import TrialOutcome, evaluate_point
+from bomerge.search.workbench import Workbench, check_points, task_supports, unsupported_message
+from bomerge.tasks import Task
+
+__all__ = ["StudyRunner"]
+
+
+class StudyRunner:
+    """A study in progress: the workbench (pool, evaluators, prepared method) and the Ax
+    client that proposes trials."""
+
+    def __init__(self, store: StudyStore, config: StudyConfig, show_progress: bool = True,
+                 allow_changed_candidates: bool = False) -> None:
+        self.store = store
+        self.config = config
+        self.show_progress = show_progress
+        self.bench = Workbench(store, config, show_progress, allow_changed_candidates)
+        self.console = self.bench.console
+        self.task: Task = self.bench.task
+
+    # ---- set-up ---------------------------------------------------------------------
+    def open(self) -> None:
+        """Load candidates, evaluators and the Ax client (training candidates if needed)."""
+        self._prepare()
+
+    def _prepare(self) -> None:
+        url = self.store.connect()
+        self.bench.open()
+        self.pool = self.bench.pool
+        self.method: MergeMethod = self.bench.method(self.config.merge.method)
+        self.bench.prepared(self.method)
+        self.space = SearchSpace(self.method.variables(self.pool.k), self.config.merge.encoding)
+        self.client = self._client(url)
+        get_strategy(self.config.search.strategy).prepare()
+
+    def _client(self, url: str) -> Any:
+        design = study_design(self.config, self.space, study_objectives(self.config))
+        return open_client(self.config.name, url, self.config.seed, design)
+
+    # ---- trials ---------------------------------------------------------------------
+    def merged_parameters(self, params: dict[str, float]) -> dict[str, torch.Tensor]:
+        return self.bench.merge(self.method, self.space.decode(params))
+
+    def _run_trial(self, index: int, params: dict[str, float], progress: Progress,
+                   timing: dict[str, float] | None = None) -> str | None:
+        """Merge, evaluate and complete one trial; returns None, or the reason it failed."""
+        return self._record_trial(index, self._evaluate(params), progress, timing)
+
+    def _evaluate(self, params: dict[str, float]) -> TrialOutcome:
+        """Merge and score one point (no Ax or file access, so it may run in a worker
+        thread while the main thread generates the next trial)."""
+        return evaluate_point(self.bench, self.method, self.space, params)
+
+    def _record_trial(self, index: int, outcome: TrialOutcome, progress: Progress,
+                      timing: dict[str, float] | None = None) -> str | None:
+        """Complete the trial in Ax and log it; returns None, or the reason it failed.
+
+        A trial that raised (out of memory, a merge that cannot be formed) or scored a
+        non-finite loss or metric is marked FAILED in Ax with the reason, logged, and the
+        study goes on; a KeyboardInterrupt leaves it RUNNING, to be re-run on resume."""
+        started = time.perf_counter()
+        seconds = {"merge_s": round(outcome.merge_s, 4), "eval_s": round(outcome.eval_s, 4),
+                   **{k: round(v, 4) for k, v in (timing or {}).items()},
+                   "t_start": round(outcome.started_at, 4), "t_end": round(outcome.finished_at, 4)}
+        if outcome.reason is not None:
+            self.client.mark_trial_failed(index, failed_reason=outcome.reason[:1000])
+            record = self.record(index)
+            self.store.append_log(log_entry(record) | {"reason": outcome.reason} | seconds)
+            progress.console.print(f"trial {index:3d} [dim]{record.node:>9}[/] {record.arm:>12}  "
+                                   f"[red]FAILED[/] {outcome.reason}", highlight=False)
+            return outcome.reason
+        result = outcome.result
+        assert result is not None
+        complete_trial(self.client, index, {"loss": result.loss, "metric": result.metric, **result.extra})
+        record = self.record(index)
+        seconds["book_s"] = round(time.perf_counter() - started, 4)
+        self.store.append_log(log_entry(record) | seconds)
+        progress.console.print(
+            f"trial {index:3d} [dim]{record.node:>9}[/] {record.arm:>12}  "
+            f"loss {result.loss:.4f}  {self.task.metric} {result.metric:.4f}  "
+            f"{format_coefficients(record.coefficients)}"
+        )
+        return None
+
+    # ---- baselines ------------------------------------------------------------------
+    def _baseline_names(self) -> list[str]:
+        """The baselines run before the search: the whole suite for a warm start, else
+        the single candidates, the uniform soup and the method's own default recipe."""
+        search = self.config.search
+        if search.warm_start:
+            return list(self.config.baselines or BASELINES)
+        if not search.baselines:
+            return []
+        own = [self.method.name] if self.method.name in METHOD_BASELINES else []
+        return ["candidates", "uniform", *own]
+
+    def attach_arm(self, label: str, method: MergeMethod, values: Any, result: BaselineResult) -> int | None:
+        """Make a baseline an Ax arm (completed with its selection scores) when it is a point
+        of the study's search space; returns its trial index, or None."""
+        same = method.name == self.method.name and method.options == self.method.options
+        if not same:
+            return None
+        experiment = self.client._experiment
+        params = self.space.encode(dict(values))
+        for index, trial in experiment.trials.items():
+            if trial.arm is None:
+                continue
+            if trial.arm.name == label:
+                return index
+            if trial.arm.parameters == params:
+                # The same point under another label (greedy soup that kept one candidate):
+                # Ax holds one arm per point.
+                return index
+        index = self.client.attach_trial(params, arm_name=label)
+        complete_trial(self.client, index, dict(result.selection))
+        self.store.append_log(log_entry(self.record(index)) | {"merge_s": result.seconds["merge"],
+                                                                "eval_s": result.seconds["evaluate"]})
+        return index
+
+    def run_baselines(self, names: list[str], rerun: bool = False, strict: bool = False,
+                      echo: Any = None) -> tuple[list[BaselineResult], set[str]]:
+        """Run baselines through the evaluator, record them in the study, attach in-space
+        ones as Ax arms. Recorded ones are skipped unless ``rerun``.
+
+        Returns the results of every asked baseline (recorded or new, in order) and the
+        labels computed by this call."""
+        recorded = self.store.read_baselines()
+        runner = BaselineRunner(self.bench, attach=self.attach_arm, echo=echo or self.console.print)
+        runner.results = {label: BaselineResult(**rec) for label, rec in recorded.items()}
+        unsupported = [n for n in names if n in METHOD_BASELINES
+                       and not task_supports(self.task, build_method(n))]
+        if unsupported and strict:
+            raise BomergeError(unsupported_message(self.task, build_method(unsupported[0])))
+        if unsupported:
+            (echo or self.console.print)(f"[yellow]skipping {', '.join(unsupported)}: task "
+                                         f"'{self.task.name}' defines no statistics for them[/]")
+            names = [n for n in names if n not in unsupported]
+        if not strict and self.bench.base is None:
+            missing = [n for n in names if n in METHOD_BASELINES and build_method(n).needs_base]
+            if missing:
+                (echo or self.console.print)(
+                    f"[yellow]skipping {', '.join(missing)}: no base model (candidates.base)[/]"
+                )
+                names = [n for n in names if n not in missing]
+        # An in-space baseline counts as done only once its Ax trial completed (a crash
+        # between the two writes re-runs it); greedy soup may share another label's arm.
+        completed = {i for i, t in self.client._experiment.trials.items() if t.status.is_completed}
+        skip = set() if rerun else {
+            label for label in recorded
+            if recorded[label]["trial"] is None or recorded[label]["trial"] in completed
+        }
+        fresh = {}
+        for result in runner.run(names, skip):
+            self.store.append_baseline(result.to_json())
+            fresh[result.label] = result
+        shown = [fresh.get(label) or runner.results.get(label) for label in expand(names, self.bench.pool.k)]
+        return [r for r in shown if r is not None], set(fresh)
+
+    # ---- the study ------------------------------------------------------------------
+    def run(self, extra_trials: int | None = None) -> StudyOutcome:
+        """Run (or continue) the study; ``extra_trials`` asks for that many search trials
+        beyond those done, otherwise the configured budget is completed.
+
+        KeyboardInterrupt propagates; the trial in flight stays RUNNING in the store and is
+        re-run by the next ``run``.
+        """
+        self._prepare()
+        progress = Progress(
+            TextColumn("[bold]study[/] {task.description}"), BarColumn(),
+            TextColumn("{task.completed}/{task.total} trials"), TimeElapsedColumn(),
+            console=self.console, disable=not self.show_progress,
+        )
+        failures = ConsecutiveFailures(self.config.search.max_consecutive_failures, self.store.name)
+        with progress:
+            for trial in self._interrupted_trials():
+                # Evaluation is deterministic: re-running gives the result the interrupted
+                # run would have recorded, and the trial is counted once.
+                if not (trial.status.is_running or trial.status.is_completed):
+                    trial.mark_running(no_runner_required=True)
+                failures.add(trial.index,
+                             self._run_trial(trial.index, dict(trial.arm.parameters), progress))
+            self._complete_log()
+            self.run_baselines(self._baseline_names(), echo=progress.console.print)
+            for label, values in self._user_points():
+                attached = self._attach_point(label, values, progress)
+                if attached is not None:
+                    failures.add(*attached)
+            done = self._search_trials_started()
+            target = self.config.search.trials if extra_trials is None else done + extra_trials
+            bar = progress.add_task(self.store.name, total=max(target, done), completed=done)
+            self._search(done, target, progress, bar, failures)
+        return self.finish()
+
+    def _generate(self, q: int) -> tuple[list[tuple[int, dict[str, float]]], float]:
+        """Up to q new trials from the generation strategy (Ax passes RUNNING trials to the
+        acquisition as pending points) and the seconds it took."""
+        started = time.perf_counter()
+        trials = [(i, dict(p)) for i, p in self.client.get_next_trials(max_trials=q).items()]
+        return trials, time.perf_counter() - started
+
+    def _search(self, done: int, target: int, progress: Progress, bar: Any,
+                failures: ConsecutiveFailures) -> None:
+        """The search loop, the same for every executor: generate as many trials as the
+        executor can take, hand them over, wait for the next outcome, hand a queued trial to
+        the freed slot, then record the outcome (so bookkeeping does not stand between two
+        evaluations). Trials are recorded in the order they finish."""
+        name = self.store.name
+        queue: deque[PendingTrial] = deque()
+        started = done
+        context = ExecutorContext(self.config, self._evaluate, self.store.directory,
+                                  self.bench.paths, self.bench.base_folder, progress.console)
+
+        def generate() -> None:
+            nonlocal started
+            q = min(executor.wanted(len(queue)), target - started)
+            if q <= 0:
+                return
+            if executor.announces_generation:
+                progress.update(bar, description=f"{name}: generating")
+            trials, gen_s = self._generate(q)
+            queue.extend(PendingTrial(i, p, gen_s / len(trials)) for i, p in trials)
+            started += len(trials)
+
+        def hand_over() -> None:
+            while queue and executor.free:
+                executor.submit(queue.popleft())
+
+        with executor_for(self.config)(context) as executor:
+            while done < target:
+                if executor.busy:
+                    progress.update(bar, description=f"{name}: {executor.status()}")
+                generate()
+                hand_over()
+                if not executor.busy:
+                    break  # the generation strategy proposed nothing more
+                progress.update(bar, description=f"{name}: {executor.status()}")
+                generate()  # overlapped: the next trial, while this one is evaluated
+                trial, outcome = executor.next_finished()
+                hand_over()
+                failures.add(trial.index, self._record_trial(trial.index, outcome, progress,
+                                                             {"gen_s": trial.gen_s}))
+                done += 1
+                progress.update(bar, completed=done)
+
+    def _user_points(self) -> list[tuple[str, dict[str, Any]]]:
+        points = check_points(self.config, self.method, self.pool.k,
+                              str(self.store.config_path))
+        return [(f"point_{i + 1}", values) for i, values in enumerate(points)]
+
+    def _attach_point(self, label: str, values: dict[str, Any],
+                      progress: Progress) -> tuple[int, str | None] | None:
+        """Evaluate a ``search.points`` recipe as a labelled arm (once: a recorded label is
+        skipped; a crash mid-way leaves it RUNNING, and it is re-run above)."""
+        if any(t.arm is not None and t.arm.name == label
+               for t in self.client._experiment.trials.values()):
+            return None
+        params = self.space.encode(values)
+        index = self.client.attach_trial(params, arm_name=label)
+        return index, self._run_trial(index, params, progress)
+
+    def _interrupted_trials(self) -> list[Any]:
+        """Trials a crash left unfinished: created but not started, RUNNING, or COMPLETED
+        without their scores (stores written before ``completion.complete_trial`` saved data
+        before status: Ax's own completion could leave a COMPLETED trial with no data)."""
+        unfinished = []
+        for trial in self.client._experiment.trials.values():
+            if not trial.status.is_terminal:
+                unfinished.append(trial)
+            elif trial.status.is_completed and not self._scored(trial.index):
+                unfinished.append(trial)
+        return sorted(unfinished, key=lambda t: t.index)
+
+    def _scored(self, index: int) -> bool:
+        names = set(self.client._experiment.lookup_data(trial_indices=[index]).df["metric_name"])
+        return {"loss", "metric"} <= names
+
+    def _complete_log(self) -> None:
+        """Add log lines for trials Ax committed just before an interruption."""
+        logged = self.store.logged_trials()
+        for index, trial in sorted(self.client._experiment.trials.items()):
+            if trial.status.is_completed and index not in logged:
+                self.store.append_log(log_entry(self.record(index)))
+
+    def _search_trials_started(self) -> int:
+        return sum(
+            1 for t in self.client._experiment.trials.values()
+            if t.generator_runs and t.generator_runs[0]._generation_node_name is not None
+        )
+
+    # ---- results --------------------------------------------------------------------
+    def record(self, index: int) -> TrialRecord:
+        return trial_record(self.client, self.space, index, self.method.name)
+
+    def finish(self) -> StudyOutcome:
+        """Pick on the selection rows, score the pick on the report rows, and store the
+        result with every recorded baseline's report scores."""
+        records = [self.record(i) for i in sorted(self.client._experiment.trials)]
+        chosen = choose(records, self.config)
+        baselines = self.store.read_baselines()
+        recorded = baselines.get(chosen.arm)
+        if recorded is not None and recorded["trial"] == chosen.index:
+            # A baseline arm was scored on the report rows when it ran: the same merge.
+            report = dict(recorded["report"])
+        else:
+            params = dict(self.client._experiment.trials[chosen.index].arm.parameters)
+            result: EvalResult = self.bench.report.evaluate(self.merged_parameters(params))
+            report = {"loss": result.loss, "metric": result.metric, **result.extra}
+        scored: dict[str, dict[str, Any]] = {
+            "pick": {
+                "trial": chosen.index, "arm": chosen.arm, "method": self.method.name,
+                "selection": {"loss": chosen.loss, "metric": chosen.metric},
+                "report": report,
+            }
+        }
+        scored.update(baseline_scores(baselines, self.pool.k))
+        ev = self.config.task.eval
+        report = {
+            "pick_rule": self.config.search.pick,
+            "pick_loss_bound": self.config.search.pick_loss_bound,
+            "selection": {"split": ev.split, "part": "selection",
+                          "fraction": ev.selection_fraction,
+                          "rows": len(self.bench.selection_rows)},
+            "trials": len(records),
+            "metric": self.task.metric,
+            "selection_rows": len(self.bench.selection_rows),
+            "report_rows": len(self.bench.report_rows),
+            "pick_coefficients": chosen.coefficients,
+            "scores": scored,
+        }
+        self.store.write_result(report)
+        return StudyOutcome(records, chosen, report, True, baseline_records(self.store))

@@ -1,0 +1,80 @@
+"""What a search strategy is, and the registry that resolves ``search.strategy`` names.
+
+A strategy turns a study's search settings into the Ax ``GenerationStrategy`` that proposes
+its trials. It is chosen once, when the study's Ax experiment is created: Ax stores the
+generation strategy with the experiment, so a resumed study goes on with the one it began
+with. A new strategy (a SAAS-prior GP, say) is one module that subclasses
+``SearchStrategy`` (or ``gp.GaussianProcess``) and is decorated with ``@register``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from bomerge.errors import BomergeError
+
+if TYPE_CHECKING:
+    from ax.generation_strategy.generation_strategy import GenerationStrategy
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """The settings every strategy is built from.
+
+    Attributes:
+        initial_trials: quasi-random trials before the model-based ones (attached baseline
+            arms do not count).
+        seed: the seed of the quasi-random points.
+        num_restarts: restarts of the acquisition optimiser.
+        raw_samples: raw samples seeding those restarts.
+        multi_objective: several objectives (a Pareto front) rather than one.
+    """
+
+    initial_trials: int
+    seed: int
+    num_restarts: int
+    raw_samples: int
+    multi_objective: bool = True
+
+
+class SearchStrategy(ABC):
+    """A way of proposing trials: ``build(settings)`` is the Ax generation strategy.
+
+    Class attributes:
+        name: the registry key used in configs (``search.strategy``, ``outer.strategy``).
+        description: one line for help texts.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def build(self, settings: StrategySettings) -> GenerationStrategy:
+        """The Ax generation strategy of a new experiment."""
+
+    def prepare(self) -> None:
+        """Per-process set-up before the first generation call (default: none); called
+        for new and resumed studies alike."""
+
+
+STRATEGIES: dict[str, type[SearchStrategy]] = {}
+
+
+def register(cls: type[SearchStrategy]) -> type[SearchStrategy]:
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def get_strategy(name: str) -> SearchStrategy:
+    """The registered strategy ``name``.
+
+    Raises:
+        BomergeError: no strategy of that name is registered.
+    """
+    if name not in STRATEGIES:
+        raise BomergeError(
+            f"unknown search strategy '{name}' (known: {', '.join(sorted(STRATEGIES))})"
+        )
+    return STRATEGIES[name]()

@@ -1,0 +1,321 @@
+"""What a task is: everything that differs between tasks, behind one interface.
+
+A ``Task`` owns how its rows are read and split, how they become batches, its head (a new
+model, the evaluation skeleton, the check of a candidate's head), the outputs of a batch, the
+loss, the log-likelihood that Fisher and K-FAC statistics differentiate, its metric(s) and
+which statistics its heads support. The evaluator, the statistics, training, the study and
+the report call this interface and never ask which task they hold. A new task is one module
+that subclasses ``Task`` and registers itself with ``@register``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from bomerge.config import DataConfig, TaskConfig
+from bomerge.errors import BomergeError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from bomerge.config import StudyConfig, TinyModelConfig
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row: one text (single-sentence tasks) or two (pair tasks) and its label;
+    ``group`` names the head a row belongs to when a task has several."""
+
+    text_a: str
+    text_b: str | None
+    label: float
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One padded batch on the device: ``input_ids``, ``token_type_ids`` and
+    ``attention_mask`` are ``(B, L)`` int64; ``labels`` is ``(B,)``; ``order`` is the
+    ``(B,)`` position of each row in the original example list; ``group`` names the head
+    (the task's own name for a one-head task)."""
+
+    input_ids: torch.Tensor
+    token_type_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    order: torch.Tensor
+    group: str = ""
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The batch with every tensor but ``order`` on ``device`` (``order`` indexes host
+        arrays)."""
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
+                 if f.name != "order" and isinstance(getattr(self, f.name), torch.Tensor)}
+        return replace(self, **moved)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Mean loss, the study's metric, every other recorded score, and the row count."""
+
+    loss: float
+    metric: float
+    extra: dict[str, float]
+    n: int
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What an evaluation pass collected: ``predictions`` and ``labels`` ``(N,)`` float64 in
+    the original row order, each row's ``groups`` ``(N,)`` and the summed loss per group."""
+
+    predictions: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    loss_sums: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FisherView:
+    """How per-example gradients run through one statistics batch.
+
+    ``sequences`` holds ``(input_ids, token_type_ids, attention_mask)``, each ``(B, L_s)``,
+    per sentence the model encodes separately (one for cross-encoders, two for
+    bi-encoders). ``row_outputs(call, inputs)`` gives the ``(C,)`` outputs of one row whose
+    squared gradients the Fisher weights: log-probabilities of the classes, or the Gaussian
+    mean μ when ``gaussian``. ``call(kwargs)`` runs the model; ``inputs`` has, per sentence,
+    ``(ids (L,), vectors (L, H) or None, token types (L,), mask (L,))``.
+    """
+
+    sequences: tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...]
+    classes: int
+    gaussian: bool
+    row_outputs: Callable[[Callable[[dict[str, Any]], Any], tuple[tuple[Any, ...], ...]], torch.Tensor]
+
+
+DATA_ROOT_ENV = "BOMERGE_DATA_ROOT"
+FISHER = "fisher"
+KFAC = "kfac"
+LOSS = "loss"
+ALL_STATISTICS = frozenset({FISHER, KFAC, LOSS})
+
+
+class Task(ABC):
+    """A task bomerge can merge models for.
+
+    Class attributes:
+        metric: the study's scalar metric (higher is better).
+        extra_metrics: further scores recorded beside it.
+        group_metrics: per-head metrics a several-head task records (and may optimise with
+            ``search.objectives: per_task``); empty for one-head tasks.
+        statistics: the statistics its heads define: ``fisher`` (diagonal Fisher),
+            ``kfac`` (per-linear-layer input/gradient Gram matrices) and ``loss`` (gradients
+            of the loss, for learned masks).
+        training_modes: the fine-tuning loops (``train.mode``) it can be trained with, the
+            default first.
+    """
+
+    name: str
+    metric: str
+    extra_metrics: tuple[str, ...] = ()
+    group_metrics: tuple[str, ...] = ()
+    statistics: frozenset[str] = ALL_STATISTICS
+    training_modes: tuple[str, ...] = ("shuffled",)
+
+    # ---- configuration --------------------------------------------------------------
+    def check_config(self, config: StudyConfig) -> None:
+        """Refuse settings this task cannot honour (raise ``BomergeError`` naming the key)."""
+        train = config.train
+        if train is not None and train.mode is not None and train.mode not in self.training_modes:
+            raise BomergeError(f"train.mode '{train.mode}' is not a training mode of task "
+                               f"'{self.name}' (its modes: {', '.join(self.training_modes)})")
+        if train is not None and len(self.groups) < 2:
+            for key in ("tasks", "task_weights"):
+                if getattr(train, key) is not None:
+                    raise BomergeError(f"train.{key} applies to tasks with several heads "
+                                       f"(task '{self.name}' has one)")
+        if config.search.objectives == "per_task" and not self.group_metrics:
+            raise BomergeError(f"search.objectives 'per_task' needs a task with one metric per "
+                               f"head (task '{self.name}' has one head)")
+
+    # ---- rows -----------------------------------------------------------------------
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The heads' names, in order (one-head tasks: the task's own name)."""
+        return (self.name,)
+
+    @abstractmethod
+    def load_split(self, data: DataConfig, split: str) -> list[Example]:
+        """Rows of ``split`` ('train' or 'dev'); ``BomergeError`` names the file at fault."""
+
+    def read_file(self, path: Path) -> list[Example]:
+        """Rows of one data file of this task (``bomerge eval --data FILE``)."""
+        raise BomergeError(f"task '{self.name}' reads its rows from task.data, not from one "
+                           f"file ({path})")
+
+    def rows_by_group(self, rows: list[Example]) -> dict[str, list[Example]]:
+        if len(self.groups) == 1:
+            return {self.name: rows}
+        return {g: [ex for ex in rows if ex.group == g] for g in self.groups}
+
+    def split_selection_report(self, rows: list[Example],
+                               fraction: float) -> tuple[list[Example], list[Example]]:
+        """Split rows into (selection, report), per head, by a hash of each row's position
+        among its head's rows: the same rows and fraction always give the same split, the
+        parts are disjoint and together hold every row."""
+        selection: list[Example] = []
+        report: list[Example] = []
+        for group, members in self.rows_by_group(rows).items():
+            n_select = round(fraction * len(members))
+            order = sorted(range(len(members)), key=lambda i: hashed(f"bomerge-eval-v1:{group}", i))
+            chosen = set(order[:n_select])
+            selection += [ex for i, ex in enumerate(members) if i in chosen]
+            report += [ex for i, ex in enumerate(members) if i not in chosen]
+        return selection, report
+
+    def cap_rows(self, rows: list[Example], limit: int | None) -> list[Example]:
+        """The first ``limit`` rows of each head (all when None), so a large head cannot
+        crowd out the others."""
+        if not limit:
+            return rows
+        return [ex for members in self.rows_by_group(rows).values() for ex in members[:limit]]
+
+    # ---- batches and outputs --------------------------------------------------------
+    def encode(self, rows: list[Example], tokenizer: PreTrainedTokenizerBase,
+               max_length: int) -> Any:
+        """Rows tokenized once for the ``shuffled`` training loop, which cuts them into
+        batches with ``collate`` in a new order every epoch."""
+        raise BomergeError(f"task '{self.name}' has no 'shuffled' training mode")
+
+    def collate(self, encoded: Any, rows: list[int]) -> Batch:
+        """A training batch of the encoded ``rows`` (positions), padded to its longest."""
+        raise BomergeError(f"task '{self.name}' has no 'shuffled' training mode")
+
+    @abstractmethod
+    def batches(self, rows: list[Example], tokenizer: PreTrainedTokenizerBase, max_length: int,
+                batch_size: int, device: torch.device | str) -> list[Batch]:
+        """Rows tokenized once, sorted by length and padded per batch to its longest row."""
+
+    @abstractmethod
+    def forward(self, model: nn.Module, tensors: Any, batch: Batch) -> torch.Tensor:
+        """Float32 outputs of ``batch``; ``tensors`` (a mapping, or a tuple of mappings, of
+        parameters and buffers) replace the model's own, or None to run the model as is."""
+
+    @abstractmethod
+    def loss(self, batch: Batch, outputs: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """The training/evaluation loss of ``outputs`` against ``batch.labels``."""
+
+    @abstractmethod
+    def predictions(self, batch: Batch, outputs: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` predictions the metrics read (class index or score)."""
+
+    @abstractmethod
+    def summarize(self, scored: Scored) -> EvalResult:
+        """Mean loss, metric and extra scores of one evaluation pass."""
+
+    @abstractmethod
+    def log_likelihood(self, batch: Batch, outputs: torch.Tensor, sigma: float) -> torch.Tensor:
+        """Σ_b log p(y_b | x_b) of the true labels (Gaussian N(μ, σ²) for regression)."""
+
+    @abstractmethod
+    def fisher_view(self, batch: Batch) -> FisherView:
+        """How Fisher statistics run one row of ``batch`` through the model."""
+
+    # ---- heads and models -----------------------------------------------------------
+    @abstractmethod
+    def new_model(self, encoder: Path, dropout: float | None) -> nn.Module:
+        """A pretrained encoder with freshly initialised head(s) (from the torch seed)."""
+
+    @abstractmethod
+    def new_tiny_model(self, tokenizer: PreTrainedTokenizerBase, settings: TinyModelConfig,
+                       seed: int, dropout: float | None) -> nn.Module:
+        """A randomly initialised tiny BERT with this task's head(s), seeded by ``seed``."""
+
+    @abstractmethod
+    def skeleton(self, folder: Path, attention: str | None = None) -> nn.Module:
+        """The architecture of a saved model with throw-away weights, in eval mode;
+        ``attention`` picks an attention implementation ('eager' for ``torch.func``)."""
+
+    @abstractmethod
+    def check_head(self, folder: Path) -> None:
+        """Refuse, reading only ``config.json``, a model whose head is not this task's."""
+
+
+def run_model(model: nn.Module, tensors: Any, kwargs: dict[str, Any]) -> Any:
+    """``model(**kwargs)``, with ``tensors`` swapped in for its parameters when given."""
+    if tensors is None:
+        return model(**kwargs)
+    return functional_call(model, tensors, args=(), kwargs=kwargs, strict=False)
+
+
+def additive_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """``(L,)`` 0/1 mask → ``(1, 1, 1, L)`` additive mask; the model then needs no
+    data-dependent mask preprocessing, which ``torch.func.vmap`` cannot trace."""
+    blocked = (1.0 - attention_mask.float()) * torch.finfo(torch.float32).min
+    return blocked[None, None, None, :]
+
+
+def data_root(data: DataConfig) -> Path | None:
+    """``$BOMERGE_DATA_ROOT`` if set, else ``task.data.root``."""
+    env = os.environ.get(DATA_ROOT_ENV)
+    if env:
+        return Path(env)
+    return data.root
+
+
+def hashed(prefix: str, index: int) -> str:
+    return hashlib.sha256(f"{prefix}:{index}".encode()).hexdigest()
+
+
+TaskFactory = Callable[["TaskConfig"], Task]
+_FACTORIES: dict[str, TaskFactory] = {}
+_ALIASES: dict[str, str] = {}
+_ARCHITECTURES: dict[str, str] = {}
+
+
+def register(name: str, factory: TaskFactory, aliases: tuple[str, ...] = (),
+             architectures: tuple[str, ...] = ()) -> None:
+    """Make a task known to configs (``task.name``) by ``name`` and ``aliases``;
+    ``factory(task_config)`` builds it (most tasks ignore the config and return one
+    instance; a task over user files reads its columns from ``task.data``)."""
+    _FACTORIES[name] = factory
+    for alias in aliases:
+        _ALIASES[alias] = name
+    for architecture in architectures:
+        _ARCHITECTURES[architecture] = name
+
+
+def task_names() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def get_task(config: TaskConfig | str) -> Task:
+    """The task a config's ``task:`` section (or a bare task name) describes.
+
+    Raises:
+        BomergeError: the name is unknown (listing the known ones), or the task refuses
+            its ``task.data`` settings.
+    """
+    if isinstance(config, str):
+        config = TaskConfig(name=config)
+    key = _ALIASES.get(config.name.lower(), config.name.lower())
+    if key not in _FACTORIES:
+        raise BomergeError(f"unknown task '{config.name}' (known tasks: {', '.join(task_names())})")
+    return _FACTORIES[key](config)
+
+
+def task_for_architecture(architecture: str) -> str | None:
+    """The name of the registered task whose models carry ``architecture`` (for messages
+    that point a user from a wrong task to the right one)."""
+    return _ARCHITECTURES.get(architecture)

@@ -1,0 +1,1 @@
+"""Fine-tuning loops that keep the last k snapshots (the candidates of SWA and soups)."""

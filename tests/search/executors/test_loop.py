@@ -1,0 +1,175 @@
+"""bomerge.search.runner's one search loop with each executor: the same generation calls,
+trial order and records as the three loops it replaced (in turn, overlapped, Ray), checked
+with a stand-in for Ax and the evaluator; and the executor a config selects."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from rich.progress import Progress
+
+from bomerge.errors import BomergeError
+from bomerge.search import runner as runner_module
+from bomerge.search.executors import Executor, PendingTrial, executor_for, get_executor
+from bomerge.search.executors.in_turn import InTurn
+from bomerge.search.executors.overlapped import Overlapped
+from bomerge.search.executors.ray import OnRay
+from bomerge.search.failures import ConsecutiveFailures
+from bomerge.search.runner import StudyRunner
+from bomerge.search.trial import TrialOutcome
+
+
+def config(executor: str = "local", overlap: bool = False, batch_size: int = 1) -> Any:
+    return SimpleNamespace(executor=executor,
+                           search=SimpleNamespace(overlap=overlap, batch_size=batch_size))
+
+
+def test_the_config_selects_the_executor():
+    assert executor_for(config()) is InTurn
+    assert executor_for(config(overlap=True)) is Overlapped
+    assert executor_for(config("ray", overlap=True)) is OnRay
+    with pytest.raises(BomergeError, match="unknown executor 'dask'"):
+        get_executor("dask")
+
+
+class Recorder:
+    """A StudyRunner with Ax and the evaluator replaced by a log of what the loop asked."""
+
+    def __init__(self, cfg: Any, evaluate_gate: Any = None) -> None:
+        self.runner = StudyRunner.__new__(StudyRunner)
+        self.runner.config = cfg
+        self.runner.store = SimpleNamespace(name="s", directory=Path("."))
+        self.runner.bench = SimpleNamespace(paths=[], base_folder=None)
+        self.events: list[tuple[Any, ...]] = []
+        self.evaluated: list[int] = []
+        self.generated = 0
+        self.gate = evaluate_gate
+        self.runner._generate = self.generate  # type: ignore[method-assign]
+        self.runner._evaluate = self.evaluate  # type: ignore[method-assign]
+        self.runner._record_trial = self.record  # type: ignore[method-assign]
+
+    def generate(self, q: int) -> tuple[list[tuple[int, dict[str, float]]], float]:
+        trials = [(i, {"x": float(i)}) for i in range(self.generated, self.generated + q)]
+        self.generated += q
+        self.events.append(("gen", [i for i, _ in trials]))
+        return trials, 0.5 * q
+
+    def evaluate(self, params: dict[str, float]) -> TrialOutcome:
+        index = int(params["x"])
+        if self.gate is not None:
+            self.gate(index)
+        self.evaluated.append(index)
+        return TrialOutcome(None, None, 0.0, 0.0)
+
+    def record(self, index: int, outcome: TrialOutcome, progress: Any,
+               timing: dict[str, float] | None = None) -> str | None:
+        self.events.append(("record", index, timing))
+        return None
+
+    def search(self, done: int, target: int) -> None:
+        with Progress(disable=True) as progress:
+            bar = progress.add_task("s", total=target)
+            self.runner._search(done, target, progress, bar, ConsecutiveFailures(3, "s"))
+
+
+def test_in_turn_generates_a_batch_then_evaluates_and_records_each_in_turn():
+    log = Recorder(config(batch_size=2))
+    seen = []
+    log.gate = lambda index: seen.append((index, list(log.events)))
+    log.search(0, 5)
+    assert log.events == [
+        ("gen", [0, 1]), ("record", 0, {"gen_s": 0.5}), ("record", 1, {"gen_s": 0.5}),
+        ("gen", [2, 3]), ("record", 2, {"gen_s": 0.5}), ("record", 3, {"gen_s": 0.5}),
+        ("gen", [4]), ("record", 4, {"gen_s": 0.5}),
+    ]
+    # Each trial is evaluated only once the one before it is recorded.
+    for index, before in seen:
+        assert (index == 0 or ("record", index - 1, {"gen_s": 0.5}) in before)
+        assert ("record", index, {"gen_s": 0.5}) not in before
+
+
+def test_overlapped_generates_the_next_trial_while_one_is_evaluated():
+    generated_next = {i: threading.Event() for i in range(6)}
+
+    def gate(index: int) -> None:
+        # The evaluation of trial i ends only once trial i+1 exists (the last one excepted).
+        if index < 3:
+            assert generated_next[index].wait(10), f"trial {index + 1} not generated meanwhile"
+
+    log = Recorder(config(overlap=True), gate)
+    real = log.generate
+
+    def generate(q: int) -> Any:
+        trials = real(q)
+        for i, _ in trials[0]:
+            if i > 0:
+                generated_next[i - 1].set()
+        return trials
+
+    log.runner._generate = generate  # type: ignore[method-assign]
+    log.search(0, 4)
+    assert log.events == [
+        ("gen", [0]), ("gen", [1]), ("record", 0, {"gen_s": 0.5}),
+        ("gen", [2]), ("record", 1, {"gen_s": 0.5}),
+        ("gen", [3]), ("record", 2, {"gen_s": 0.5}),
+        ("record", 3, {"gen_s": 0.5}),
+    ]
+    assert log.evaluated == [0, 1, 2, 3]
+
+
+def test_overlapped_with_batches_generates_when_nothing_is_queued():
+    log = Recorder(config(overlap=True, batch_size=2))
+    log.search(1, 6)
+    assert log.events == [
+        ("gen", [0, 1]), ("record", 0, {"gen_s": 0.5}),
+        ("gen", [2, 3]), ("record", 1, {"gen_s": 0.5}), ("record", 2, {"gen_s": 0.5}),
+        ("gen", [4]), ("record", 3, {"gen_s": 0.5}), ("record", 4, {"gen_s": 0.5}),
+    ]
+
+
+class FakePool(Executor):
+    """Two workers, trials finishing in the order submitted: what ``ray`` does on a
+    cluster of two, without Ray."""
+
+    name = "fake_pool"
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self.running: list[PendingTrial] = []
+
+    @property
+    def busy(self) -> int:
+        return len(self.running)
+
+    @property
+    def free(self) -> bool:
+        return len(self.running) < 2
+
+    def wanted(self, queued: int) -> int:
+        return max(0, 2 - len(self.running) - queued)
+
+    def submit(self, trial: PendingTrial) -> None:
+        self.running.append(trial)
+
+    def next_finished(self) -> tuple[PendingTrial, TrialOutcome]:
+        return self.running.pop(0), TrialOutcome(None, None, 0.0, 0.0)
+
+    def status(self) -> str:
+        return f"{self.busy} running"
+
+
+def test_a_pool_generates_one_call_for_all_idle_workers_and_records_as_they_finish(monkeypatch):
+    monkeypatch.setattr(runner_module, "executor_for", lambda cfg: FakePool)
+    log = Recorder(config("ray"))
+    log.search(0, 5)
+    assert log.events == [
+        ("gen", [0, 1]), ("record", 0, {"gen_s": 0.5}),
+        ("gen", [2]), ("record", 1, {"gen_s": 0.5}),
+        ("gen", [3]), ("record", 2, {"gen_s": 0.5}),
+        ("gen", [4]), ("record", 3, {"gen_s": 0.5}),
+        ("record", 4, {"gen_s": 0.5}),
+    ]
