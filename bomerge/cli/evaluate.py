@@ -51,18 +51,21 @@ def evaluate_model(
     if not model_dir.is_dir():
         raise BomergeError(f"{model_dir}: model folder not found")
     fraction, cap, length, batch, hub = 0.5, None, 128, 64, False
+    task_config = data_config = None
     if study is not None:
         # The study's settings are the defaults; explicit options still win.
         config = StudyStore.locate(study, studies_dir).read_config()
         ev = config.task.eval
-        task = task or config.task.name
-        data = data or config.task.data.root
+        if task is None or task.lower() == config.task.name.lower():
+            # The study's own task section: a csv study's columns and files come with it.
+            task, task_config, data_config = config.task.name, config.task, config.task.data
         fraction, length, batch, hub = ev.selection_fraction, config.task.max_length, ev.batch_size, config.task.data.hub
         cap = {"selection": ev.max_selection_examples, "report": ev.max_report_examples}.get(part)
     if task is None:
         raise BomergeError("give --task (or --study NAME)")
-    spec = get_task(task)
-    rows = load_rows(spec, RowsSpec(data, split, part, fraction, max_examples or cap, hub))  # type: ignore[arg-type]
+    spec = get_task(task_config or task)
+    rows = load_rows(spec, RowsSpec(data, split, part, fraction, max_examples or cap, hub),
+                     data_config)
     result = score_model(model_dir, spec, rows, max_length or length, batch_size or batch,
                          resolve_device(device))
     payload = {"model": str(model_dir), "task": task, "split": split, "part": part,
