@@ -98,6 +98,7 @@ class MergeMethod(ABC):
     Class attributes:
         name: the registry key used in configs (``merge.method``).
         paper: the reference the formula comes from.
+        year: the year of that paper (the baseline suite runs methods in paper order).
         needs_base: the method works on task vectors τ_i = θ_i − θ_0.
         statistics: the kinds of statistics (``bomerge.tasks.base``: fisher, kfac, loss)
             its prepare step computes on data rows; the task's heads must define them.
@@ -106,6 +107,7 @@ class MergeMethod(ABC):
 
     name: ClassVar[str]
     paper: ClassVar[str]
+    year: ClassVar[int]
     needs_base: ClassVar[bool] = False
     statistics: ClassVar[frozenset[str]] = frozenset()
     Options: ClassVar[type[Options]] = Options

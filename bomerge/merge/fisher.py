@@ -74,6 +74,7 @@ def fisher_merge(
 class FisherMerge(MergeMethod):
     name = "fisher"
     paper = "Matena & Raffel 2022, Merging Models with Fisher-Weighted Averaging"
+    year = 2022
     statistics = frozenset({FISHER})
     Options = FisherOptions
     options: FisherOptions

@@ -105,6 +105,7 @@ def learn_mask_scores(
 class LocalizeStitch(MergeMethod):
     name = "localize_stitch"
     paper = "He et al. 2024, Localize-and-Stitch: Efficient Model Merging via Sparse Task Arithmetic"
+    year = 2024
     needs_base = True
     Options = LocalizeStitchOptions
     options: LocalizeStitchOptions

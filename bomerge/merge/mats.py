@@ -109,6 +109,7 @@ def mats_solve(
 class Mats(MergeMethod):
     name = "mats"
     paper = "Tam, Bansal & Raffel 2024, Merging by Matching Models in Task Parameter Subspaces"
+    year = 2024
     statistics = frozenset({KFAC})
     Options = MatsOptions
     options: MatsOptions

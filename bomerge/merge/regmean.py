@@ -118,6 +118,7 @@ def collect_layer_factors(
 class RegMean(MergeMethod):
     name = "regmean"
     paper = "Jin et al. 2023, Dataless Knowledge Fusion by Merging Weights of Language Models"
+    year = 2023
     statistics = frozenset({KFAC})
     Options = RegMeanOptions
     options: RegMeanOptions

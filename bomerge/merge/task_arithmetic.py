@@ -54,6 +54,7 @@ class TaskVectorState:
 class TaskArithmetic(MergeMethod):
     name = "task_arithmetic"
     paper = "Ilharco et al. 2023, Editing Models with Task Arithmetic"
+    year = 2023
     needs_base = True
     Options = TaskArithmeticOptions
     options: TaskArithmeticOptions

@@ -61,6 +61,7 @@ def ties_merge_vectors(task_vectors: torch.Tensor, thresholds: torch.Tensor) -> 
 class Ties(MergeMethod):
     name = "ties"
     paper = "Yadav et al. 2023, TIES-Merging: Resolving Interference When Merging Models"
+    year = 2023
     needs_base = True
     Options = TiesOptions
     options: TiesOptions

@@ -58,6 +58,7 @@ def weighted_sum(stacked: torch.Tensor, weights: np.ndarray, out: torch.Tensor) 
 class WeightedAverage(MergeMethod):
     name = "weights"
     paper = "Wortsman et al. 2022 (model soups); Jang et al. 2024 (MOBO-SWA)"
+    year = 2022
 
     def variables(self, k: int) -> list[Variable]:
         return [Simplex("w", k)]

@@ -11,7 +11,6 @@ starts from them.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,17 +29,12 @@ SINGLE_PREFIX = "candidate_"
 WEIGHTS = WeightedAverage.name
 
 
-def _paper_year(method: type[MergeMethod]) -> int:
-    year = re.search(r"\b(?:19|20)\d{2}\b", method.paper)
-    return int(year.group()) if year else 9999
-
-
 def method_baselines() -> tuple[str, ...]:
     """Every registered method but the weighted average, in a fixed order that does not
     depend on import order: methods on the candidates themselves before task-vector methods
     (which need a base), each group by the year of its paper, then by name."""
     others = [cls for name, cls in METHODS.items() if name != WEIGHTS]
-    ordered = sorted(others, key=lambda c: (c.needs_base, _paper_year(c), c.name))
+    ordered = sorted(others, key=lambda c: (c.needs_base, c.year, c.name))
     return tuple(cls.name for cls in ordered)
 
 
