@@ -20,7 +20,7 @@ from torch import nn
 from bomerge.errors import BomergeError
 from bomerge.tasks.base import Batch, EvalResult, Scored, Task
 
-__all__ = ["Batch", "EvalResult", "Evaluator", "autocast_dtype"]
+__all__ = ["Evaluator", "autocast_dtype"]
 
 
 class Evaluator:
@@ -43,6 +43,8 @@ class Evaluator:
         self.groups = np.empty(self.n, dtype=object)
         for batch in batches:
             self.groups[batch.order.numpy()] = batch.group
+        self.batch_order = (np.concatenate([b.order.numpy() for b in batches]) if batches
+                            else np.empty(0, dtype=np.int64))
         self._buffers = dict(skeleton.named_buffers())
         self._required = {name for name, _ in skeleton.named_parameters()}
 
@@ -68,7 +70,8 @@ class Evaluator:
             order = batch.order.numpy()
             predictions[order] = self.task.predictions(batch, outputs).double().cpu().numpy()
             labels[order] = batch.labels.double().cpu().numpy()
-        return self.task.summarize(Scored(predictions, labels, self.groups, loss_sums))
+        return self.task.summarize(Scored(predictions, labels, self.groups, self.batch_order,
+                                          loss_sums))
 
 
 def autocast_dtype(precision: str, device: torch.device | None) -> torch.dtype | None:

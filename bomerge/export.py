@@ -18,7 +18,7 @@ from typing import Any
 
 from bomerge.errors import BomergeError
 from bomerge.integrity import weight_file_sha256
-from bomerge.models import classifier_skeleton, load_tokenizer
+from bomerge.models import load_tokenizer
 from bomerge.report.view import StudyView
 from bomerge.search.store import StudyStore
 
@@ -88,7 +88,7 @@ def export_merge(
         options, coefficients, scores = method.options, b["coefficients"], b["selection"]
         what = {"trial": None, "arm": b["label"], "node": "baseline"}
 
-    model = classifier_skeleton(bench.paths[0])
+    model = bench.task.skeleton(bench.paths[0])
     state = model.state_dict()
     missing = [name for name in state if name not in merged]
     if missing:

@@ -14,11 +14,11 @@ import torch
 
 from bomerge.config import DataConfig
 from bomerge.errors import BomergeError
-from bomerge.evaluate import EvalResult, Evaluator
+from bomerge.evaluate import Evaluator
 from bomerge.models import load_tokenizer
 from bomerge.pool import read_state_dict
 from bomerge.tasks import Task
-from bomerge.tasks.base import Example
+from bomerge.tasks.base import EvalResult, Example
 
 Part = Literal["all", "selection", "report"]
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 from bomerge.config import DataConfig
-from bomerge.evaluate import Batch, Evaluator
+from bomerge.evaluate import Evaluator
 from bomerge.models import load_tokenizer, packaged_minilm_path
 from bomerge.tasks import get_task
+from bomerge.tasks.base import Batch
 
 REPO = Path(__file__).resolve().parents[1]
 

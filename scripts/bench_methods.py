@@ -35,13 +35,13 @@ import torch
 from benchtools import copy_seconds, median_seconds, sync
 from transformers import BertConfig, BertForSequenceClassification
 
+from bomerge.config import DataConfig
 from bomerge.merge import METHODS, build_method  # importing the package registers every method
 from bomerge.merge.base import PrepareContext
 from bomerge.merge.statistics import StatisticsSource, rows_fingerprint
 from bomerge.models import load_tokenizer, packaged_minilm_path
 from bomerge.pool import CandidatePool
 from bomerge.tasks import get_task
-from bomerge.config import DataConfig
 
 REPO = Path(__file__).resolve().parents[1]
 GLUE = REPO.parent / "shared" / "data" / "glue"

@@ -32,6 +32,7 @@ import torch
 import yaml
 
 from bomerge.config import parse_config
+from bomerge.search.names import check_names
 from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
 
@@ -46,7 +47,8 @@ def make_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: in
     data["search"] = dict(data.get("search") or {}) | {
         "trials": trials, "initial_trials": initial, "baselines": False, "overlap": True,
     }
-    config = parse_config(data, str(config_path), config_path.resolve().parent)
+    config = check_names(parse_config(data, str(config_path), config_path.resolve().parent),
+                         str(config_path))
     store = StudyStore(config.study_dir)
     store.create(config)
     return StudyRunner(store, config, show_progress=False)

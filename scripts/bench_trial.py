@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from bomerge.config import parse_config
+from bomerge.search.names import check_names
 from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
 
@@ -32,7 +33,8 @@ def run_study(raw: dict, config_path: Path, studies: Path, name: str, overlap: b
               trials: int) -> list[dict]:
     data = dict(raw) | {"name": name, "studies_dir": str(studies)}
     data["search"] = dict(data.get("search") or {}) | {"trials": trials, "overlap": overlap}
-    config = parse_config(data, str(config_path), config_path.resolve().parent)
+    config = check_names(parse_config(data, str(config_path), config_path.resolve().parent),
+                         str(config_path))
     store = StudyStore(config.study_dir)
     store.create(config)
     started = time.perf_counter()

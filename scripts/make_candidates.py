@@ -32,7 +32,8 @@ from typing import Any
 import torch
 
 from bomerge.config import DataConfig, TaskConfig, TrainConfig
-from bomerge.train.finetune import BASE_FOLDER, finetune
+from bomerge.train.finetune import finetune
+from bomerge.train.snapshots import BASE_FOLDER
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "glue"

@@ -48,6 +48,7 @@ import yaml
 
 from bomerge.config import parse_config
 from bomerge.search.baselines import SINGLE_PREFIX
+from bomerge.search.names import check_names
 from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
 
@@ -117,7 +118,8 @@ def run_study(args: argparse.Namespace, data: dict[str, Any], statistics_dir: Pa
     summary_path = args.work / "summaries" / f"{data['name']}.json"
     if summary_path.is_file():
         return json.loads(summary_path.read_text())
-    config = parse_config(data, f"results.py:{data['name']}", REPO)
+    source = f"results.py:{data['name']}"
+    config = check_names(parse_config(data, source, REPO), source)
     store = StudyStore(config.study_dir)
     resumed = store.exists()
     if not resumed:

@@ -1,4 +1,4 @@
-"""bomerge.config: a study YAML's structure is validated; bomerge.search.configs resolves its
+"""bomerge.config: a study YAML's structure is validated; bomerge.search.names resolves its
 names (task, merge method and options, baselines, strategies) and lets the task refuse
 settings it cannot honour. Every mistake names the key and the file."""
 
@@ -10,7 +10,7 @@ import pytest
 
 from bomerge.config import load_config, parse_config
 from bomerge.errors import BomergeError
-from bomerge.search.configs import check_names, load_study_config
+from bomerge.search.names import check_names, load_study_config
 
 MINIMAL = "name: demo\ntask:\n  name: sst2\ncandidates:\n  paths: [ckpt/a, ckpt/b]\n"
 
@@ -148,3 +148,22 @@ def test_training_keys_of_several_head_tasks_are_refused_for_a_one_head_task(tmp
             check_names(config, "study.yaml")
     shuffled = parse_config({**base, "train": {"model": "tiny", "mode": "shuffled"}}, "study.yaml", tmp_path)
     assert check_names(shuffled, "study.yaml").train.mode == "shuffled"
+
+
+def test_a_study_snapshot_reads_back_as_the_same_config(tmp_path: Path):
+    """``config.yaml`` in a study folder (every key written, defaults included) is itself a
+    valid config with the same names, for GLUE and for a csv task."""
+    from bomerge.config import dump_config, parse_config
+    from bomerge.search.names import load_study_config
+
+    glue = {"name": "g", "task": {"name": "sst2", "data": {"root": "glue"}}}
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na,x\nb,y\n")
+    csv_task = {"name": "c", "task": {"name": "csv", "data": {
+        "train": str(data), "dev": str(data), "text_columns": ["text"], "label_column": "label",
+        "labels": ["x", "y"], "metric": "mcc"}}}
+    for raw in (glue, csv_task):
+        config = parse_config(raw, "study.yaml", tmp_path)
+        snapshot = tmp_path / f"{config.name}.yaml"
+        snapshot.write_text(dump_config(config))
+        assert load_study_config(snapshot) == config

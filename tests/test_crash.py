@@ -23,7 +23,7 @@ from safetensors import safe_open
 from bomerge.search.lock import running_holder
 from bomerge.search.records import load_records
 from bomerge.search.store import StudyStore
-from bomerge.train.finetune import MANIFEST
+from bomerge.train.snapshots import MANIFEST
 from tests.conftest import tiny_study_dict, write_config
 from tests.test_cli import _assert_one_line_error, bomerge_here
 

@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from bomerge.search.baselines import BASELINES
 from bomerge.cli.app import AllowChanged, ConfigPath, ConfigStudiesDir, Quiet, app, warn_takeover
+from bomerge.cli.tables import print_baselines
+from bomerge.search.baselines import BASELINES
 from bomerge.search.operations import (
     baseline_names,
     check_baseline_study,
@@ -16,7 +17,6 @@ from bomerge.search.operations import (
     place_study,
     run_baselines,
 )
-from bomerge.cli.tables import print_baselines
 
 
 @app.command("baseline")
@@ -34,7 +34,7 @@ def baseline(
     """Run fixed merging recipes through the study's evaluator and record them in the study
     (created if new): single candidates, uniform soup/SWA, greedy soup, Fisher, RegMean,
     MaTS, task arithmetic, TIES, Localize-and-Stitch."""
-    from bomerge.search.configs import load_study_config
+    from bomerge.search.names import load_study_config
 
     config = load_study_config(config_path)
     names = baseline_names(config, only)

@@ -18,11 +18,13 @@ def evaluate_model(
     model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Hugging Face model folder.")],
     task: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--task", help="sst2 | mrpc | rte | cola | stsb (default: the study's)."),
+        typer.Option("--task", help="a task name, e.g. sst2 (default: the study's; a csv "
+                                    "task's columns come from its --study)."),
     ] = None,
     data: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--data", help="GLUE root, task folder or TSV file (default: the study's)."),
+        typer.Option("--data", help="GLUE root, task folder, or one data file of the task "
+                                    "(default: the study's)."),
     ] = None,
     split: Annotated[str, typer.Option("--split", help="train | dev (folder data).")] = "dev",
     part: Annotated[
@@ -45,6 +47,7 @@ def evaluate_model(
     from bomerge.scoring import RowsSpec, load_rows, score_model
     from bomerge.search.workbench import resolve_device
     from bomerge.tasks import get_task
+    from bomerge.tasks.registry import canonical_name
 
     if part not in ("all", "selection", "report"):
         raise BomergeError(f"--part '{part}': use all, selection or report")
@@ -56,9 +59,11 @@ def evaluate_model(
         # The study's settings are the defaults; explicit options still win.
         config = StudyStore.locate(study, studies_dir).read_config()
         ev = config.task.eval
-        if task is None or task.lower() == config.task.name.lower():
+        if task is None or canonical_name(task) == canonical_name(config.task.name):
             # The study's own task section: a csv study's columns and files come with it.
             task, task_config, data_config = config.task.name, config.task, config.task.data
+        else:
+            data = data or config.task.data.root
         fraction, length, batch, hub = ev.selection_fraction, config.task.max_length, ev.batch_size, config.task.data.hub
         cap = {"selection": ev.max_selection_examples, "report": ev.max_report_examples}.get(part)
     if task is None:

@@ -23,17 +23,15 @@ from bomerge.cli.app import (
     study_app,
     warn_takeover,
 )
+from bomerge.cli.tables import print_outcome, print_outer, print_pareto, print_study_list
+from bomerge.errors import BomergeError
 from bomerge.search.operations import (
     hold_writer,
     inner_pick_store,
     place_study,
-    preflight_study,
     run_stored_study,
     warm_start_baselines,
-    with_executor,
 )
-from bomerge.cli.tables import print_outcome, print_outer, print_pareto, print_study_list
-from bomerge.errors import BomergeError
 from bomerge.search.store import StudyStore, resolve_studies_dir
 
 
@@ -46,7 +44,8 @@ def study_run(
     studies_dir: ConfigStudiesDir = None,
 ) -> None:
     """Create a study from CONFIG and run it to completion."""
-    from bomerge.search.configs import load_study_config
+    from bomerge.search.names import load_study_config
+    from bomerge.search.preflight import preflight_study, with_executor
 
     config = load_study_config(config_path)
     with_executor(config, executor)  # refuse a bad --executor before any work; applied per run

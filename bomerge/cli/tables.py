@@ -1,7 +1,7 @@
 """Rich tables the commands print: the Pareto table, a finished study's outcome, the outer
 trials of a bilevel study, the baseline table and the study list.
 
-``per_task_columns`` is the one place that asks the task for per-head metric columns.
+A task with several heads adds a column per head (``bomerge.search.records.metric_columns``).
 """
 
 from __future__ import annotations
@@ -17,15 +17,6 @@ from bomerge.cli.app import out
 if TYPE_CHECKING:
     from bomerge.config import StudyConfig
     from bomerge.search.store import StudyStore
-
-
-def per_task_columns(config: StudyConfig) -> list[str]:
-    """The extra metric columns of the config's task: every head's metric for a task with
-    several heads, none otherwise."""
-    from bomerge.tasks import get_task
-
-    task = get_task(config.task)
-    return list(task.group_metrics)
 
 
 def print_pareto(records: list, baselines: list, pick_index: int | None, show_all: bool,
@@ -68,10 +59,10 @@ def print_pareto(records: list, baselines: list, pick_index: int | None, show_al
 def print_outcome(outcome: object, name: str, config: StudyConfig) -> None:
     """A finished study: its Pareto table, the chosen merge, and every model's scores on
     the report rows the search never saw."""
-    from bomerge.search.records import StudyOutcome, study_objectives
+    from bomerge.search.records import StudyOutcome, metric_columns, study_objectives
 
     assert isinstance(outcome, StudyOutcome)
-    per_task = per_task_columns(config)
+    per_task = metric_columns(config)
     print_pareto(outcome.records, outcome.baselines, outcome.pick.index, show_all=False,
                  objectives=study_objectives(config), extra_columns=per_task)
     report = outcome.report

@@ -18,7 +18,7 @@ def train(
     quiet: Quiet = False,
 ) -> None:
     """Fine-tune a model on a task and keep the last k checkpoints (SWA candidates)."""
-    from bomerge.search.configs import load_study_config
+    from bomerge.search.names import load_study_config
     from bomerge.search.workbench import resolve_device
     from bomerge.train.finetune import finetune
 

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from bomerge.tasks.base import FISHER
 from bomerge.merge.base import (
     MergeMethod,
     Options,
@@ -37,6 +36,7 @@ from bomerge.merge.cache import cached, candidate_signature
 from bomerge.merge.statistics import fisher_diagonal
 from bomerge.merge.weights import CHUNK, accumulate
 from bomerge.pool import CandidatePool
+from bomerge.tasks.base import FISHER
 
 
 class FisherOptions(Options):

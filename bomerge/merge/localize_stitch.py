@@ -23,7 +23,6 @@ from pydantic import Field
 from rich.progress import Progress
 
 from bomerge.errors import BomergeError
-from bomerge.tasks.base import LOSS
 from bomerge.merge.base import (
     MergeMethod,
     Options,
@@ -38,6 +37,7 @@ from bomerge.merge.cache import cached, candidate_signature
 from bomerge.merge.statistics import StatisticsSource
 from bomerge.merge.task_arithmetic import TaskVectorState
 from bomerge.merge.ties import top_fraction_thresholds
+from bomerge.tasks.base import LOSS
 
 ENCODER_LAYER = re.compile(r"(^|\.)encoder\.layer\.\d+\.")
 

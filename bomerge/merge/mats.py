@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from bomerge.tasks.base import KFAC
 from bomerge.merge.base import (
     MergeMethod,
     Options,
@@ -33,6 +32,7 @@ from bomerge.merge.base import (
 )
 from bomerge.merge.regmean import LayerSystem, LinearSystemsState, collect_layer_factors
 from bomerge.merge.weights import weighted_sum
+from bomerge.tasks.base import KFAC
 
 
 class MatsOptions(Options):

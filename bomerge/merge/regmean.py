@@ -18,7 +18,6 @@ import torch
 from pydantic import Field
 
 from bomerge.errors import BomergeError
-from bomerge.tasks.base import KFAC
 from bomerge.merge.base import (
     MergeMethod,
     Options,
@@ -34,6 +33,7 @@ from bomerge.merge.cache import cached, candidate_signature
 from bomerge.merge.statistics import kfac_factors, linear_layers
 from bomerge.merge.weights import weighted_sum
 from bomerge.pool import CandidatePool
+from bomerge.tasks.base import KFAC
 
 
 class RegMeanOptions(Options):

@@ -182,8 +182,11 @@ def fisher_diagonal(
                 # jac: (B, C, *shape); weights: (B, C)
                 fisher[name] += torch.einsum("bc,bc...->...", weights, jac.square())
             if word_fisher is not None:
-                _add_row_fisher(word_fisher, torch.cat(ids, dim=1), torch.cat(jacobians[1], dim=2),
-                                weights)
+                # A bi-encoder row's two sentences share the table: their positions are
+                # summed per token together, so they are joined before squaring.
+                joined = (ids[0], jacobians[1][0]) if len(ids) == 1 else (
+                    torch.cat(ids, dim=1), torch.cat(jacobians[1], dim=2))
+                _add_row_fisher(word_fisher, *joined, weights)
             del jacobians
     if word is not None:
         fisher[word] = word_fisher

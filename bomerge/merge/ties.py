@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from bomerge.errors import BomergeError
 from bomerge.merge.base import (
     MergeMethod,
     Options,
@@ -29,7 +30,6 @@ from bomerge.merge.base import (
     chunks,
     register,
 )
-from bomerge.errors import BomergeError
 from bomerge.merge.task_arithmetic import TaskVectorState
 
 

@@ -8,14 +8,15 @@ from typing import Any
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.search.pareto import TrialRecord, pareto_set
-from bomerge.search.store import StudyStore
 from bomerge.search.records import (
     baseline_records,
     choose,
     load_records,
+    metric_columns,
     pick_rule_text,
     study_objectives,
 )
+from bomerge.search.store import StudyStore
 from bomerge.tasks import get_task
 
 
@@ -48,8 +49,7 @@ class StudyView:
     @property
     def extra_columns(self) -> list[str]:
         """Per-head metrics a several-head task records beside its average."""
-        task = get_task(self.config.task)
-        return list(task.group_metrics)
+        return metric_columns(self.config)
 
     @property
     def metric(self) -> str:

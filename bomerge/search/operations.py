@@ -1,6 +1,6 @@
-"""What the commands do with studies, below the CLI: where a new study goes, the
-preflight's list of methods, the writer lock, which runner a stored study takes, and the
-baseline run.
+"""What the commands do with studies, below the CLI: where a new study goes, which
+baselines run, the writer lock, which runner a stored study takes, and the baseline run
+(the checks before any work are ``bomerge.search.preflight``'s).
 
 Nothing here parses arguments or prints, so the command modules stay parsing and printing.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bomerge.search.baselines import BASELINES
 from bomerge.errors import BomergeError
+from bomerge.search.baselines import BASELINES, check_baseline_names
 from bomerge.search.store import StudyStore, resolve_studies_dir
 
 if TYPE_CHECKING:
@@ -33,19 +33,6 @@ def place_study(config: StudyConfig, studies_dir: Path | None) -> tuple[StudyCon
     return config, StudyStore(root / config.name)
 
 
-def with_executor(config: StudyConfig, executor: str | None) -> StudyConfig:
-    """The config with ``--executor`` applied; refuses an unknown name, or Ray missing."""
-    if executor is not None:
-        if executor not in ("local", "ray"):
-            raise BomergeError(f"--executor: unknown executor '{executor}' (known: local, ray)")
-        config = config.model_copy(update={"executor": executor})
-    if config.executor == "ray":
-        from bomerge.search.ray_cluster import import_ray
-
-        import_ray()
-    return config
-
-
 def warm_start_baselines(config: StudyConfig) -> list[str]:
     """The baselines a new study runs before its search: the config's list (default: all)
     when the search is warm-started from them, none otherwise."""
@@ -55,31 +42,9 @@ def warm_start_baselines(config: StudyConfig) -> list[str]:
 def baseline_names(config: StudyConfig, only: Sequence[str] | None) -> list[str]:
     """The baselines ``bomerge baseline`` runs: ``--only`` when given, else the config's
     list, else all; refuses an unknown name."""
-    from bomerge.search.baselines import check_baseline_names
-
     names = list(only) if only else list(config.baselines or BASELINES)
     check_baseline_names(names)
     return names
-
-
-def preflight_study(config: StudyConfig, baselines: list[str], explicit: bool = False,
-                    source: str = "config") -> None:
-    """Every check that needs no training, loading or statistics: the candidates' layout and
-    heads, the base the study's method (and explicitly asked baselines) need, and the
-    statistics rows of data-dependent methods."""
-    from bomerge.search.baselines import METHOD_BASELINES
-    from bomerge.merge import build_method
-    from bomerge.models import check_same_tokenizer
-    from bomerge.pool import check_candidates
-    from bomerge.search.workbench import preflight
-
-    explicit_paths = list(config.candidates.paths)
-    if explicit_paths and config.train is None:
-        check_candidates(explicit_paths)
-        check_same_tokenizer(explicit_paths)
-    own = build_method(config.merge.method, config.merge.options)
-    suite = [build_method(n) for n in baselines if n in METHOD_BASELINES and n != own.name]
-    preflight(config, [own, *suite] if explicit else [own], optional=suite, source=source)
 
 
 @contextmanager
@@ -101,6 +66,7 @@ def run_stored_study(store: StudyStore, trials: int | None, show_progress: bool,
     outer loop of a bilevel study (returns None: its result is in the store), else the
     single-level runner (returns its outcome). ``executor`` overrides the config's for this
     run only: it changes where trials run, never their scores."""
+    from bomerge.search.preflight import with_executor
     from bomerge.search.runner import StudyRunner
 
     config = with_executor(store.read_config(), executor)
@@ -137,6 +103,8 @@ def check_baseline_study(store: StudyStore, config: StudyConfig, names: list[str
                 f"{source}; use a new study name"
             )
     else:
+        from bomerge.search.preflight import preflight_study
+
         preflight_study(config, names, explicit=explicit, source=source)
 
 

@@ -1,8 +1,9 @@
 """Reaching Ray: importing it with a message that says how to install it, and refusing a
 cluster address where no Ray head answers.
 
-A leaf module (nothing else of bomerge's search layer), so the preflight checks can use it
-without importing the Ray executor, which itself opens the study's workbench.
+A leaf module (nothing else of bomerge's search layer): the Ray executor reaches Ray only
+through it, both when it starts and when the preflight asks it whether it can run
+(``OnRay.check_available``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 What ``export`` needs to write a study's merge: the candidates loaded and the merge formed
 again from what the study recorded, with no Ax client to create, no search to resume and
-no acquisition kernel to load.
+no acquisition kernel to load. The runner forms its pick's merge (for the report rows)
+with the same function, so a study's merge has one definition.
 """
 
 from __future__ import annotations
@@ -15,18 +16,23 @@ import torch
 from bomerge.errors import BomergeError
 from bomerge.merge.base import MergeMethod
 from bomerge.search.client import stored_client
-from bomerge.search.space import SearchSpace
+from bomerge.search.space import study_space
 from bomerge.search.workbench import Workbench
 
 
-def trial_merge(bench: Workbench, index: int) -> tuple[MergeMethod, dict[str, torch.Tensor]]:
-    """The study's method and its merge at trial ``index``'s point (``bench`` opened)."""
+def trial_merge(bench: Workbench, index: int,
+                client: Any = None) -> tuple[MergeMethod, dict[str, torch.Tensor]]:
+    """The study's method and its merge at trial ``index``'s point (``bench`` opened).
+
+    ``client`` is the study's Ax client when the caller holds it open (the runner, for its
+    pick); otherwise the stored experiment is loaded."""
     config, store = bench.config, bench.store
-    client = stored_client(config.name, store.connect(), config.seed)
+    if client is None:
+        client = stored_client(config.name, store.connect(), config.seed)
     if client is None:
         raise BomergeError(f"study '{store.name}' has no Ax experiment")
     method = bench.method(config.merge.method)
-    space = SearchSpace(method.variables(bench.pool.k), config.merge.encoding)
+    space = study_space(config, method, bench.pool.k)
     params = dict(client._experiment.trials[index].arm.parameters)
     return method, bench.merge(method, space.decode(params))
 

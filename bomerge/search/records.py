@@ -15,7 +15,7 @@ from bomerge.config import StudyConfig
 from bomerge.merge import build_method
 from bomerge.search.client import stored_client
 from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
-from bomerge.search.space import SearchSpace
+from bomerge.search.space import SearchSpace, study_space
 from bomerge.search.store import StudyStore
 from bomerge.tasks import get_task
 
@@ -32,11 +32,18 @@ class StudyOutcome:
     baselines: list[TrialRecord]
 
 
+def metric_columns(config: StudyConfig) -> list[str]:
+    """The per-head metrics a study of ``config`` records beside its average: every head's
+    metric for a task with several heads, none otherwise. The one place tables, reports
+    and per-task objectives ask the task for them."""
+    return list(get_task(config.task).group_metrics)
+
+
 def study_objectives(config: StudyConfig) -> tuple[Objective, ...]:
     """(name, maximise) of the study's objectives: loss and metric, or with
     ``search.objectives: per_task`` every sub-task's metric."""
     if config.search.objectives == "per_task":
-        return tuple((name, True) for name in get_task(config.task).group_metrics)
+        return tuple((name, True) for name in metric_columns(config))
     return LOSS_METRIC
 
 
@@ -82,7 +89,7 @@ def load_records(store: StudyStore) -> list[TrialRecord]:
     if client is None:
         return []
     method = build_method(config.merge.method, config.merge.options)
-    space = SearchSpace(method.variables(len(meta.candidates)), config.merge.encoding)
+    space = study_space(config, method, len(meta.candidates))
     return [trial_record(client, space, i, method.name) for i in sorted(client._experiment.trials)]
 
 

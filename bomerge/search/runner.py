@@ -13,12 +13,10 @@ import time
 from collections import deque
 from typing import Any
 
-import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
-from bomerge.evaluate import EvalResult
 from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
 from bomerge.search.baselines import (
@@ -34,6 +32,8 @@ from bomerge.search.completion import complete_trial
 from bomerge.search.executors import ExecutorContext, PendingTrial, executor_for
 from bomerge.search.failures import ConsecutiveFailures
 from bomerge.search.pareto import TrialRecord
+from bomerge.search.preflight import check_points, task_supports, unsupported_message
+from bomerge.search.rebuild import trial_merge
 from bomerge.search.records import (
     StudyOutcome,
     baseline_records,
@@ -43,12 +43,13 @@ from bomerge.search.records import (
     study_objectives,
     trial_record,
 )
-from bomerge.search.space import SearchSpace
+from bomerge.search.space import study_space
 from bomerge.search.store import StudyStore
 from bomerge.search.strategies import get_strategy
 from bomerge.search.trial import TrialOutcome, evaluate_point
-from bomerge.search.workbench import Workbench, check_points, task_supports, unsupported_message
+from bomerge.search.workbench import Workbench
 from bomerge.tasks import Task
+from bomerge.tasks.base import EvalResult
 
 __all__ = ["StudyRunner"]
 
@@ -69,15 +70,12 @@ class StudyRunner:
     # ---- set-up ---------------------------------------------------------------------
     def open(self) -> None:
         """Load candidates, evaluators and the Ax client (training candidates if needed)."""
-        self._prepare()
-
-    def _prepare(self) -> None:
         url = self.store.connect()
         self.bench.open()
         self.pool = self.bench.pool
         self.method: MergeMethod = self.bench.method(self.config.merge.method)
         self.bench.prepared(self.method)
-        self.space = SearchSpace(self.method.variables(self.pool.k), self.config.merge.encoding)
+        self.space = study_space(self.config, self.method, self.pool.k)
         self.client = self._client(url)
         get_strategy(self.config.search.strategy).prepare()
 
@@ -86,17 +84,14 @@ class StudyRunner:
         return open_client(self.config.name, url, self.config.seed, design)
 
     # ---- trials ---------------------------------------------------------------------
-    def merged_parameters(self, params: dict[str, float]) -> dict[str, torch.Tensor]:
-        return self.bench.merge(self.method, self.space.decode(params))
-
     def _run_trial(self, index: int, params: dict[str, float], progress: Progress,
                    timing: dict[str, float] | None = None) -> str | None:
         """Merge, evaluate and complete one trial; returns None, or the reason it failed."""
         return self._record_trial(index, self._evaluate(params), progress, timing)
 
     def _evaluate(self, params: dict[str, float]) -> TrialOutcome:
-        """Merge and score one point (no Ax or file access, so it may run in a worker
-        thread while the main thread generates the next trial)."""
+        """Merge and score one point (no Ax or file access, so an executor may run it beside
+        the main thread while that thread generates and records trials)."""
         return evaluate_point(self.bench, self.method, self.space, params)
 
     def _record_trial(self, index: int, outcome: TrialOutcome, progress: Progress,
@@ -212,7 +207,7 @@ class StudyRunner:
         KeyboardInterrupt propagates; the trial in flight stays RUNNING in the store and is
         re-run by the next ``run``.
         """
-        self._prepare()
+        self.open()
         progress = Progress(
             TextColumn("[bold]study[/] {task.description}"), BarColumn(),
             TextColumn("{task.completed}/{task.total} trials"), TimeElapsedColumn(),
@@ -282,7 +277,7 @@ class StudyRunner:
                 if not executor.busy:
                     break  # the generation strategy proposed nothing more
                 progress.update(bar, description=f"{name}: {executor.status()}")
-                generate()  # overlapped: the next trial, while this one is evaluated
+                generate()  # what the executor takes while trials are in flight (Executor.wanted)
                 trial, outcome = executor.next_finished()
                 hand_over()
                 failures.add(trial.index, self._record_trial(trial.index, outcome, progress,
@@ -350,8 +345,8 @@ class StudyRunner:
             # A baseline arm was scored on the report rows when it ran: the same merge.
             report = dict(recorded["report"])
         else:
-            params = dict(self.client._experiment.trials[chosen.index].arm.parameters)
-            result: EvalResult = self.bench.report.evaluate(self.merged_parameters(params))
+            _, merged = trial_merge(self.bench, chosen.index, self.client)
+            result: EvalResult = self.bench.report.evaluate(merged)
             report = {"loss": result.loss, "metric": result.metric, **result.extra}
         scored: dict[str, dict[str, Any]] = {
             "pick": {

@@ -15,7 +15,7 @@ one of three parametrisations (see NOTES-AX.md for their measured costs):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -26,7 +26,10 @@ quiet_ax()
 
 from ax.api.configs import RangeParameterConfig  # noqa: E402
 
-from bomerge.merge.base import Scalar, Simplex, Variable
+from bomerge.merge.base import MergeMethod, Scalar, Simplex, Variable
+
+if TYPE_CHECKING:
+    from bomerge.config import StudyConfig
 
 Encoding = Literal["stick_breaking", "normalized", "constrained"]
 
@@ -123,6 +126,13 @@ class SearchSpace:
             raw = _encode_simplex(weights / weights.sum(), self.encoding)
             params.update(zip(self.parameter_names(var), map(float, raw), strict=True))
         return params
+
+
+def study_space(config: StudyConfig, method: MergeMethod, k: int) -> SearchSpace:
+    """The search space of a study of ``config`` over ``k`` candidates: ``method``'s
+    variables under the config's simplex encoding. Every reader of a study's Ax parameters
+    (runner, trial workers, records, rebuilds, the preflight) decodes with this one space."""
+    return SearchSpace(method.variables(k), config.merge.encoding)
 
 
 def _decode_simplex(raw: np.ndarray, encoding: Encoding, k: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from bomerge.evaluate import EvalResult
+from bomerge.tasks.base import EvalResult
 
 if TYPE_CHECKING:
     from bomerge.merge.base import MergeMethod

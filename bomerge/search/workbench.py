@@ -1,9 +1,9 @@
 """What a study keeps resident: candidates, base, evaluators and prepared merge methods.
 
-``preflight`` checks a config against everything that can be known cheaply (the base a
-method needs, the statistics rows, the candidates' heads) before any training, loading or
-statistics; ``Workbench`` then holds the pool and the evaluators for the study's lifetime and
-prepares each merge method once (its statistics cached under the study).
+``Workbench`` holds the pool and the evaluators for the study's lifetime and prepares each
+merge method once (its statistics cached under the study). The rows it reads
+(``evaluation_rows``, ``statistics_rows``) are also what ``bomerge.search.preflight``
+checks before any training, loading or statistics.
 """
 
 from __future__ import annotations
@@ -22,17 +22,18 @@ from rich.console import Console
 
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
-from bomerge.evaluate import EvalResult, Evaluator
+from bomerge.evaluate import Evaluator
 from bomerge.integrity import changed_candidates, changed_message, weight_file_sha256
-from bomerge.merge.base import METHODS, MergeMethod, PrepareContext, base_missing_message, build_method
+from bomerge.merge.base import MergeMethod, PrepareContext, build_method
 from bomerge.merge.cache import StatisticsCache
 from bomerge.merge.statistics import StatisticsSource, rows_fingerprint
 from bomerge.models import check_same_tokenizer, load_tokenizer, packaged_minilm_path
 from bomerge.pool import CandidatePool
-from bomerge.search.store import StudyStore, check_storage
+from bomerge.search.store import StudyStore
 from bomerge.tasks import Task, get_task
-from bomerge.tasks.base import Example
-from bomerge.train.finetune import BASE_FOLDER, finetune
+from bomerge.tasks.base import EvalResult, Example
+from bomerge.train.finetune import finetune
+from bomerge.train.snapshots import BASE_FOLDER
 
 
 def resolve_device(name: str) -> torch.device:
@@ -92,81 +93,6 @@ def evaluation_rows(config: StudyConfig, task: Task) -> tuple[list[Example], lis
         )
     return (task.cap_rows(selection, ev.max_selection_examples),
             task.cap_rows(report, ev.max_report_examples))
-
-
-def has_base(config: StudyConfig) -> bool:
-    return config.candidates.base is not None or config.train is not None
-
-
-def preflight(
-    config: StudyConfig, methods: list[MergeMethod], optional: list[MergeMethod] = (),  # type: ignore[assignment]
-    source: str = "config",
-) -> None:
-    """Refuse, before any work, what ``methods`` cannot run with: a missing base, missing
-    statistics rows, or candidates whose head is not the task's classifier. ``optional``
-    methods (a baseline suite) are skipped later when they lack a base, but their
-    statistics rows are checked too."""
-    task = get_task(config.task)
-    for method in methods:
-        if method.needs_base and not has_base(config):
-            raise BomergeError(base_missing_message(method.name))
-        if not task_supports(task, method):
-            raise BomergeError(unsupported_message(task, method))
-    if config.candidates.base not in (None, "minilm"):
-        folder = Path(config.candidates.base)  # type: ignore[arg-type]
-        if not folder.is_dir():
-            raise BomergeError(f"candidates.base: model folder not found: {folder}")
-    check_storage(config.storage.url)
-    if config.executor == "ray":
-        from bomerge.search.ray_cluster import import_ray
-
-        import_ray()
-    evaluation_rows(config, task)
-    if config.train is not None:
-        task.load_split(config.task.data, "train")
-    runnable = [*methods, *(m for m in optional if has_base(config) or not m.needs_base)]
-    if any(method.uses_data() for method in runnable):
-        statistics_rows(config, task)
-    for path in config.candidates.paths:
-        if path.is_dir():
-            task.check_head(path)
-    k = expected_candidates(config)
-    if k is not None and methods:
-        check_points(config, methods[0], k, source)
-
-
-def task_supports(task: Task, method: MergeMethod) -> bool:
-    """Whether the task's heads define every statistic the method computes (Fisher, K-FAC,
-    loss gradients)."""
-    return method.needed_statistics() <= task.statistics
-
-
-def unsupported_message(task: Task, method: MergeMethod) -> str:
-    missing = ", ".join(sorted(method.needed_statistics() - task.statistics))
-    usable = [name for name in METHODS if task_supports(task, build_method(name))]
-    return (f"merge method '{method.name}' (options {method.options.model_dump()}) does not "
-            f"support task '{task.name}': its heads define no {missing} statistics; use one of "
-            f"{', '.join(usable)}")
-
-
-def expected_candidates(config: StudyConfig) -> int | None:
-    """K as far as it is known before training: listed folders, glob matches and the
-    snapshots a training run keeps."""
-    k = len(config.candidates.paths) + (config.train.keep_last if config.train else 0)
-    for pattern in config.candidates.glob:
-        k += sum(1 for p in glob.glob(pattern) if Path(p).is_dir())
-    return k or None
-
-
-def check_points(config: StudyConfig, method: MergeMethod, k: int,
-                 source: str = "config") -> list[dict[str, Any]]:
-    """The config's ``search.points`` as method values for K candidates (BomergeError
-    naming the point, variable and value that cannot be used)."""
-    from bomerge.search.space import SearchSpace
-
-    space = SearchSpace(method.variables(k), config.merge.encoding)
-    return [space.check_point(point, f"{source}: search.points[{i}]")
-            for i, point in enumerate(config.search.points)]
 
 
 def candidate_paths(config: StudyConfig, store: StudyStore, show_progress: bool) -> list[Path]:

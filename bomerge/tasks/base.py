@@ -5,7 +5,8 @@ model, the evaluation skeleton, the check of a candidate's head), the outputs of
 loss, the log-likelihood that Fisher and K-FAC statistics differentiate, its metric(s) and
 which statistics its heads support. The evaluator, the statistics, training, the study and
 the report call this interface and never ask which task they hold. A new task is one module
-that subclasses ``Task`` and registers itself with ``@register``.
+(or package) in ``bomerge/tasks/`` that subclasses ``Task`` and calls
+``bomerge.tasks.registry.register``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from bomerge.config import DataConfig, TaskConfig
+from bomerge.config import DataConfig
 from bomerge.errors import BomergeError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from bomerge.config import StudyConfig, TinyModelConfig
+    from bomerge.config import StudyConfig, TinyModelConfig, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,31 @@ class EvalResult:
 @dataclass(frozen=True)
 class Scored:
     """What an evaluation pass collected: ``predictions`` and ``labels`` ``(N,)`` float64 in
-    the original row order, each row's ``groups`` ``(N,)`` and the summed loss per group."""
+    the original row order, each row's head in ``groups`` ``(N,)``, the row positions in the
+    order the batches ran ``batch_order`` ``(N,)`` (per-head metrics are computed in that
+    order, so their floating-point sums do not depend on how rows were interleaved), and
+    the summed loss per head."""
 
     predictions: np.ndarray
     labels: np.ndarray
     groups: np.ndarray
+    batch_order: np.ndarray
     loss_sums: dict[str, float]
+
+    def of_group(self, group: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(predictions, labels)`` of one head's rows, in batch order."""
+        rows = self.batch_order[self.groups[self.batch_order] == group]
+        return self.predictions[rows], self.labels[rows]
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a fine-tuning run trains: the loop (``train.mode``), the heads (``train.tasks``)
+    and their loss weights (``train.task_weights``)."""
+
+    mode: str
+    heads: tuple[str, ...]
+    weights: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -114,46 +134,77 @@ ALL_STATISTICS = frozenset({FISHER, KFAC, LOSS})
 class Task(ABC):
     """A task bomerge can merge models for.
 
+    Rows, batches and scores of a task with several heads carry the head they belong to
+    (``Example.group``, ``Batch.group``: the head's name); a one-head task's only head has the
+    task's name.
+
     Class attributes:
         metric: the study's scalar metric (higher is better).
         extra_metrics: further scores recorded beside it.
-        group_metrics: per-head metrics a several-head task records (and may optimise with
-            ``search.objectives: per_task``); empty for one-head tasks.
         statistics: the statistics its heads define: ``fisher`` (diagonal Fisher),
             ``kfac`` (per-linear-layer input/gradient Gram matrices) and ``loss`` (gradients
             of the loss, for learned masks).
         training_modes: the fine-tuning loops (``train.mode``) it can be trained with, the
             default first.
+        data_keys: the ``task.data`` keys it reads; setting any other is refused.
     """
 
     name: str
     metric: str
     extra_metrics: tuple[str, ...] = ()
-    group_metrics: tuple[str, ...] = ()
     statistics: frozenset[str] = ALL_STATISTICS
     training_modes: tuple[str, ...] = ("shuffled",)
+    data_keys: tuple[str, ...] = ("root", "hub")
 
     # ---- configuration --------------------------------------------------------------
     def check_config(self, config: StudyConfig) -> None:
         """Refuse settings this task cannot honour (raise ``BomergeError`` naming the key)."""
-        train = config.train
-        if train is not None and train.mode is not None and train.mode not in self.training_modes:
-            raise BomergeError(f"train.mode '{train.mode}' is not a training mode of task "
+        data = config.task.data
+        unread = [key for key, field_info in type(data).model_fields.items()
+                  if key not in self.data_keys and getattr(data, key) != field_info.default]
+        if unread:
+            raise BomergeError(f"task.data.{unread[0]} is not read by task '{self.name}' (it "
+                               f"reads {', '.join(self.data_keys)})")
+        if config.train is not None:
+            self.training_plan(config.train)
+        if config.search.objectives == "per_task" and not self.group_metrics:
+            raise BomergeError(f"search.objectives 'per_task' needs a task with one metric per "
+                               f"head (task '{self.name}' has one head)")
+
+    def training_plan(self, train: TrainConfig) -> TrainingPlan:
+        """The loop, heads and weights ``train`` asks for (default: the task's first mode,
+        every head, weight 1); refuses a mode, head or weight list this task cannot take."""
+        mode = train.mode or self.training_modes[0]
+        if mode not in self.training_modes:
+            raise BomergeError(f"train.mode '{mode}' is not a training mode of task "
                                f"'{self.name}' (its modes: {', '.join(self.training_modes)})")
-        if train is not None and len(self.groups) < 2:
+        if len(self.groups) < 2:
             for key in ("tasks", "task_weights"):
                 if getattr(train, key) is not None:
                     raise BomergeError(f"train.{key} applies to tasks with several heads "
                                        f"(task '{self.name}' has one)")
-        if config.search.objectives == "per_task" and not self.group_metrics:
-            raise BomergeError(f"search.objectives 'per_task' needs a task with one metric per "
-                               f"head (task '{self.name}' has one head)")
+        heads = tuple(train.tasks) if train.tasks else self.groups
+        for head in heads:
+            if head not in self.groups:
+                raise BomergeError(f"task '{self.name}' has no sub-task '{head}' "
+                                   f"(known: {', '.join(self.groups)})")
+        weights = tuple(train.task_weights) if train.task_weights else (1.0,) * len(heads)
+        if len(weights) != len(heads):
+            raise BomergeError(f"train.task_weights has {len(weights)} values for the "
+                               f"{len(heads)} sub-tasks {list(heads)}")
+        return TrainingPlan(mode, heads, weights)
 
     # ---- rows -----------------------------------------------------------------------
     @property
     def groups(self) -> tuple[str, ...]:
         """The heads' names, in order (one-head tasks: the task's own name)."""
         return (self.name,)
+
+    @property
+    def group_metrics(self) -> tuple[str, ...]:
+        """The per-head metrics a several-head task records beside its scalar metric (and
+        ``search.objectives: per_task`` optimises); empty for one-head tasks."""
+        return self.groups if len(self.groups) > 1 else ()
 
     @abstractmethod
     def load_split(self, data: DataConfig, split: str) -> list[Example]:
@@ -276,46 +327,3 @@ def data_root(data: DataConfig) -> Path | None:
 
 def hashed(prefix: str, index: int) -> str:
     return hashlib.sha256(f"{prefix}:{index}".encode()).hexdigest()
-
-
-TaskFactory = Callable[["TaskConfig"], Task]
-_FACTORIES: dict[str, TaskFactory] = {}
-_ALIASES: dict[str, str] = {}
-_ARCHITECTURES: dict[str, str] = {}
-
-
-def register(name: str, factory: TaskFactory, aliases: tuple[str, ...] = (),
-             architectures: tuple[str, ...] = ()) -> None:
-    """Make a task known to configs (``task.name``) by ``name`` and ``aliases``;
-    ``factory(task_config)`` builds it (most tasks ignore the config and return one
-    instance; a task over user files reads its columns from ``task.data``)."""
-    _FACTORIES[name] = factory
-    for alias in aliases:
-        _ALIASES[alias] = name
-    for architecture in architectures:
-        _ARCHITECTURES[architecture] = name
-
-
-def task_names() -> list[str]:
-    return sorted(_FACTORIES)
-
-
-def get_task(config: TaskConfig | str) -> Task:
-    """The task a config's ``task:`` section (or a bare task name) describes.
-
-    Raises:
-        BomergeError: the name is unknown (listing the known ones), or the task refuses
-            its ``task.data`` settings.
-    """
-    if isinstance(config, str):
-        config = TaskConfig(name=config)
-    key = _ALIASES.get(config.name.lower(), config.name.lower())
-    if key not in _FACTORIES:
-        raise BomergeError(f"unknown task '{config.name}' (known tasks: {', '.join(task_names())})")
-    return _FACTORIES[key](config)
-
-
-def task_for_architecture(architecture: str) -> str | None:
-    """The name of the registered task whose models carry ``architecture`` (for messages
-    that point a user from a wrong task to the right one)."""
-    return _ARCHITECTURES.get(architecture)

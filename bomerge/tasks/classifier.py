@@ -8,6 +8,7 @@ head's label count and metrics.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,10 @@ from bomerge.tasks.base import (
     Task,
     additive_mask,
     run_model,
-    task_for_architecture,
 )
 from bomerge.tasks.encode import Encoded, encode_examples, pad_rows
 from bomerge.tasks.metrics import METRICS
+from bomerge.tasks.registry import task_for_architecture
 
 
 class SequenceClassificationTask(Task):
@@ -42,7 +43,11 @@ class SequenceClassificationTask(Task):
     Gaussian log-likelihood); otherwise cross-entropy over ``num_labels`` classes."""
 
     num_labels: int
-    is_pair: bool
+
+    @property
+    @abstractmethod
+    def is_pair(self) -> bool:
+        """Whether a row is a sentence pair (encoded as ``[CLS] a [SEP] b [SEP]``)."""
 
     @property
     def is_regression(self) -> bool:

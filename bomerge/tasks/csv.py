@@ -10,6 +10,7 @@ task:
     label_column: label
     labels: [negative, positive]       # class names in head order, or: regression
     metric: accuracy            # accuracy | f1 (two classes) | mcc | pearson | spearman
+                                # (mcc is reported under its GLUE name, matthews)
 ```
 
 Labels are matched as written in the file (``labels: [0, 1]`` for files holding 0/1). A
@@ -23,26 +24,26 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from bomerge.config import DataConfig, StudyConfig, TaskConfig
+from bomerge.config import DataConfig, TaskConfig
 from bomerge.errors import BomergeError
-from bomerge.tasks.base import Example, register
+from bomerge.tasks.base import Example
 from bomerge.tasks.classifier import SequenceClassificationTask
+from bomerge.tasks.registry import register
 
 NAME = "csv"
-METRIC_NAMES = {"accuracy": "accuracy", "f1": "f1", "mcc": "matthews", "pearson": "pearson",
-                "spearman": "spearman"}
-CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc")
+METRIC_NAMES = {"accuracy": "accuracy", "f1": "f1", "mcc": "matthews", "matthews": "matthews",
+                "pearson": "pearson", "spearman": "spearman"}
+CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc", "matthews")
 REGRESSION = "regression"
 DATA_KEYS = ("train", "dev", "text_columns", "label_column", "labels", "metric")
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class CsvTask(SequenceClassificationTask):
-    """Rows of ``files`` (split → path), texts from ``text_columns``, labels from
-    ``label_column``: class names ``classes`` in head order, or floats when ``classes`` is
-    empty (regression)."""
+    """Rows of the files ``task.data.train`` / ``dev``, texts from ``text_columns``, labels
+    from ``label_column``: class names ``classes`` in head order, or floats when ``classes``
+    is empty (regression)."""
 
-    files: dict[str, Path]
     text_columns: tuple[str, ...]
     label_column: str
     classes: tuple[str, ...]
@@ -50,25 +51,23 @@ class CsvTask(SequenceClassificationTask):
     metric: str
     extra_metrics: tuple[str, ...] = ()
     name: str = NAME
+    data_keys: tuple[str, ...] = DATA_KEYS
 
     @property
-    def is_pair(self) -> bool:  # type: ignore[override]
+    def is_pair(self) -> bool:
         return len(self.text_columns) == 2
 
-    def check_config(self, config: StudyConfig) -> None:
-        super().check_config(config)
-        data = config.task.data
-        for key in ("root",):
-            if key in data.model_fields_set:
-                raise BomergeError(f"task.data.{key} is not read by task '{NAME}' (it reads "
-                                   f"{', '.join(DATA_KEYS)})")
-
     def load_split(self, data: DataConfig, split: str) -> list[Example]:
-        if split not in self.files:
+        """Rows of the file ``task.data.<split>`` of ``data`` names ('train' or 'dev')."""
+        if split not in ("train", "dev"):
             raise BomergeError(f"task '{NAME}': unknown split '{split}' (use train or dev)")
-        rows = self.read_file(self.files[split])
+        path = getattr(data, split)
+        if path is None:
+            raise BomergeError(f"task '{NAME}' reads its {split} rows from task.data.{split}, "
+                               "which is not set")
+        rows = self.read_file(path)
         if not rows:
-            raise BomergeError(f"{self.files[split]}: the {split} split has no rows")
+            raise BomergeError(f"{path}: the {split} split has no rows")
         return rows
 
     def read_file(self, path: Path) -> list[Example]:
@@ -129,8 +128,7 @@ def build_csv_task(config: TaskConfig) -> CsvTask:
         raise BomergeError(f"task.data.metric '{data.metric}' does not score {kind} labels")
     if data.metric == "f1" and len(classes) != 2:
         raise BomergeError("task.data.metric 'f1' needs two classes (the second is positive)")
-    return CsvTask(files={"train": data.train, "dev": data.dev},
-                   text_columns=tuple(data.text_columns), label_column=data.label_column,
+    return CsvTask(text_columns=tuple(data.text_columns), label_column=data.label_column,
                    classes=classes, num_labels=1 if regression else len(classes),
                    metric=METRIC_NAMES[data.metric])
 

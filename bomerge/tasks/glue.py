@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bomerge.config import DataConfig, StudyConfig, TaskConfig
+from bomerge.config import DataConfig, TaskConfig
 from bomerge.errors import BomergeError
-from bomerge.tasks.base import DATA_ROOT_ENV, Example, data_root, hashed, register
+from bomerge.tasks.base import DATA_ROOT_ENV, Example, data_root, hashed
 from bomerge.tasks.classifier import SequenceClassificationTask
-
-GLUE_DATA_KEYS = ("root", "hub")
+from bomerge.tasks.registry import register
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -45,14 +44,8 @@ class GlueTask(SequenceClassificationTask):
     hub_path: str = "nyu-mll/glue"
 
     @property
-    def is_pair(self) -> bool:  # type: ignore[override]
+    def is_pair(self) -> bool:
         return len(self.local_text_columns) == 2
-
-    def check_config(self, config: StudyConfig) -> None:
-        super().check_config(config)
-        for key in sorted(config.task.data.model_fields_set - set(GLUE_DATA_KEYS)):
-            raise BomergeError(f"task.data.{key} is not read by task '{self.name}' "
-                               f"(GLUE tasks read {' and '.join(GLUE_DATA_KEYS)})")
 
     def load_split(self, data: DataConfig, split: str) -> list[Example]:
         """Rows of ``split`` ('train' or 'dev') from the local root, else from the hub.

@@ -3,7 +3,8 @@ model soups.
 
 ``train.mode`` names the loop (default: the task's first training mode): ``shuffled`` for
 one-head tasks; ``round_robin``, ``pcgrad`` and ``single`` over the heads of a several-head
-task. A loop is one module with one function, listed in ``TRAINING_LOOPS``.
+task. A loop is a function of a ``TrainingRun``, listed under its mode in ``TRAINING_LOOPS``
+(a test checks that every registered task's modes have one).
 """
 
 from __future__ import annotations
@@ -16,20 +17,17 @@ from pathlib import Path
 import torch
 
 from bomerge.config import TaskConfig, TrainConfig
-from bomerge.errors import BomergeError
 from bomerge.tasks import get_task
-from bomerge.train.groups import train_pcgrad, train_round_robin, train_single
+from bomerge.train.groups import train_groups
 from bomerge.train.shuffled import train_shuffled
-from bomerge.train.snapshots import BASE_FOLDER, MANIFEST, finished_checkpoints
+from bomerge.train.snapshots import TrainingRun, finished_checkpoints
 
-__all__ = ["BASE_FOLDER", "MANIFEST", "TRAINING_LOOPS", "finetune"]
-
-TrainingLoop = Callable[..., list[Path]]
+TrainingLoop = Callable[[TrainingRun], list[Path]]
 TRAINING_LOOPS: dict[str, TrainingLoop] = {
     "shuffled": train_shuffled,
-    "round_robin": train_round_robin,
-    "pcgrad": train_pcgrad,
-    "single": train_single,
+    "round_robin": train_groups,
+    "pcgrad": train_groups,
+    "single": train_groups,
 }
 
 
@@ -50,13 +48,11 @@ def finetune(
     if done is not None:
         return done
     task = get_task(task_cfg)
-    mode = train.mode or task.training_modes[0]
-    if mode not in task.training_modes:
-        raise BomergeError(f"train.mode '{mode}' is not a training mode of task '{task.name}' "
-                           f"(its modes: {', '.join(task.training_modes)})")
+    plan = task.training_plan(train)
     started = time.perf_counter()
     if out_dir.exists():
         shutil.rmtree(out_dir)  # an unfinished run: training is deterministic, start over
     out_dir.mkdir(parents=True)
-    return TRAINING_LOOPS[mode](task, task_cfg, train, out_dir, device, show_progress, log_path,
-                                started)
+    run = TrainingRun(task, task_cfg, train, plan, out_dir, device, show_progress, log_path,
+                      started)
+    return TRAINING_LOOPS[plan.mode](run)

@@ -21,40 +21,22 @@ heads in ``train.tasks`` order (default 1 each). The shared encoder is the model
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from bomerge.config import TaskConfig, TrainConfig
 from bomerge.errors import BomergeError
 from bomerge.tasks.base import Batch, Example, Task
 from bomerge.train.pcgrad import pcgrad
 from bomerge.train.snapshots import (
     SnapshotKeeper,
+    TrainingRun,
     optimizer_and_schedule,
-    run_settings,
     start_point,
     subsample,
     training_progress,
 )
-
-
-def training_tasks(task: Task, train: TrainConfig, mode: str) -> tuple[list[str], list[float]]:
-    """The trained heads and their weights; refuses unknown names or mismatched weights."""
-    names = list(train.tasks) if train.tasks else list(task.groups)
-    for name in names:
-        if name not in task.groups:
-            raise BomergeError(f"task '{task.name}' has no sub-task '{name}' "
-                               f"(known: {', '.join(task.groups)})")
-    if mode == "single" and len(names) != 1:
-        raise BomergeError(f"train.mode 'single' trains one sub-task; train.tasks lists {names}")
-    weights = list(train.task_weights) if train.task_weights else [1.0] * len(names)
-    if len(weights) != len(names):
-        raise BomergeError(f"train.task_weights has {len(weights)} values for the "
-                           f"{len(names)} sub-tasks {names}")
-    return names, weights
 
 
 class TaskStream:
@@ -77,17 +59,18 @@ class TaskStream:
         return self.batches[self.order.pop(0)]
 
 
-def train_groups(mode: str, task: Task, task_cfg: TaskConfig, train: TrainConfig,
-                 out_dir: Path, device: torch.device | str, show_progress: bool,
-                 log_path: Path | None, started: float) -> list[Path]:
-    """Fine-tune the heads ``train.tasks`` (default all) with ``mode``; returns the kept
-    snapshot folders."""
-    names, weights = training_tasks(task, train, mode)
+def train_groups(run: TrainingRun) -> list[Path]:
+    """Fine-tune the heads of ``run.plan`` with its mode (round_robin, pcgrad or single);
+    returns the kept snapshot folders."""
+    task, task_cfg, train, device = run.task, run.task_cfg, run.train, run.device
+    mode, names, weights = run.plan.mode, list(run.plan.heads), list(run.plan.weights)
+    if mode == "single" and len(names) != 1:
+        raise BomergeError(f"train.mode 'single' trains one sub-task; train.tasks lists {names}")
     rows = task.rows_by_group(task.load_split(task_cfg.data, "train"))
     examples: list[Example] = [ex for name in names
                                for ex in subsample(rows[name], train.max_train_examples, train.seed)]
 
-    model, tokenizer = start_point(task, train, examples, out_dir, device)
+    model, tokenizer = start_point(task, train, examples, run.out_dir, device)
 
     generator = torch.Generator().manual_seed(train.seed)
     batches = task.batches(examples, tokenizer, task_cfg.max_length, train.batch_size, "cpu")
@@ -97,7 +80,7 @@ def train_groups(mode: str, task: Task, task_cfg: TaskConfig, train: TrainConfig
                        else sum(len(s) for s in streams.values()))
     total_steps = steps_per_epoch * train.epochs
     optimizer, scheduler = optimizer_and_schedule(model, train, total_steps)
-    keeper = SnapshotKeeper(out_dir, train, steps_per_epoch, model, tokenizer)
+    keeper = SnapshotKeeper(run.out_dir, train, steps_per_epoch, model, tokenizer)
     weight_of = dict(zip(names, weights, strict=True))
 
     def step(loss_value: float, label: str) -> None:
@@ -107,7 +90,7 @@ def train_groups(mode: str, task: Task, task_cfg: TaskConfig, train: TrainConfig
         running = keeper.step(loss_value)
         progress.update(bar, advance=1, description=f"{task.name} {mode} {label} loss {running:.3f}")
 
-    with training_progress(show_progress) as progress:
+    with training_progress(run.show_progress) as progress:
         bar = progress.add_task(f"{task.name} {mode}", total=total_steps)
         for _ in range(train.epochs):
             if mode == "pcgrad":
@@ -121,12 +104,7 @@ def train_groups(mode: str, task: Task, task_cfg: TaskConfig, train: TrainConfig
                     loss = batch_loss(task, model, batch, device)
                     (weight_of[batch.group] * loss).backward()
                     step(float(loss.detach()), batch.group)
-    return keeper.finish(run_settings(task_cfg, train), len(examples), log_path, started)
-
-
-train_round_robin = partial(train_groups, "round_robin")
-train_pcgrad = partial(train_groups, "pcgrad")
-train_single = partial(train_groups, "single")
+    return run.finish(keeper, len(examples))
 
 
 def round_robin(epochs: list[Iterator[Batch]]) -> Iterator[Batch]:

@@ -12,36 +12,33 @@ from pathlib import Path
 
 import torch
 
-from bomerge.config import TaskConfig, TrainConfig
-from bomerge.tasks.base import Task
 from bomerge.train.snapshots import (
     SnapshotKeeper,
+    TrainingRun,
     optimizer_and_schedule,
-    run_settings,
     start_point,
     subsample,
     training_progress,
 )
 
 
-def train_shuffled(task: Task, task_cfg: TaskConfig, train: TrainConfig, out_dir: Path,
-                   device: torch.device | str, show_progress: bool, log_path: Path | None,
-                   started: float) -> list[Path]:
+def train_shuffled(run: TrainingRun) -> list[Path]:
     """Fine-tune on the task's training rows (capped at ``train.max_train_examples``, a
     seeded sample), saving snapshots as ``train`` says; returns the kept folders."""
+    task, task_cfg, train, device = run.task, run.task_cfg, run.train, run.device
     examples = subsample(task.load_split(task_cfg.data, "train"), train.max_train_examples,
                          train.seed)
 
-    model, tokenizer = start_point(task, train, examples, out_dir, device)
+    model, tokenizer = start_point(task, train, examples, run.out_dir, device)
 
     encoded = task.encode(examples, tokenizer, task_cfg.max_length)
     steps_per_epoch = -(-len(examples) // train.batch_size)
     total_steps = steps_per_epoch * train.epochs
     optimizer, scheduler = optimizer_and_schedule(model, train, total_steps)
     generator = torch.Generator().manual_seed(train.seed)
-    keeper = SnapshotKeeper(out_dir, train, steps_per_epoch, model, tokenizer)
+    keeper = SnapshotKeeper(run.out_dir, train, steps_per_epoch, model, tokenizer)
 
-    with training_progress(show_progress) as progress:
+    with training_progress(run.show_progress) as progress:
         bar = progress.add_task(f"{task.name} ({len(examples)} rows)", total=total_steps)
         for _ in range(train.epochs):
             order = torch.randperm(len(examples), generator=generator).tolist()
@@ -55,4 +52,4 @@ def train_shuffled(task: Task, task_cfg: TaskConfig, train: TrainConfig, out_dir
                 scheduler.step()
                 running = keeper.step(float(loss.detach()))
                 progress.update(bar, advance=1, description=f"{task.name} loss {running:.3f}")
-    return keeper.finish(run_settings(task_cfg, train), len(examples), log_path, started)
+    return run.finish(keeper, len(examples))

@@ -23,9 +23,30 @@ from bomerge.config import TaskConfig, TrainConfig
 from bomerge.errors import BomergeError
 from bomerge.fileio import append_jsonl, atomic_write
 from bomerge.models import load_tokenizer, resolve_model_folder, train_wordpiece
-from bomerge.tasks.base import Example, Task
+from bomerge.tasks.base import Example, Task, TrainingPlan
 
 MANIFEST = "train.json"
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One fine-tuning run as a loop sees it: the task and its config section, the
+    ``train:`` settings and the plan the task made of them, where snapshots go, the device,
+    whether to show progress, the log of trained runs and when the run started."""
+
+    task: Task
+    task_cfg: TaskConfig
+    train: TrainConfig
+    plan: TrainingPlan
+    out_dir: Path
+    device: torch.device | str
+    show_progress: bool
+    log_path: Path | None
+    started: float
+
+    def finish(self, keeper: SnapshotKeeper, train_rows: int) -> list[Path]:
+        return keeper.finish(run_settings(self.task_cfg, self.train), train_rows, self.log_path,
+                             self.started)
 
 
 @dataclass(frozen=True)
@@ -41,7 +62,15 @@ def run_settings(task_cfg: TaskConfig, train: TrainConfig) -> dict[str, object]:
     for key in ("mode", "tasks", "task_weights", "init_seed"):  # absent unless set, so runs
         if dumped[key] is None:                                 # recorded before them match
             del dumped[key]
-    return {"task": task_cfg.name, "max_length": task_cfg.max_length, "train": dumped}
+    settings: dict[str, object] = {"task": task_cfg.name, "max_length": task_cfg.max_length,
+                                   "train": dumped}
+    # The rows a task reads from files it names (a csv task's files, columns and label
+    # order) are part of what was trained; a data root is only where the rows are, and runs
+    # recorded before this key match as they are.
+    identity = task_cfg.data.model_dump(mode="json", exclude={"root", "hub"}, exclude_none=True)
+    if identity:
+        settings["data"] = identity
+    return settings
 
 
 BASE_FOLDER = "base"

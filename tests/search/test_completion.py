@@ -15,7 +15,11 @@ from bomerge.search.completion import complete_trial
 def _client_with_one_trial(tmp_path: Path):
     from ax.api.client import Client
     from ax.api.configs import RangeParameterConfig, StorageConfig
-    from ax.storage.sqa_store.db import create_all_tables, get_engine, init_engine_and_session_factory
+    from ax.storage.sqa_store.db import (
+        create_all_tables,
+        get_engine,
+        init_engine_and_session_factory,
+    )
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
     init_engine_and_session_factory(url=url, force_init=True)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from bomerge.search.pareto import TrialRecord, hypervolume, pareto_set, pick, progress, reference_point
+from bomerge.search.pareto import (
+    TrialRecord,
+    hypervolume,
+    pareto_set,
+    pick,
+    progress,
+    reference_point,
+)
 
 
 def rec(index: int, loss: float | None, metric: float | None) -> TrialRecord:

@@ -12,10 +12,10 @@ import torch
 
 from bomerge.config import parse_config
 from bomerge.errors import BomergeError
-from bomerge.evaluate import EvalResult
 from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
+from bomerge.tasks.base import EvalResult
 from tests.conftest import tiny_study_dict
 
 
@@ -48,7 +48,7 @@ def sabotage(runner: StudyRunner, plan: dict[int, str]) -> list[int]:
         return result
 
     evaluator.evaluate = evaluate  # type: ignore[method-assign]
-    runner._prepare = lambda: None  # keep the sabotaged evaluator  # type: ignore[method-assign]
+    runner.open = lambda: None  # keep the sabotaged evaluator  # type: ignore[method-assign]
     runner.client = runner._client(runner.store.connect())
     return calls
 
@@ -137,10 +137,13 @@ def test_a_completed_trial_whose_scores_were_not_saved_is_rerun(glue_root, tiny_
 
 
 def test_a_pick_that_is_a_baseline_arm_reports_the_baselines_recorded_report_scores(
-        glue_root, tiny_candidates, tmp_path):
+        glue_root, tiny_candidates, tmp_path, monkeypatch):
     runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=0, initial_trials=1)
-    runner.open()
-    runner.merged_parameters = None  # finish must not merge again: the baseline was reported
+
+    def merge_again(*args):
+        raise AssertionError("finish must not merge again: the baseline was reported")
+
+    monkeypatch.setattr("bomerge.search.runner.trial_merge", merge_again)
     outcome = runner.run()
     pick = outcome.report["scores"]["pick"]
     recorded = runner.store.read_baselines()[pick["arm"]]

@@ -9,9 +9,10 @@ import torch
 from bomerge.config import TaskConfig
 from bomerge.errors import BomergeError
 from bomerge.tasks import Task, get_task, task_names
-from bomerge.tasks.base import Batch, Example, task_for_architecture
+from bomerge.tasks.base import Batch, Example
 from bomerge.tasks.cs224n import CS224N
 from bomerge.tasks.glue import GLUE_TASKS
+from bomerge.tasks.registry import task_for_architecture
 
 
 def rows(groups: dict[str, int]) -> list[Example]:

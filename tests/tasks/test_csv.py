@@ -19,7 +19,7 @@ from bomerge.config import StudyConfig, TinyModelConfig, parse_config
 from bomerge.errors import BomergeError
 from bomerge.evaluate import Evaluator
 from bomerge.models import train_wordpiece
-from bomerge.search.configs import check_names
+from bomerge.search.names import check_names
 from bomerge.tasks import get_task
 from bomerge.tasks.base import ALL_STATISTICS, Example
 from bomerge.tasks.csv import CsvTask
@@ -190,7 +190,7 @@ def test_a_missing_file_and_an_unknown_split_are_named(sentiment):
     ({"label_column": None}, r"study\.yaml: task 'csv' needs task\.data\.label_column"),
     ({"metric": None}, r"study\.yaml: task 'csv' needs task\.data\.metric"),
     ({"metric": "auc"}, r"study\.yaml: task\.data\.metric: unknown metric 'auc' \(use accuracy, f1, "
-                        r"mcc, pearson, spearman\)"),
+                        r"mcc, matthews, pearson, spearman\)"),
     ({"metric": "pearson"}, r"study\.yaml: task\.data\.metric 'pearson' does not score "
                             r"classification labels"),
     ({"labels": "regression"}, r"study\.yaml: task\.data\.metric 'accuracy' does not score "
@@ -215,7 +215,7 @@ def test_a_glue_key_is_refused_for_csv_and_a_csv_key_for_a_glue_task(sentiment):
     with pytest.raises(BomergeError, match=r"^study\.yaml: task\.data\.root is not read by task 'csv'"):
         study(sentiment, classification_data(root="data"))
     with pytest.raises(BomergeError, match=r"^study\.yaml: task\.data\.train is not read by task "
-                                           r"'sst2' \(GLUE tasks read root and hub\)"):
+                                           r"'sst2' \(it reads root, hub\)"):
         study(sentiment, {"root": "glue", "train": "train.csv"}, task="sst2")
     assert study(sentiment, {"root": "glue", "hub": False}, task="sst2").task.data.hub is False
 

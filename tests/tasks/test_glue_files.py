@@ -9,8 +9,8 @@ import pytest
 
 from bomerge.config import DataConfig
 from bomerge.errors import BomergeError
-from bomerge.tasks.glue import glue_dev_rows
 from bomerge.tasks import get_task
+from bomerge.tasks.glue import glue_dev_rows
 
 
 def write(path: Path, text: str) -> Path:

@@ -1,6 +1,6 @@
 """bomerge.train.groups: round-robin, PCGrad and single-head training of a task with several
 heads (the CS224N multitask model), keeping the last k snapshots like any training run;
-bomerge.search.configs refuses these settings for a one-head task."""
+bomerge.search.names refuses these settings for a one-head task."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import torch
 from bomerge.config import parse_config
 from bomerge.errors import BomergeError
 from bomerge.fileio import read_jsonl
-from bomerge.search.configs import check_names
+from bomerge.search.names import check_names
 from bomerge.tasks.cs224n import CS224N
 from bomerge.tasks.cs224n.model import MultitaskBert
 from bomerge.train.finetune import TRAINING_LOOPS, finetune
-from bomerge.train.groups import batch_loss, pcgrad_step, round_robin, training_tasks
+from bomerge.train.groups import batch_loss, pcgrad_step, round_robin
 from bomerge.train.pcgrad import pcgrad
 from tests.conftest import tiny_multitask_dict
 
@@ -100,16 +100,24 @@ def test_training_tasks_and_weights_are_checked():
         raw["train"].update(kw)
         return parse_config(raw, "test", Path(".")).train
 
-    assert training_tasks(CS224N, train(), "round_robin") == (["sst", "quora", "sts"], [1.0, 1.0, 1.0])
-    assert training_tasks(CS224N, train(mode="single", tasks=["sts"]), "single") == (["sts"], [1.0])
-    assert training_tasks(CS224N, train(tasks=["sts", "sst"], task_weights=[2.0, 0.5]),
-                          "pcgrad") == (["sts", "sst"], [2.0, 0.5])
-    with pytest.raises(BomergeError, match="'single' trains one sub-task"):
-        training_tasks(CS224N, train(mode="single"), "single")
+    plan = CS224N.training_plan(train())
+    assert (plan.mode, plan.heads, plan.weights) == ("round_robin", ("sst", "quora", "sts"),
+                                                     (1.0, 1.0, 1.0))
+    plan = CS224N.training_plan(train(mode="single", tasks=["sts"]))
+    assert (plan.mode, plan.heads, plan.weights) == ("single", ("sts",), (1.0,))
+    plan = CS224N.training_plan(train(mode="pcgrad", tasks=["sts", "sst"], task_weights=[2.0, 0.5]))
+    assert (plan.heads, plan.weights) == (("sts", "sst"), (2.0, 0.5))
     with pytest.raises(BomergeError, match="task_weights has 2 values for the 3 sub-tasks"):
-        training_tasks(CS224N, train(task_weights=[1.0, 2.0]), "round_robin")
+        CS224N.training_plan(train(task_weights=[1.0, 2.0]))
     with pytest.raises(BomergeError, match="no sub-task 'qqp'"):
-        training_tasks(CS224N, train(tasks=["qqp"]), "round_robin")
+        CS224N.training_plan(train(tasks=["qqp"]))
+
+
+def test_single_mode_trains_exactly_one_head(cs224n_root, tmp_path):
+    raw = tiny_multitask_dict(cs224n_root, tmp_path / "studies", mode="single")
+    config = parse_config(raw, "test", tmp_path)
+    with pytest.raises(BomergeError, match="'single' trains one sub-task"):
+        finetune(config.task, config.train, tmp_path / "run", "cpu", False)
 
 
 def test_every_training_mode_of_a_task_has_a_loop():

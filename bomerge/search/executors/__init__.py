@@ -9,9 +9,10 @@ from bomerge.search.executors.base import (
     ExecutorContext,
     PendingTrial,
     executor_for,
+    executor_names,
     get_executor,
     register,
 )
 
 __all__ = ["EXECUTORS", "Executor", "ExecutorContext", "PendingTrial", "executor_for",
-           "get_executor", "register"]
+           "executor_names", "get_executor", "register"]

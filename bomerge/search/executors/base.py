@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 from rich.console import Console
 
@@ -83,10 +83,24 @@ class Executor(ABC):
     def free(self) -> bool:
         """Whether a trial submitted now is taken at once."""
 
+    @classmethod
+    def check_available(cls) -> None:
+        """Refuse (BomergeError, one line saying what to install) before any work when this
+        executor cannot run here. The preflight calls it; nothing to check by default."""
+
     @abstractmethod
     def wanted(self, queued: int) -> int:
         """How many new trials to generate now, ``queued`` being generated and not yet
-        submitted (the runner caps it at what is left of the budget)."""
+        submitted (the runner caps it at what is left of the budget).
+
+        The runner asks twice per step of its loop: before handing queued trials over, and
+        again with trials in flight, just before it waits in ``next_finished``. Trials asked
+        for the second time are generated while those in flight are evaluated (they are
+        pending points of the acquisition) and handed over as soon as a slot frees. An
+        executor that evaluates beside the study process (a worker thread, Ray actors)
+        answers more than zero then to keep its slots busy; one that evaluates inside
+        ``next_finished`` answers zero while a trial is in flight, so no trial is generated
+        before those handed over earlier are recorded."""
 
     @abstractmethod
     def submit(self, trial: PendingTrial) -> None:
@@ -113,6 +127,12 @@ def get_executor(name: str) -> type[Executor]:
     if name not in EXECUTORS:
         raise BomergeError(f"unknown executor '{name}' (known: {', '.join(sorted(EXECUTORS))})")
     return EXECUTORS[name]
+
+
+def executor_names() -> tuple[str, ...]:
+    """The names a config's ``executor`` takes (its field's ``Literal``), each of which
+    ``executor_for`` resolves: ``--executor`` is checked against the same list."""
+    return get_args(StudyConfig.model_fields["executor"].annotation)
 
 
 def executor_for(config: StudyConfig) -> type[Executor]:

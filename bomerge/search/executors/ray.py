@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.search.executors.base import Executor, ExecutorContext, PendingTrial, register
@@ -37,7 +35,7 @@ class TrialWorker:
         import ray
         import torch
 
-        from bomerge.search.space import SearchSpace
+        from bomerge.search.space import study_space
         from bomerge.search.store import StudyStore
         from bomerge.search.workbench import Workbench
 
@@ -52,7 +50,7 @@ class TrialWorker:
         self.bench.load([Path(p) for p in paths], Path(base) if base else None)
         self.method = self.bench.method(config.merge.method)
         self.bench.prepared(self.method)
-        self.space = SearchSpace(self.method.variables(self.bench.pool.k), config.merge.encoding)
+        self.space = study_space(config, self.method, self.bench.pool.k)
 
     def describe(self) -> str:
         return f"pid {os.getpid()} on {socket.gethostname()}, {self.bench.device}"
@@ -84,25 +82,35 @@ class WorkerShape:
         return cls(max(1, workers), settings.cpus_per_worker, gpus)
 
 
-class RayTrials:
-    """The study side of ``executor: ray``: starts the workers, submits points to idle ones
-    and hands outcomes back in the order they finish.
+@register
+class OnRay(Executor):
+    """The executor of ``executor: ray``: starts the trial workers, submits points to idle
+    ones and hands outcomes back in the order they finish. As many trials are in flight as
+    there are workers; whenever some are idle, the runner generates that many trials in one
+    call (those still running are pending points of the acquisition).
 
-    Used as a context manager; leaving it kills the workers (a trial still in flight stays
-    RUNNING in Ax and is re-run on resume) and stops the Ray instance it started."""
+    Leaving the context kills the workers (a trial still in flight stays RUNNING in Ax and
+    is re-run on resume) and stops the Ray instance it started."""
 
-    def __init__(self, study_dir: Path, config: StudyConfig, paths: list[Path],
-                 base: Path | None, console: Console) -> None:
-        self.study_dir, self.config, self.console = study_dir, config, console
-        self.paths, self.base = [str(p) for p in paths], str(base) if base else None
+    name = "ray"
+
+    def __init__(self, context: ExecutorContext) -> None:
+        super().__init__(context)
         self._started_ray = False
         self._idle: list[Any] = []
-        self._in_flight: dict[Any, tuple[int, Any, float]] = {}
+        # The one record of what is in flight: each Ray result reference, with the trial it
+        # scores and the worker scoring it.
+        self._in_flight: dict[Any, tuple[PendingTrial, Any]] = {}
 
-    def __enter__(self) -> RayTrials:
+    @classmethod
+    def check_available(cls) -> None:
+        import_ray()
+
+    def __enter__(self) -> OnRay:
         ray = import_ray()
+        config = self.context.config
         if not ray.is_initialized():
-            address = self.config.ray.address
+            address = config.ray.address
             check_reachable(address or os.environ.get("RAY_ADDRESS"))
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
@@ -112,38 +120,51 @@ class RayTrials:
                 raise BomergeError(f"ray.address {where}: cannot start or reach Ray "
                                    f"({type(error).__name__}: {error})") from None
             self._started_ray = True
-        self.shape = WorkerShape.for_cluster(self.config, ray.cluster_resources())
+        self.shape = WorkerShape.for_cluster(config, ray.cluster_resources())
         self._actor = ray.remote(TrialWorker).options(
             num_cpus=self.shape.cpus, num_gpus=self.shape.gpus, max_restarts=0
         )
-        with self.console.status(f"starting {self.shape.workers} Ray trial workers"):
+        console = self.context.console
+        with console.status(f"starting {self.shape.workers} Ray trial workers"):
             workers = [self._new_worker() for _ in range(self.shape.workers)]
             try:
                 places = ray.get([w.describe.remote() for w in workers])
             except ray.exceptions.RayError as error:
+                self._idle = workers
                 self.__exit__(None, None, None)
                 raise BomergeError(f"a Ray trial worker could not load the study: {error}") from None
         self._idle = workers
-        self.console.print(f"Ray: {len(workers)} trial workers ({', '.join(places)})", highlight=False)
+        console.print(f"Ray: {len(workers)} trial workers ({', '.join(places)})", highlight=False)
         return self
 
     def _new_worker(self) -> Any:
-        return self._actor.remote(str(self.study_dir), self.config, self.paths, self.base)
+        context = self.context
+        base = str(context.base) if context.base else None
+        return self._actor.remote(str(context.study_dir), context.config,
+                                  [str(p) for p in context.paths], base)
 
     @property
     def idle(self) -> int:
+        """Workers with no trial."""
         return len(self._idle)
 
     @property
     def busy(self) -> int:
         return len(self._in_flight)
 
-    def submit(self, index: int, params: dict[str, float], gen_s: float) -> None:
-        worker = self._idle.pop()
-        self._in_flight[worker.evaluate.remote(params)] = (index, worker, gen_s)
+    @property
+    def free(self) -> bool:
+        return bool(self._idle)
 
-    def next_finished(self) -> tuple[int, TrialOutcome, float]:
-        """Wait for the first trial in flight to finish: (index, outcome, generation s).
+    def wanted(self, queued: int) -> int:
+        return max(0, len(self._idle) - queued)
+
+    def submit(self, trial: PendingTrial) -> None:
+        worker = self._idle.pop()
+        self._in_flight[worker.evaluate.remote(trial.params)] = (trial, worker)
+
+    def next_finished(self) -> tuple[PendingTrial, TrialOutcome]:
+        """Wait for the first trial in flight to finish.
 
         A worker that died (killed for memory, its node lost) fails its trial with the
         reason and is replaced."""
@@ -151,7 +172,7 @@ class RayTrials:
         if not self._in_flight:
             raise BomergeError("no Ray trial in flight to wait for")
         (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
-        index, worker, gen_s = self._in_flight.pop(ref)
+        trial, worker = self._in_flight.pop(ref)
         try:
             outcome = ray.get(ref)
         except ray.exceptions.RayError as error:
@@ -161,58 +182,16 @@ class RayTrials:
             ray.kill(worker)
             worker = self._new_worker()
         self._idle.append(worker)
-        return index, outcome, gen_s
+        return trial, outcome
+
+    def status(self) -> str:
+        return f"{len(self._in_flight)} on Ray"
 
     def __exit__(self, *exc: object) -> None:
         ray = import_ray()
-        for worker in [*self._idle, *(w for _, w, _ in self._in_flight.values())]:
+        for worker in [*self._idle, *(w for _, w in self._in_flight.values())]:
             ray.kill(worker)
         self._idle, self._in_flight = [], {}
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False
-
-
-@register
-class OnRay(Executor):
-    """The executor of ``executor: ray``: as many trials in flight as there are workers;
-    whenever some are idle, the runner generates that many trials in one call (those still
-    running are pending points of the acquisition), and outcomes come back in the order
-    they finish."""
-
-    name = "ray"
-
-    def __init__(self, context: ExecutorContext) -> None:
-        super().__init__(context)
-        self._trials = RayTrials(context.study_dir, context.config, context.paths,
-                                 context.base, context.console)
-        self._pending: dict[int, PendingTrial] = {}
-
-    def __enter__(self) -> OnRay:
-        self._trials.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._trials.__exit__(*exc)
-
-    @property
-    def busy(self) -> int:
-        return self._trials.busy
-
-    @property
-    def free(self) -> bool:
-        return self._trials.idle > 0
-
-    def wanted(self, queued: int) -> int:
-        return max(0, self._trials.idle - queued)
-
-    def submit(self, trial: PendingTrial) -> None:
-        self._pending[trial.index] = trial
-        self._trials.submit(trial.index, trial.params, trial.gen_s)
-
-    def next_finished(self) -> tuple[PendingTrial, TrialOutcome]:
-        index, outcome, _ = self._trials.next_finished()
-        return self._pending.pop(index), outcome
-
-    def status(self) -> str:
-        return f"{self._trials.busy} on Ray"

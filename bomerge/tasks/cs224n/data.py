@@ -30,7 +30,6 @@ from pathlib import Path
 from bomerge.errors import BomergeError
 from bomerge.tasks.base import Example
 
-
 SST_DEV_ROWS = 1000
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, PreTrainedTokenizerBase
 
-from bomerge.config import DataConfig, StudyConfig, TaskConfig, TinyModelConfig
+from bomerge.config import DataConfig, TaskConfig, TinyModelConfig
 from bomerge.errors import BomergeError
 from bomerge.models import read_model_config, tiny_bert_config
 from bomerge.tasks.base import (
@@ -35,7 +35,6 @@ from bomerge.tasks.base import (
     Task,
     additive_mask,
     data_root,
-    register,
     run_model,
 )
 from bomerge.tasks.cs224n.batches import PairBatch, pair_batches
@@ -48,6 +47,7 @@ from bomerge.tasks.cs224n.model import (
     task_loss,
 )
 from bomerge.tasks.metrics import METRICS
+from bomerge.tasks.registry import register
 
 TRAINING_MODES = ("round_robin", "pcgrad", "single")
 
@@ -67,19 +67,12 @@ class Cs224nTask(Task):
 
     name = "cs224n"
     metric = "average"
-    group_metrics = tuple(sub.name for sub in SUBTASKS)
     statistics = frozenset({FISHER})
     training_modes = TRAINING_MODES
 
     @property
     def groups(self) -> tuple[str, ...]:
         return tuple(sub.name for sub in SUBTASKS)
-
-    def check_config(self, config: StudyConfig) -> None:
-        super().check_config(config)
-        if config.train is not None and config.train.tasks:
-            for name in config.train.tasks:
-                subtask(name)
 
     def load_split(self, data: DataConfig, split: str) -> list[Example]:
         if split not in ("train", "dev"):
@@ -104,11 +97,11 @@ class Cs224nTask(Task):
     def summarize(self, scored: Scored) -> EvalResult:
         extra: dict[str, float] = {}
         for sub in SUBTASKS:
-            rows = scored.groups == sub.name
-            if not rows.any():
+            predicted, gold = scored.of_group(sub.name)
+            if not len(gold):
                 continue
-            extra[sub.name] = METRICS[sub.metric](scored.predictions[rows], scored.labels[rows])
-            extra[f"{sub.name}_loss"] = scored.loss_sums[sub.name] / int(rows.sum())
+            extra[sub.name] = METRICS[sub.metric](predicted, gold)
+            extra[f"{sub.name}_loss"] = scored.loss_sums[sub.name] / len(gold)
         names = [sub.name for sub in SUBTASKS if sub.name in extra]
         return EvalResult(loss=sum(extra[f"{n}_loss"] for n in names),
                           metric=float(np.mean([extra[n] for n in names])), extra=extra,

@@ -11,7 +11,8 @@ import pytest
 
 from bomerge.config import parse_config
 from bomerge.errors import BomergeError
-from bomerge.search.executors.ray import RayTrials, WorkerShape
+from bomerge.search.executors import ExecutorContext, PendingTrial
+from bomerge.search.executors.ray import OnRay, WorkerShape
 from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
@@ -38,6 +39,15 @@ def study(glue_root: Path, candidates: list[Path], studies: Path, name: str, **e
     return StudyRunner(store, config, show_progress=False)
 
 
+def on_ray(runner: StudyRunner, paths: list[Path]) -> OnRay:
+    """The Ray executor of ``runner``'s study, as the search loop builds it."""
+    from rich.console import Console
+
+    context = ExecutorContext(runner.config, runner._evaluate, runner.store.directory, paths,
+                              None, Console(quiet=True))
+    return OnRay(context)
+
+
 def sqlite_trials(store: StudyStore) -> list[tuple[int, int]]:
     """(index, status) of every trial row in the study's Ax SQLite file."""
     with sqlite3.connect(store.directory / "ax.sqlite") as db:
@@ -45,14 +55,11 @@ def sqlite_trials(store: StudyStore) -> list[tuple[int, int]]:
 
 
 def test_an_unreachable_ray_cluster_is_a_clear_error(glue_root, tiny_candidates, tmp_path):
-    from rich.console import Console
-
     assert not ray.is_initialized()  # runs before the tests that start the local instance
     runner = study(glue_root, tiny_candidates, tmp_path, "far", executor="ray",
                    ray={"address": "127.0.0.1:9"})
     with pytest.raises(BomergeError, match=r"ray.address 127.0.0.1:9: cannot start or reach Ray"):
-        with RayTrials(runner.store.directory, runner.config, list(tiny_candidates), None,
-                       Console(quiet=True)):
+        with on_ray(runner, list(tiny_candidates)):
             pass
 
 
@@ -85,23 +92,20 @@ def test_a_study_on_ray_completes_the_same_trials_as_the_local_executor_with_the
 
 def test_ray_scores_do_not_depend_on_which_worker_or_how_many_trials_run_at_once(
         glue_root, tiny_candidates, tmp_path, local_ray):
-    from rich.console import Console
-
     runner = study(glue_root, tiny_candidates, tmp_path, "q", executor="ray")
     runner.open()
     points = [{"w0": z0, "w1": z1} for z0, z1 in ((0.2, 0.7), (0.5, 0.5), (0.9, 0.1), (0.0, 1.0))]
     local = [runner._evaluate(p).result for p in points]
-    with RayTrials(runner.store.directory, runner.config, runner.bench.paths, None,
-                   Console(quiet=True)) as workers:
+    with on_ray(runner, runner.bench.paths) as workers:
         assert workers.idle == 2
         for q in (1, 2):  # one trial in flight, then two at once on both workers
             scored = {}
             for start in range(0, len(points), q):
                 for i in range(start, start + q):
-                    workers.submit(i, points[i], 0.0)
+                    workers.submit(PendingTrial(i, points[i], 0.0))
                 for _ in range(q):
-                    index, outcome, _ = workers.next_finished()
-                    scored[index] = outcome.result
+                    trial, outcome = workers.next_finished()
+                    scored[trial.index] = outcome.result
             assert [(r.loss, r.metric) for r in (scored[i] for i in range(4))] == \
                    [(r.loss, r.metric) for r in local]
 

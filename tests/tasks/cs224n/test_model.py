@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 
-import torch
-
 import pytest
+import torch
 
 from bomerge.config import TinyModelConfig
 from bomerge.errors import BomergeError
 from bomerge.models import packaged_minilm_path, train_wordpiece
 from bomerge.tasks import get_task
 from bomerge.tasks.cs224n import CS224N
-from bomerge.tasks.cs224n.model import ARCHITECTURE, MultitaskBert, new_multitask_model, predictions, task_loss
+from bomerge.tasks.cs224n.model import (
+    ARCHITECTURE,
+    MultitaskBert,
+    new_multitask_model,
+    predictions,
+    task_loss,
+)
 
 
 def test_heads_have_the_cs224n_shapes_and_the_sts_score_is_a_scaled_clamped_cosine(tiny_multitask_candidates):

@@ -4,6 +4,7 @@ baselines, and methods that do not apply refused before any work."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,21 @@ def test_a_three_objective_study_records_every_task_and_picks_on_their_front(
     recorded = store.read_baselines()
     assert {"greedy_soup", "fisher"} <= set(recorded)
     assert {"sst", "quora", "sts"} <= set(recorded["fisher"]["report"])
+
+    # the pick and a baseline of another method export as MultitaskBert folders that score
+    # what the study recorded
+    where = ["--studies-dir", str(tmp_path / "studies")]
+    for choice, selection in ((["--pick"], result["scores"]["pick"]["selection"]),
+                              (["--baseline", "fisher", "--force"], recorded["fisher"]["selection"])):
+        out = tmp_path / "merged"
+        exported = bomerge_here(capsys, "study", "export", "multitask", str(out), *choice, "-q",
+                                *where)
+        assert exported.returncode == 0, exported.stderr
+        assert json.loads((out / "config.json").read_text())["architectures"] == ["MultitaskBert"]
+        scored = json.loads(bomerge_here(capsys, "eval", str(out), "--study", "multitask",
+                                         "--part", "selection", "--json", *where).stdout)
+        assert scored["loss"] == pytest.approx(selection["loss"], abs=1e-9)
+        assert scored["average"] == pytest.approx(selection["metric"], abs=1e-9)
 
 
 def test_methods_that_need_single_head_statistics_are_refused_for_multitask_models(

@@ -1,4 +1,4 @@
-"""Study configs with their names resolved: the task, the merge method and its options, the
+"""Resolving the names a study config holds: the task, the merge method and its options, the
 baselines and the search strategies.
 
 ``bomerge.config`` validates a file's structure and holds these names as strings; the

@@ -1,0 +1,130 @@
+"""The preflight: refuse, before any training, loading or statistics, a study that cannot run.
+
+It checks a config against everything that can be known cheaply: the executor (a known
+name that can run here), the base a method needs, the statistics a task's heads define,
+the statistics and evaluation rows, the candidates' layout and heads, and the config's
+``search.points``. A study that passes starts its work; one that does not stops with one
+line saying what to change.
+
+A module of its own (not the workbench's) because it asks the executor registry whether
+an executor can run, and the Ray executor itself opens the workbench.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bomerge.config import StudyConfig
+from bomerge.errors import BomergeError
+from bomerge.merge.base import METHODS, MergeMethod, base_missing_message, build_method
+from bomerge.models import check_same_tokenizer
+from bomerge.pool import check_candidates
+from bomerge.search.baselines import METHOD_BASELINES
+from bomerge.search.executors import executor_for, executor_names
+from bomerge.search.space import study_space
+from bomerge.search.store import check_storage
+from bomerge.search.workbench import evaluation_rows, statistics_rows
+from bomerge.tasks import Task, get_task
+
+
+def with_executor(config: StudyConfig, executor: str | None = None) -> StudyConfig:
+    """The config with ``--executor`` applied, refused when the name is not one ``executor:``
+    takes or when the executor cannot run here (Ray missing). The one place that asks an
+    executor whether it can run, so a new executor needs no branch here."""
+    if executor is not None:
+        known = executor_names()
+        if executor not in known:
+            raise BomergeError(f"--executor: unknown executor '{executor}' "
+                               f"(known: {', '.join(known)})")
+        config = config.model_copy(update={"executor": executor})
+    executor_for(config).check_available()
+    return config
+
+
+def preflight_study(config: StudyConfig, baselines: list[str], explicit: bool = False,
+                    source: str = "config") -> None:
+    """Every check that needs no training, loading or statistics: the candidates' layout and
+    heads, the base the study's method (and explicitly asked baselines) need, and the
+    statistics rows of data-dependent methods."""
+    explicit_paths = list(config.candidates.paths)
+    if explicit_paths and config.train is None:
+        check_candidates(explicit_paths)
+        check_same_tokenizer(explicit_paths)
+    own = build_method(config.merge.method, config.merge.options)
+    suite = [build_method(n) for n in baselines if n in METHOD_BASELINES and n != own.name]
+    preflight(config, [own, *suite] if explicit else [own], optional=suite, source=source)
+
+
+def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
+              optional: Sequence[MergeMethod] = (), source: str = "config") -> None:
+    """Refuse, before any work, what ``methods`` cannot run with: a missing base, missing
+    statistics rows, or candidates whose head is not the task's classifier. ``optional``
+    methods (a baseline suite) are skipped later when they lack a base, but their
+    statistics rows are checked too."""
+    task = get_task(config.task)
+    for method in methods:
+        if method.needs_base and not has_base(config):
+            raise BomergeError(base_missing_message(method.name))
+        if not task_supports(task, method):
+            raise BomergeError(unsupported_message(task, method))
+    if config.candidates.base not in (None, "minilm"):
+        folder = Path(config.candidates.base)  # type: ignore[arg-type]
+        if not folder.is_dir():
+            raise BomergeError(f"candidates.base: model folder not found: {folder}")
+    check_storage(config.storage.url)
+    with_executor(config)
+    evaluation_rows(config, task)
+    if config.train is not None:
+        task.load_split(config.task.data, "train")
+    runnable = [*methods, *(m for m in optional if has_base(config) or not m.needs_base)]
+    if any(method.uses_data() for method in runnable):
+        statistics_rows(config, task)
+    for path in config.candidates.paths:
+        if path.is_dir():
+            task.check_head(path)
+    k = expected_candidates(config)
+    if k is not None and methods:
+        check_points(config, methods[0], k, source)
+
+
+def has_base(config: StudyConfig) -> bool:
+    """Whether the study has θ_0: ``candidates.base``, or the start of its own training run."""
+    return config.candidates.base is not None or config.train is not None
+
+
+def task_supports(task: Task, method: MergeMethod) -> bool:
+    """Whether the task's heads define every statistic the method computes (Fisher, K-FAC,
+    loss gradients)."""
+    return method.needed_statistics() <= task.statistics
+
+
+def unsupported_message(task: Task, method: MergeMethod) -> str:
+    """Why ``method`` cannot serve ``task``, and which methods can. Those are judged at their
+    default options, and the message says so: another option (``mask: learned``) may need
+    statistics the defaults do not."""
+    missing = ", ".join(sorted(method.needed_statistics() - task.statistics))
+    usable = [name for name in METHODS if task_supports(task, build_method(name))]
+    return (f"merge method '{method.name}' (options {method.options.model_dump()}) does not "
+            f"support task '{task.name}': its heads define no {missing} statistics; use one of "
+            f"{', '.join(usable)} (with their default options)")
+
+
+def expected_candidates(config: StudyConfig) -> int | None:
+    """K as far as it is known before training: listed folders, glob matches and the
+    snapshots a training run keeps."""
+    k = len(config.candidates.paths) + (config.train.keep_last if config.train else 0)
+    for pattern in config.candidates.glob:
+        k += sum(1 for p in glob.glob(pattern) if Path(p).is_dir())
+    return k or None
+
+
+def check_points(config: StudyConfig, method: MergeMethod, k: int,
+                 source: str = "config") -> list[dict[str, Any]]:
+    """The config's ``search.points`` as method values for K candidates (BomergeError
+    naming the point, variable and value that cannot be used)."""
+    space = study_space(config, method, k)
+    return [space.check_point(point, f"{source}: search.points[{i}]")
+            for i, point in enumerate(config.search.points)]
