@@ -6,12 +6,15 @@ buffer), which the task's ``forward`` swaps in for the skeleton's own weights
 (``torch.func.functional_call``). Batches are formed once by the task, from rows sorted by
 length, and padded only to their own longest row, so the same parameters always meet the
 same arithmetic. What a batch's outputs, loss, predictions and scores are is the task's
-business; the evaluator only runs the batches and collects.
+business; the evaluator only runs the batches and collects. Its result also carries the
+per-row predictions it collected (``RowResult.rows``), so report rows can be kept and
+compared row by row (paired bootstrap intervals) without evaluating again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,7 +23,16 @@ from torch import nn
 from bomerge.errors import BomergeError
 from bomerge.tasks.base import Batch, EvalResult, Scored, Task
 
-__all__ = ["Evaluator", "autocast_dtype"]
+__all__ = ["Evaluator", "RowResult", "autocast_dtype"]
+
+
+@dataclass(frozen=True)
+class RowResult(EvalResult):
+    """An ``EvalResult`` with what it was computed from: every row's prediction, label and
+    head (``rows``, in the original row order), which ``task.summarize`` turns into the
+    same scores. Not part of equality: two results are equal when their scores are."""
+
+    rows: Scored | None = field(default=None, compare=False, repr=False)
 
 
 class Evaluator:
@@ -49,8 +61,9 @@ class Evaluator:
         self._required = {name for name, _ in skeleton.named_parameters()}
 
     @torch.inference_mode()
-    def evaluate(self, parameters: Mapping[str, torch.Tensor]) -> EvalResult:
-        """Loss (mean over rows) and metrics of the model with ``parameters`` swapped in."""
+    def evaluate(self, parameters: Mapping[str, torch.Tensor]) -> RowResult:
+        """Loss (mean over rows) and metrics of the model with ``parameters`` swapped in,
+        with the per-row predictions they were computed from."""
         missing = self._required - parameters.keys()
         if missing:
             raise BomergeError(
@@ -70,8 +83,9 @@ class Evaluator:
             order = batch.order.numpy()
             predictions[order] = self.task.predictions(batch, outputs).double().cpu().numpy()
             labels[order] = batch.labels.double().cpu().numpy()
-        return self.task.summarize(Scored(predictions, labels, self.groups, self.batch_order,
-                                          loss_sums))
+        rows = Scored(predictions, labels, self.groups, self.batch_order, loss_sums)
+        summary = self.task.summarize(rows)
+        return RowResult(summary.loss, summary.metric, summary.extra, summary.n, rows=rows)
 
 
 def autocast_dtype(precision: str, device: torch.device | None) -> torch.dtype | None:

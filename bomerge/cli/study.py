@@ -23,7 +23,13 @@ from bomerge.cli.app import (
     study_app,
     warn_takeover,
 )
-from bomerge.cli.tables import print_outcome, print_outer, print_pareto, print_study_list
+from bomerge.cli.tables import (
+    print_outcome,
+    print_outer,
+    print_pareto,
+    print_report,
+    print_study_list,
+)
 from bomerge.errors import BomergeError
 from bomerge.search.operations import (
     hold_writer,
@@ -98,7 +104,8 @@ def study_pareto(
     studies_dir: StudiesDir = None,
 ) -> None:
     """The Pareto set and baselines of a study: trial, method, loss, metric, coefficients,
-    generation node, sorted by metric, the pick marked."""
+    generation node, sorted by metric, the pick marked; then the report-row scores of the
+    picks and baselines with the pick's paired bootstrap interval against each."""
     from dataclasses import asdict
 
     from bomerge.report.view import StudyView
@@ -116,10 +123,12 @@ def study_pareto(
             "state": view.state,
             "pick": view.pick.index,
             "pick_rule": view.config.search.pick,
+            "pick_by": view.config.search.pick_by,
             "selection": view.selection_rule(),
             "trials": [asdict(r) | {"pareto": r.index in front} for r in view.records],
             "baselines": [asdict(r) for r in view.others],
             "report": view.result,
+            "claims": (view.result or {}).get("claims"),
         }
         out.print_json(json.dumps(payload))
         return
@@ -128,6 +137,8 @@ def study_pareto(
     print_pareto(view.records, view.others, view.pick.index, show_all,
                  study_objectives(view.config), view.extra_columns)
     out.print(f"Pick: trial {view.pick.index}, chosen on the {view.selection_rule()}.")
+    if view.result is not None:
+        print_report(view.result, view.extra_columns)
     if not view.complete:
         out.print(f"[yellow]The study is {view.state}.[/]", soft_wrap=True)
 

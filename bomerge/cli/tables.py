@@ -66,12 +66,23 @@ def print_outcome(outcome: object, name: str, config: StudyConfig) -> None:
     print_pareto(outcome.records, outcome.baselines, outcome.pick.index, show_all=False,
                  objectives=study_objectives(config), extra_columns=per_task)
     report = outcome.report
-    metric = report["metric"]
     pick = report["scores"]["pick"]
     out.print(
         f"\n[bold]Chosen merge[/] (rule: {report['pick_rule']}): trial {pick['trial']} "
         f"({pick['arm']}), coefficients {report['pick_coefficients']}"
     )
+    print_report(report, per_task)
+    out.print(f"Study saved in studies folder as '{name}'. Inspect: bomerge study pareto {name}")
+
+
+def print_report(report: dict[str, Any], per_task: Sequence[str] = ()) -> None:
+    """The report-row scores of the picks and the baselines, and the pick's paired
+    bootstrap interval against each."""
+    from bomerge.report.view import pick_lines, report_rows
+    from bomerge.search.claims import claim_text
+
+    metric = report["metric"]
+    against = (report.get("claims") or {}).get("against", {})
     table = Table(title=f"Report rows ({report['report_rows']} rows the search never saw)")
     table.add_column("model")
     table.add_column("method")
@@ -81,16 +92,20 @@ def print_outcome(outcome: object, name: str, config: StudyConfig) -> None:
     table.add_column("report " + metric, justify="right")
     for column in per_task:
         table.add_column(f"report {column}", justify="right")
-    for label, score in report["scores"].items():
+    if against:
+        table.add_column("pick − this [95% CI]")
+    for label, score in report_rows(report):
         table.add_row(
             label, score.get("method", ""),
             "" if score["trial"] is None else str(score["trial"]),
             f"{score['selection']['metric']:.4f}",
             f"{score['report']['loss']:.4f}", f"{score['report']['metric']:.4f}",
             *(f"{score['report'][c]:.4f}" if c in score["report"] else "" for c in per_task),
+            *([claim_text(against.get(label))] if against else []),
         )
     out.print(table)
-    out.print(f"Study saved in studies folder as '{name}'. Inspect: bomerge study pareto {name}")
+    for line in pick_lines(report):
+        out.print(line, soft_wrap=True)
 
 
 def print_outer(store: StudyStore) -> None:

@@ -138,12 +138,35 @@ class MergeConfig(StrictRecord):
     method: str = "weights"
     options: dict[str, Any] = Field(default_factory=dict)
     encoding: Literal["stick_breaking", "normalized", "constrained"] = "stick_breaking"
+    granularity: Literal["model", "block", "layer"] = Field(
+        "model", description="model: one set of coefficients; block: one per group (the "
+        "embeddings, each of merge.blocks contiguous runs of encoder layers, the head); "
+        "layer: one group per encoder layer"
+    )
+    blocks: int | None = Field(
+        None, description="granularity block: how many contiguous blocks the encoder layers "
+        "are cut into (1 ≤ blocks ≤ layers)"
+    )
     statistics: StatisticsConfig = StatisticsConfig()
+
+    @model_validator(mode="after")
+    def _blocks_with_block_granularity(self) -> MergeConfig:
+        if self.blocks is not None and self.granularity != "block":
+            raise ValueError(f"merge.blocks applies to merge.granularity 'block' (granularity "
+                             f"is '{self.granularity}')")
+        if self.granularity == "block" and self.blocks is None:
+            raise ValueError("merge.granularity 'block' needs merge.blocks (the number of "
+                             "contiguous blocks the encoder layers are cut into)")
+        if self.blocks is not None and self.blocks < 1:
+            raise ValueError(f"merge.blocks must be at least 1 (got {self.blocks})")
+        return self
 
 
 class SearchConfig(StrictRecord):
     strategy: str = Field(
-        "gp", description="registered search strategy: gp (Sobol, then qLogNEHVI / qLogNEI)"
+        "gp", description="registered search strategy: gp (Sobol, then qLogNEHVI / qLogNEI), "
+        "saas (the same with a SAAS-prior GP), saas_nuts (fully Bayesian SAAS, needs the "
+        "botorch[fully_bayesian] extra)"
     )
     trials: int = Field(20, ge=0, description="search trials after the baseline arms")
     initial_trials: int = Field(4, ge=1, description="quasi-random (Sobol) trials first")
@@ -170,6 +193,10 @@ class SearchConfig(StrictRecord):
         "best_metric",
         description="how the pick is chosen on the Pareto front: best metric (MOBO-SWA's "
         "rule), lowest loss, the knee point, or the best metric within pick_loss_bound",
+    )
+    pick_by: Literal["observed", "model"] = Field(
+        "observed", description="apply the pick rule to the observed selection scores, or to "
+        "the surrogate's posterior means at the evaluated points (shrinks lucky points)"
     )
     pick_loss_bound: float | None = Field(
         None, description="pick: loss_bound takes the best metric among Pareto points "

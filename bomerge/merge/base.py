@@ -9,7 +9,7 @@ into preallocated storage on the device, with no disk I/O.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,7 +21,10 @@ from bomerge.errors import BomergeError
 from bomerge.pool import CandidatePool
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from bomerge.merge.cache import StatisticsCache
+    from bomerge.merge.groups import ParameterGroups
     from bomerge.merge.statistics import StatisticsSource
 
 
@@ -63,6 +66,8 @@ class PrepareContext:
             lacks, such as a new classification head, hold the candidates' mean), or None.
         base_known: ``(P,)`` bool, True where the base supplied the value.
         statistics: a model skeleton and batches of statistics rows, or None.
+        model: the candidates' architecture (block-wise merging reads its module
+            structure), or None.
         cache: where computed statistics are kept between runs, or None (no caching).
         show_progress: whether long statistics show a progress bar.
     """
@@ -71,6 +76,7 @@ class PrepareContext:
     base: torch.Tensor | None = None
     base_known: torch.Tensor | None = None
     statistics: StatisticsSource | None = None
+    model: nn.Module | None = None
     cache: StatisticsCache | None = None
     show_progress: bool = False
 
@@ -127,6 +133,11 @@ class MergeMethod(ABC):
         """The statistics kinds prepare computes with the current options."""
         return self.statistics
 
+    def grouped_variables(self, k: int) -> frozenset[str]:
+        """The variables a block-wise space copies per parameter group (the coefficients
+        over candidates); the others stay global. Empty: no block-wise form."""
+        return frozenset()
+
     def uses_data(self) -> bool:
         """Whether prepare needs statistics rows with the current options."""
         return bool(self.needed_statistics())
@@ -138,6 +149,20 @@ class MergeMethod(ABC):
     @abstractmethod
     def combine(self, state: Any, values: Values, out: torch.Tensor) -> torch.Tensor:
         """Write the merged ``(P,)`` vector for ``values`` into ``out`` and return it."""
+
+    def combine_groups(self, state: Any, values: Sequence[Values], groups: ParameterGroups,
+                       out: torch.Tensor) -> torch.Tensor:
+        """Write each group's slices of the merge with that group's ``values`` into ``out``.
+
+        This default runs one whole ``combine`` per group into a scratch vector (any method,
+        G times the cost); methods elementwise in the candidates override it with one
+        streamed pass over the groups' slices."""
+        scratch = torch.empty_like(out)
+        for group_values, ranges in zip(values, groups.ranges, strict=True):
+            self.combine(state, group_values, scratch)
+            for part in ranges:
+                out[part] = scratch[part]
+        return out
 
 
 METHODS: dict[str, type[MergeMethod]] = {}
@@ -196,6 +221,11 @@ def simplex_weights(raw: np.ndarray | float, k: int, name: str = "weights") -> n
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
         raise BomergeError(f"{name} {weights.tolist()} cannot be normalised to a weighting")
     return weights / weights.sum()
+
+
+def chunks_of(run: slice, size: int) -> list[slice]:
+    """Slices covering ``run`` (a contiguous range of the flat layout) in pieces of ``size``."""
+    return [slice(start, min(start + size, run.stop)) for start in range(run.start, run.stop, size)]
 
 
 def chunks(total: int, size: int = 1 << 22) -> list[slice]:

@@ -12,6 +12,7 @@ sums over them and one division, streamed chunk by chunk: memory-bound.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,11 +29,13 @@ from bomerge.merge.base import (
     Values,
     Variable,
     chunks,
+    chunks_of,
     register,
     simplex_weights,
     uniform,
 )
 from bomerge.merge.cache import cached, candidate_signature
+from bomerge.merge.groups import ParameterGroups
 from bomerge.merge.statistics import fisher_diagonal
 from bomerge.merge.weights import CHUNK, accumulate
 from bomerge.pool import CandidatePool
@@ -117,18 +120,39 @@ class FisherMerge(MergeMethod):
         scratch = torch.empty(min(CHUNK, pool.num_values), dtype=fisher.dtype, device=fisher.device)
         return FisherState(pool, fisher, weighted, floor, scratch)
 
+    def grouped_variables(self, k: int) -> frozenset[str]:
+        return frozenset({"lambda"})
+
     def combine(self, state: FisherState, values: Values, out: torch.Tensor) -> torch.Tensor:
+        lam, floor = self._coefficients(state, values)
+        for part in chunks(state.pool.num_values, CHUNK):
+            self._combine_chunk(state, lam, floor, out, part)
+        return out
+
+    def combine_groups(self, state: FisherState, values: Sequence[Values],
+                       groups: ParameterGroups, out: torch.Tensor) -> torch.Tensor:
+        """Each group's slices with its own λ, in one streamed pass."""
+        for group_values, ranges in zip(values, groups.ranges, strict=True):
+            lam, floor = self._coefficients(state, group_values)
+            for run in ranges:
+                for part in chunks_of(run, CHUNK):
+                    self._combine_chunk(state, lam, floor, out, part)
+        return out
+
+    def _coefficients(self, state: FisherState, values: Values) -> tuple[list[float], float]:
         lam = simplex_weights(values["lambda"], state.pool.k, "Fisher λ").tolist()
-        floor = float(values["floor"]) if self.options.search_floor else 0.0
+        return lam, float(values["floor"]) if self.options.search_floor else 0.0
+
+    @staticmethod
+    def _combine_chunk(state: FisherState, lam: list[float], floor: float, out: torch.Tensor,
+                       part: slice) -> None:
         # Numerator and denominator of one chunk are built in cache and divided there, so a
         # trial reads 2·K·P values and writes P once.
-        for part in chunks(state.pool.num_values, CHUNK):
-            numerator = accumulate(state.weighted[:, part], lam, out[part])
-            denominator = accumulate(state.fisher[:, part], lam, state.scratch[: len(numerator)])
-            if floor:
-                # (Σ λ F θ + ε Σ λ θ) / (Σ λ F + ε), with Σ λ_i = 1.
-                for row, weight in zip(state.pool.stacked[:, part], lam, strict=True):
-                    numerator.add_(row, alpha=floor * weight)
-                denominator.add_(floor)
-            numerator.div_(denominator)
-        return out
+        numerator = accumulate(state.weighted[:, part], lam, out[part])
+        denominator = accumulate(state.fisher[:, part], lam, state.scratch[: len(numerator)])
+        if floor:
+            # (Σ λ F θ + ε Σ λ θ) / (Σ λ F + ε), with Σ λ_i = 1.
+            for row, weight in zip(state.pool.stacked[:, part], lam, strict=True):
+                numerator.add_(row, alpha=floor * weight)
+            denominator.add_(floor)
+        numerator.div_(denominator)

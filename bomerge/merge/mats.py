@@ -117,6 +117,9 @@ class Mats(MergeMethod):
     def variables(self, k: int) -> list[Variable]:
         return [Simplex("lambda", k)]
 
+    def grouped_variables(self, k: int) -> frozenset[str]:
+        return frozenset({"lambda"})
+
     def defaults(self, k: int) -> dict[str, np.ndarray | float]:
         return {"lambda": uniform(k)}
 

@@ -126,6 +126,9 @@ class RegMean(MergeMethod):
     def variables(self, k: int) -> list[Variable]:
         return [Simplex("lambda", k)]
 
+    def grouped_variables(self, k: int) -> frozenset[str]:
+        return frozenset({"lambda"})
+
     def defaults(self, k: int) -> dict[str, np.ndarray | float]:
         return {"lambda": uniform(k)}
 

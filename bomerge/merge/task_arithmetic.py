@@ -8,6 +8,7 @@ stacked candidates plus one scaled add of the base: no task vectors are stored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from bomerge.merge.base import (
     Variable,
     register,
 )
+from bomerge.merge.groups import ParameterGroups
 from bomerge.merge.weights import weighted_sum
 from bomerge.pool import CandidatePool
 
@@ -79,7 +81,22 @@ class TaskArithmetic(MergeMethod):
             return np.array([float(values[f"lambda_{i}"]) for i in range(k)])
         return np.full(k, float(values["lambda"]))
 
+    def grouped_variables(self, k: int) -> frozenset[str]:
+        if self.options.per_candidate:
+            return frozenset(f"lambda_{i}" for i in range(k))
+        return frozenset({"lambda"})
+
     def combine(self, state: TaskVectorState, values: Values, out: torch.Tensor) -> torch.Tensor:
         lam = self.scales(values, state.pool.k)
         weighted_sum(state.pool.stacked, lam, out)
         return out.add_(state.base, alpha=1.0 - float(lam.sum()))
+
+    def combine_groups(self, state: TaskVectorState, values: Sequence[Values],
+                       groups: ParameterGroups, out: torch.Tensor) -> torch.Tensor:
+        """Each group's slices with its own scale(s), in one streamed pass."""
+        for group_values, ranges in zip(values, groups.ranges, strict=True):
+            lam = self.scales(group_values, state.pool.k)
+            for run in ranges:
+                weighted_sum(state.pool.stacked[:, run], lam, out[run])
+                out[run].add_(state.base[run], alpha=1.0 - float(lam.sum()))
+        return out

@@ -14,6 +14,7 @@ chunks of P so temporaries stay at (K, chunk).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -28,8 +29,10 @@ from bomerge.merge.base import (
     Values,
     Variable,
     chunks,
+    chunks_of,
     register,
 )
+from bomerge.merge.groups import ParameterGroups
 from bomerge.merge.task_arithmetic import TaskVectorState
 
 
@@ -75,8 +78,29 @@ class Ties(MergeMethod):
     def prepare(self, context: PrepareContext) -> TaskVectorState:
         return TaskVectorState.from_context(context, self.name)
 
+    def grouped_variables(self, k: int) -> frozenset[str]:
+        return frozenset({"lambda"})  # the density stays global: trimming ranks all entries
+
     def combine(self, state: TaskVectorState, values: Values, out: torch.Tensor) -> torch.Tensor:
-        density, lam = float(values["density"]), float(values["lambda"])
+        threshold = self._thresholds(state, float(values["density"]))
+        for part in chunks(state.pool.num_values):
+            self._write(state, threshold, float(values["lambda"]), out, part)
+        return out
+
+    def combine_groups(self, state: TaskVectorState, values: Sequence[Values],
+                       groups: ParameterGroups, out: torch.Tensor) -> torch.Tensor:
+        """One trim over the whole model (the global density), then each group's slices
+        scaled by its own λ."""
+        threshold = self._thresholds(state, float(values[0]["density"]))
+        for group_values, ranges in zip(values, groups.ranges, strict=True):
+            for run in ranges:
+                for part in chunks_of(run, 1 << 22):
+                    self._write(state, threshold, float(group_values["lambda"]), out, part)
+        return out
+
+    @staticmethod
+    def _thresholds(state: TaskVectorState, density: float) -> torch.Tensor:
+        """``(K,)`` per-candidate magnitude thresholds keeping the top ``density`` of |τ_i|."""
         if not 0 < density <= 1:
             raise BomergeError(f"TIES density {density} is not in (0, 1]")
         stacked, base, known = state.pool.stacked, state.base, state.known
@@ -86,9 +110,12 @@ class Ties(MergeMethod):
             # |τ_i| over the entries the base supplies; the rest never count towards top-k.
             torch.sub(stacked[i], base, out=magnitudes).abs_()
             thresholds.append(top_fraction_thresholds(magnitudes[known][None], density)[0])
-        threshold = torch.stack(thresholds)
-        for part in chunks(stacked.shape[1]):
-            vectors = stacked[:, part] - base[part]
-            merged = ties_merge_vectors(vectors, threshold)
-            out[part] = torch.where(known[part], base[part] + lam * merged, stacked[:, part].mean(0))
-        return out
+        return torch.stack(thresholds)
+
+    @staticmethod
+    def _write(state: TaskVectorState, threshold: torch.Tensor, lam: float, out: torch.Tensor,
+               part: slice) -> None:
+        stacked, base, known = state.pool.stacked, state.base, state.known
+        vectors = stacked[:, part] - base[part]
+        merged = ties_merge_vectors(vectors, threshold)
+        out[part] = torch.where(known[part], base[part] + lam * merged, stacked[:, part].mean(0))

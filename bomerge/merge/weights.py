@@ -9,6 +9,8 @@ metric) is MOBO-SWA (Jang et al., 2024).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -18,10 +20,12 @@ from bomerge.merge.base import (
     Values,
     Variable,
     chunks,
+    chunks_of,
     register,
     simplex_weights,
     uniform,
 )
+from bomerge.merge.groups import ParameterGroups
 from bomerge.pool import CandidatePool
 
 
@@ -66,5 +70,18 @@ class WeightedAverage(MergeMethod):
     def defaults(self, k: int) -> dict[str, np.ndarray | float]:
         return {"w": uniform(k)}
 
+    def grouped_variables(self, k: int) -> frozenset[str]:
+        return frozenset({"w"})
+
     def combine(self, state: CandidatePool, values: Values, out: torch.Tensor) -> torch.Tensor:
         return weighted_sum(state.stacked, checked_weights(values["w"], state.k), out)
+
+    def combine_groups(self, state: CandidatePool, values: Sequence[Values],
+                       groups: ParameterGroups, out: torch.Tensor) -> torch.Tensor:
+        """Each group's slices with its own weights, in one streamed pass over the pool."""
+        for group_values, ranges in zip(values, groups.ranges, strict=True):
+            w = checked_weights(group_values["w"], state.k).tolist()
+            for run in ranges:
+                for part in chunks_of(run, CHUNK):
+                    accumulate(state.stacked[:, part], w, out[part])
+        return out

@@ -95,10 +95,13 @@ def progress_figure(points: list[ProgressPoint], metric: str, reference: tuple[f
 
 def coefficients_figure(front: list[TrialRecord]) -> go.Figure:
     """The merge coefficients of the Pareto points: simplex variables as stacked bars (one
-    segment per candidate), scalar variables as grouped bars, one bar per Pareto trial."""
+    segment per candidate), scalar variables as grouped bars, one bar per Pareto trial.
+    Only the study's global variables (plain names): a block-wise study's per-group ones
+    (``group__var``) are drawn by ``bomerge.report.coefficients``."""
     figure = go.Figure()
     labels = [f"trial {r.index}" if r.index is not None else r.arm for r in front]
-    names = list(dict.fromkeys(name for r in front for name in r.coefficients))
+    names = list(dict.fromkeys(name for r in front for name in r.coefficients
+                               if "__" not in name))
     for name in names:
         values = [r.coefficients.get(name) for r in front]
         if any(isinstance(v, list) for v in values):

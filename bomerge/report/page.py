@@ -1,6 +1,7 @@
 """One self-contained HTML page for a study: plotly.js is inlined, so the page opens with
-no network. Figure divs have fixed ids (``objective-plane``, ``progress``,
-``coefficients``) that tests and scripts can find."""
+no network. Figure divs have fixed ids (``objective-plane``, ``progress``, ``pick-weights``,
+``coefficient-lines``, ``coefficients``) that tests and scripts can find; the report table
+(``id=report``) shows the pick's paired bootstrap interval against every baseline."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import datetime
 import html
 from pathlib import Path
 
+from bomerge.report.coefficients import group_lines, pick_heatmap
 from bomerge.report.figures import coefficients_figure, objective_plane, progress_figure
-from bomerge.report.view import StudyView
+from bomerge.report.view import StudyView, pick_lines, report_rows
+from bomerge.search.claims import claim_text
 from bomerge.search.pareto import TrialRecord, progress, reference_point
+
+FIGURE_IDS = ("objective-plane", "progress", "pick-weights", "coefficient-lines", "coefficients")
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -58,42 +63,50 @@ def trial_table(view: StudyView) -> str:
 
 
 def report_table(view: StudyView) -> str:
-    """Report-row scores of the pick and the baselines (from the stored result)."""
+    """Report-row scores of the picks and the baselines (from the stored result), with the
+    pick's paired bootstrap interval against each; a gain whose interval holds 0 is a tie."""
     if view.result is None:
         return "<p>No report-row scores yet: the study has not finished.</p>"
     metric = html.escape(view.metric)
+    against = (view.result.get("claims") or {}).get("against", {})
     rows = "".join(
-        f"<tr><td class=l>{html.escape(label)}</td><td class=l>{html.escape(s.get('method', ''))}</td>"
+        f"<tr{' class=pick' if label == 'pick' else ''}><td class=l>{html.escape(label)}</td>"
+        f"<td class=l>{html.escape(s.get('method', ''))}</td>"
         f"<td>{'' if s['trial'] is None else s['trial']}</td>"
         f"<td>{_number(s['selection']['metric'])}</td><td>{_number(s['report']['loss'])}</td>"
         f"<td>{_number(s['report']['metric'])}</td>"
         + "".join(f"<td>{_number(s['report'].get(c))}</td>" for c in view.extra_columns)
+        + (f"<td class=l>{html.escape(claim_text(against.get(label)))}</td>" if against else "")
         + "</tr>"
-        for label, s in view.result["scores"].items()
+        for label, s in report_rows(view.result)
     )
     extra = "".join(f"<th>report {html.escape(c)}</th>" for c in view.extra_columns)
+    claim = "<th class=l>pick − this [95% CI]</th>" if against else ""
+    notes = "".join(f"<p>{html.escape(line)}</p>" for line in pick_lines(view.result))
     return (f"<table id=report><tr><th class=l>model</th><th class=l>method</th><th>trial</th>"
-            f"<th>selection {metric}</th><th>report loss</th><th>report {metric}</th>{extra}</tr>"
-            f"{rows}</table>")
+            f"<th>selection {metric}</th><th>report loss</th><th>report {metric}</th>{extra}"
+            f"{claim}</tr>{rows}</table>{notes}")
 
 
 def render(view: StudyView) -> str:
     """The page as one HTML string."""
     search = view.config.search
     reference = reference_point(view.records, search.loss_threshold, search.metric_threshold)
+    front = sorted(view.front, key=lambda r: r.index or 0)
     figures = [
         objective_plane(view.records, view.others, view.pick.index, view.metric),
         progress_figure(progress(view.records, reference), view.metric, reference),
-        coefficients_figure(sorted(view.front, key=lambda r: r.index or 0)),
+        pick_heatmap(view.pick),
+        group_lines(front, view.pick.index),
+        coefficients_figure(front),
     ]
     divs = [
         figure.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=div_id,
                        config={"displaylogo": False})
-        for i, (figure, div_id) in enumerate(zip(figures, ["objective-plane", "progress",
-                                                            "coefficients"], strict=True))
+        for i, (figure, div_id) in enumerate(zip(figures, FIGURE_IDS, strict=True))
     ]
     state_class = "complete" if view.complete else "incomplete"
-    report_rows = view.result["report_rows"] if view.result else None
+    report_count = view.result["report_rows"] if view.result else None
     candidates = "".join(f"<li><code>{html.escape(c)}</code></li>" for c in view.candidates)
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
@@ -107,11 +120,13 @@ def render(view: StudyView) -> str:
 Pick: trial <b>{view.pick.index}</b> ({html.escape(view.pick.arm)}), dev loss
 {_number(view.pick.loss)}, dev {html.escape(view.metric)} {_number(view.pick.metric)},
 coefficients {html.escape(_coefficients(view.pick))}.</p>
-<h2>Report rows{f" ({report_rows} rows the search never saw)" if report_rows else ""}</h2>
+<h2>Report rows{f" ({report_count} rows the search never saw)" if report_count else ""}</h2>
 {report_table(view)}
 <h2>Objective plane</h2>{divs[0]}
 <h2>Progress</h2>{divs[1]}
-<h2>Coefficients of the Pareto points</h2>{divs[2]}
+<h2>Weights of the pick</h2>{divs[2]}
+<h2>Coefficients of the Pareto points by group</h2>{divs[3]}
+<h2>Coefficients of the Pareto points</h2>{divs[4]}
 <h2>Trials</h2>{trial_table(view)}
 <h2>Candidates</h2><ol start=0>{candidates}</ol>
 <p><small>Generated by bomerge on {generated}.</small></p>

@@ -7,6 +7,7 @@ from typing import Any
 
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
+from bomerge.search.claims import compared
 from bomerge.search.pareto import TrialRecord, pareto_set
 from bomerge.search.records import (
     baseline_records,
@@ -42,9 +43,9 @@ class StudyView:
         if not any(r.completed for r in records):
             raise BomergeError(f"study '{store.name}' has no completed trial yet")
         config = store.read_config()
+        result = store.read_result()
         return cls(store.name, config, records, baseline_records(store),
-                   choose(records, config), store.read_result(),
-                   store.read_meta().candidates)
+                   stored_pick(records, config, result), result, store.read_meta().candidates)
 
     @property
     def extra_columns(self) -> list[str]:
@@ -100,5 +101,56 @@ class StudyView:
         """Which rows chose the pick, in words."""
         ev = self.config.task.eval
         cap = f", at most {ev.max_selection_examples} rows" if ev.max_selection_examples else ""
+        on = ""
+        if (self.result or {}).get("picked_on", self.config.search.pick_by) == "model":
+            on = " on the GP's posterior means"
         return (f"selection part ({ev.selection_fraction:.0%}) of the '{ev.split}' split{cap}; "
-                f"pick rule {pick_rule_text(self.config)}")
+                f"pick rule {pick_rule_text(self.config)}{on}")
+
+
+def stored_pick(records: list[TrialRecord], config: StudyConfig,
+                result: dict[str, Any] | None) -> TrialRecord:
+    """The study's pick: the rule on the observed selection scores, or, when the study
+    picks on the surrogate's posterior means (``search.pick_by: model``), the trial its
+    stored result names (the model is fitted when the study finishes, not when it is
+    read); the observed pick while no result names one."""
+    observed = choose(records, config)
+    if config.search.pick_by != "model" or not result or "scores" not in result:
+        return observed
+    trial = result["scores"]["pick"].get("trial")
+    return next((r for r in records if r.index is not None and r.index == trial), observed)
+
+
+def report_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of a result's report table: the pick, then what it is compared with (every
+    baseline, and the pick the configuration did not choose when it is another trial)."""
+    return [("pick", report["scores"]["pick"]), *compared(report).items()]
+
+
+def pick_lines(report: dict[str, Any]) -> list[str]:
+    """What chose the pick (observed scores or the surrogate's posterior means), what the
+    other way picked, and what the intervals are."""
+    picks = report.get("picks")
+    if not picks:
+        return []
+    picked_on = report.get("picked_on", "observed")
+    shown = {"observed": "the observed selection scores", "model": "the GP's posterior means"}
+    configured = report.get("pick_by", "observed")
+    lines = [f"Pick chosen on {shown[picked_on]} (search.pick_by: {configured})."]
+    if report.get("model_pick_note"):
+        lines.append(report["model_pick_note"] + ".")
+    other = "model" if picked_on == "observed" else "observed"
+    entry = picks.get(other)
+    if entry is not None:
+        same = entry["trial"] == report["scores"]["pick"]["trial"]
+        lines.append(f"On {shown[other]} the rule picks "
+                     + ("the same trial." if same else
+                        f"trial {entry['trial']} (report {report['metric']} "
+                        f"{entry['report']['metric']:.4f})."))
+    claims = report.get("claims")
+    if claims:
+        lines.append(f"pick − this: the pick's report {report['metric']} minus the row's; in "
+                     f"brackets its {claims['level']:.0%} interval ({claims['method']}, "
+                     f"{claims['resamples']:,} resamples of {claims['rows']:,} rows); an "
+                     "interval that holds 0 is a tie.")
+    return lines

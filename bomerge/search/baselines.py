@@ -4,9 +4,9 @@ Each baseline is a method and a point of its parameters: every single candidate,
 uniform soup (plain SWA when the candidates are snapshots of one run), greedy soup
 (Wortsman et al. 2022), and each registered method at its paper's defaults (Fisher with
 uniform λ, RegMean, MaTS, task arithmetic λ = 0.3, TIES, Localize-and-Stitch data-free).
-They are scored on the selection rows (what the search sees) and once on the report rows;
-those that are points of the study's own search space also become labelled Ax arms, so BO
-starts from them.
+They are scored on the selection rows (what the search sees) and once on the report rows
+(whose per-row predictions the study keeps, ``predictions/LABEL.json``); those that are
+points of the study's own search space also become labelled Ax arms, so BO starts from them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bomerge.errors import BomergeError
 from bomerge.merge import METHODS
 from bomerge.merge.base import MergeMethod, uniform
 from bomerge.merge.weights import WeightedAverage
+from bomerge.search.claims import rows_json
 
 SINGLE_PREFIX = "candidate_"
 # The weighted average's fixed recipes are the groups below (its own point, the uniform
@@ -177,6 +178,7 @@ class BaselineRunner:
         selection = bench.selection.evaluate(merged)
         evaluated = time.perf_counter()
         report = bench.report.evaluate(merged)
+        self._keep_rows(label, report)
         result = BaselineResult(
             label=label, method=method.name, coefficients=jsonable(values),
             selection={"loss": selection.loss, "metric": selection.metric, **selection.extra},
@@ -195,6 +197,14 @@ class BaselineRunner:
             + (f"  {note}" if label == "greedy_soup" else "")
         )
         return result
+
+    def _keep_rows(self, label: str, report: Any) -> None:
+        """Store the baseline's report-row predictions in the study (for paired intervals
+        against the pick without evaluating again)."""
+        rows = getattr(report, "rows", None)
+        store = getattr(self.bench, "store", None)
+        if rows is not None and store is not None:
+            store.write_predictions(label, rows_json(rows))
 
     def _greedy(self, method: MergeMethod, k: int) -> GreedySoup:
         singles = []

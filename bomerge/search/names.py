@@ -27,11 +27,25 @@ def check_names(config: StudyConfig, source: str) -> StudyConfig:
         if config.baselines is not None:
             check_baseline_names(config.baselines)
         get_strategy(config.search.strategy)
+        check_pick_by(config)
         if config.outer is not None:
             get_strategy(config.outer.strategy)
     except BomergeError as error:
         raise BomergeError(f"{source}: {error}") from None
     return config
+
+
+def check_pick_by(config: StudyConfig) -> None:
+    """``search.pick_by: model`` picks on the posterior means of the GP the search fits; a
+    study whose budget ends before any GP-proposed trial (only baseline arms and
+    ``initial_trials`` Sobol points) has no such model, so it is refused here."""
+    search = config.search
+    if search.pick_by == "model" and search.trials <= search.initial_trials:
+        raise BomergeError(
+            f"search.pick_by 'model' picks on the GP's posterior means, but search.trials "
+            f"({search.trials}) does not exceed search.initial_trials ({search.initial_trials}): "
+            "no trial would come from the GP (give more trials, or pick_by: observed)"
+        )
 
 
 def load_study_config(path: str | Path) -> StudyConfig:

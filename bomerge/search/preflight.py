@@ -20,7 +20,9 @@ from typing import Any
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.merge.base import METHODS, MergeMethod, base_missing_message, build_method
-from bomerge.models import check_same_tokenizer
+from bomerge.merge.blockwise import SEPARATOR, Blockwise, blockwise
+from bomerge.merge.groups import MODEL, encoder_layer_count, group_names
+from bomerge.models import check_same_tokenizer, packaged_minilm_path
 from bomerge.pool import check_candidates
 from bomerge.search.baselines import METHOD_BASELINES
 from bomerge.search.executors import executor_for, executor_names
@@ -86,8 +88,30 @@ def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
         if path.is_dir():
             task.check_head(path)
     k = expected_candidates(config)
+    own = methods[0] if methods else build_method(config.merge.method, config.merge.options)
+    layers = layer_count(config)
+    if config.merge.granularity != MODEL and layers is not None:
+        own = blockwise(own, group_names(config.merge.granularity, config.merge.blocks, layers))
+    if not own.variables(k or 2):
+        raise BomergeError(f"search.strategy '{config.search.strategy}' has nothing to search: "
+                           f"merge method '{own.name}' has no search variables")
     if k is not None and methods:
-        check_points(config, methods[0], k, source)
+        check_points(config, own, k, source)
+
+
+def layer_count(config: StudyConfig) -> int | None:
+    """The candidates' number of encoder layers as far as it is known before training: the
+    first listed candidate's, else the model a ``train:`` section starts from."""
+    for path in config.candidates.paths:
+        if (path / "config.json").is_file():
+            return encoder_layer_count(path)
+    train = config.train
+    if train is None:
+        return None
+    if train.model == "tiny":
+        return train.tiny.num_hidden_layers
+    folder = packaged_minilm_path() if train.model == "minilm" else Path(train.model)
+    return encoder_layer_count(folder) if (folder / "config.json").is_file() else None
 
 
 def has_base(config: StudyConfig) -> bool:
@@ -124,7 +148,11 @@ def expected_candidates(config: StudyConfig) -> int | None:
 def check_points(config: StudyConfig, method: MergeMethod, k: int,
                  source: str = "config") -> list[dict[str, Any]]:
     """The config's ``search.points`` as method values for K candidates (BomergeError
-    naming the point, variable and value that cannot be used)."""
-    space = study_space(config, method, k)
-    return [space.check_point(point, f"{source}: search.points[{i}]")
-            for i, point in enumerate(config.search.points)]
+    naming the point, variable and value that cannot be used). A block-wise study takes
+    block points (``{embeddings__w: [...], ...}``) or model-level ones, lifted when attached."""
+    checked = []
+    for i, point in enumerate(config.search.points):
+        model_level = isinstance(method, Blockwise) and not any(SEPARATOR in n for n in point)
+        space = study_space(config, method.inner if model_level else method, k)
+        checked.append(space.check_point(point, f"{source}: search.points[{i}]"))
+    return checked

@@ -31,7 +31,7 @@ def trial_merge(bench: Workbench, index: int,
         client = stored_client(config.name, store.connect(), config.seed)
     if client is None:
         raise BomergeError(f"study '{store.name}' has no Ax experiment")
-    method = bench.method(config.merge.method)
+    method = bench.study_method()
     space = study_space(config, method, bench.pool.k)
     params = dict(client._experiment.trials[index].arm.parameters)
     return method, bench.merge(method, space.decode(params))

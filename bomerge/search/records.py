@@ -7,15 +7,15 @@ reports, exports and tables read studies through this module, never through the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bomerge.config import StudyConfig
-from bomerge.merge import build_method
 from bomerge.search.client import stored_client
 from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
-from bomerge.search.space import SearchSpace, study_space
+from bomerge.search.space import SearchSpace, study_method, study_space
 from bomerge.search.store import StudyStore
 from bomerge.tasks import get_task
 
@@ -88,7 +88,7 @@ def load_records(store: StudyStore) -> list[TrialRecord]:
     client = stored_client(config.name, store.connect(), config.seed)
     if client is None:
         return []
-    method = build_method(config.merge.method, config.merge.options)
+    method = study_method(config, Path(meta.candidates[0]))
     space = study_space(config, method, len(meta.candidates))
     return [trial_record(client, space, i, method.name) for i in sorted(client._experiment.trials)]
 

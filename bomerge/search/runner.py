@@ -24,26 +24,26 @@ from bomerge.search.baselines import (
     METHOD_BASELINES,
     BaselineResult,
     BaselineRunner,
-    baseline_scores,
     expand,
 )
+from bomerge.search.claims import rows_json
 from bomerge.search.client import open_client, study_design
 from bomerge.search.completion import complete_trial
 from bomerge.search.executors import ExecutorContext, PendingTrial, executor_for
 from bomerge.search.failures import ConsecutiveFailures
 from bomerge.search.pareto import TrialRecord
+from bomerge.search.picks import choose_picks, study_result
 from bomerge.search.preflight import check_points, task_supports, unsupported_message
 from bomerge.search.rebuild import trial_merge
 from bomerge.search.records import (
     StudyOutcome,
     baseline_records,
-    choose,
     format_coefficients,
     log_entry,
     study_objectives,
     trial_record,
 )
-from bomerge.search.space import study_space
+from bomerge.search.space import lift_point, study_space
 from bomerge.search.store import StudyStore
 from bomerge.search.strategies import get_strategy
 from bomerge.search.trial import TrialOutcome, evaluate_point
@@ -73,7 +73,7 @@ class StudyRunner:
         url = self.store.connect()
         self.bench.open()
         self.pool = self.bench.pool
-        self.method: MergeMethod = self.bench.method(self.config.merge.method)
+        self.method: MergeMethod = self.bench.study_method()
         self.bench.prepared(self.method)
         self.space = study_space(self.config, self.method, self.pool.k)
         self.client = self._client(url)
@@ -144,7 +144,7 @@ class StudyRunner:
         if not same:
             return None
         experiment = self.client._experiment
-        params = self.space.encode(dict(values))
+        params = self.space.encode(lift_point(self.method, dict(values), self.pool.k))
         for index, trial in experiment.trials.items():
             if trial.arm is None:
                 continue
@@ -297,7 +297,7 @@ class StudyRunner:
         if any(t.arm is not None and t.arm.name == label
                for t in self.client._experiment.trials.values()):
             return None
-        params = self.space.encode(values)
+        params = self.space.encode(lift_point(self.method, values, self.pool.k))
         index = self.client.attach_trial(params, arm_name=label)
         return index, self._run_trial(index, params, progress)
 
@@ -335,40 +335,38 @@ class StudyRunner:
         return trial_record(self.client, self.space, index, self.method.name)
 
     def finish(self) -> StudyOutcome:
-        """Pick on the selection rows, score the pick on the report rows, and store the
-        result with every recorded baseline's report scores."""
+        """Pick on the selection rows (the rule on the observed scores and on the surrogate's
+        posterior means; ``search.pick_by`` says which is the pick), score both picks on the
+        report rows, and store the result with every recorded baseline's report scores and
+        the pick's paired bootstrap intervals against them."""
         records = [self.record(i) for i in sorted(self.client._experiment.trials)]
-        chosen = choose(records, self.config)
+        picks = choose_picks(records, self.config, self.client)
+        if picks.note is not None:
+            self.console.print(f"[yellow]{picks.note}[/]")
         baselines = self.store.read_baselines()
-        recorded = baselines.get(chosen.arm)
-        if recorded is not None and recorded["trial"] == chosen.index:
-            # A baseline arm was scored on the report rows when it ran: the same merge.
-            report = dict(recorded["report"])
-        else:
-            _, merged = trial_merge(self.bench, chosen.index, self.client)
-            result: EvalResult = self.bench.report.evaluate(merged)
-            report = {"loss": result.loss, "metric": result.metric, **result.extra}
-        scored: dict[str, dict[str, Any]] = {
-            "pick": {
-                "trial": chosen.index, "arm": chosen.arm, "method": self.method.name,
-                "selection": {"loss": chosen.loss, "metric": chosen.metric},
-                "report": report,
-            }
-        }
-        scored.update(baseline_scores(baselines, self.pool.k))
-        ev = self.config.task.eval
-        report = {
-            "pick_rule": self.config.search.pick,
-            "pick_loss_bound": self.config.search.pick_loss_bound,
-            "selection": {"split": ev.split, "part": "selection",
-                          "fraction": ev.selection_fraction,
-                          "rows": len(self.bench.selection_rows)},
-            "trials": len(records),
-            "metric": self.task.metric,
-            "selection_rows": len(self.bench.selection_rows),
-            "report_rows": len(self.bench.report_rows),
-            "pick_coefficients": chosen.coefficients,
-            "scores": scored,
-        }
+        by_trial: dict[int | None, tuple[dict[str, Any], str | None]] = {}
+        for record in picks.records().values():  # the same trial is scored once
+            if record.index not in by_trial:
+                by_trial[record.index] = self._report_scores(record, baselines)
+        reported = {way: by_trial[record.index] for way, record in picks.records().items()}
+        report = study_result(self.config, self.task, self.store, records, picks, reported,
+                               self.pool.k, (len(self.bench.selection_rows),
+                                             len(self.bench.report_rows)))
         self.store.write_result(report)
-        return StudyOutcome(records, chosen, report, True, baseline_records(self.store))
+        return StudyOutcome(records, picks.chosen, report, True, baseline_records(self.store))
+
+    def _report_scores(self, record: TrialRecord,
+                       baselines: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+        """A trial's report-row scores and the label its report-row predictions are stored
+        under: a baseline arm's, recorded when it ran (the same merge), else evaluated now."""
+        recorded = baselines.get(record.arm)
+        if (recorded is not None and recorded["trial"] == record.index
+                and self.store.predictions_path(record.arm).is_file()):
+            return dict(recorded["report"]), record.arm
+        _, merged = trial_merge(self.bench, record.index, self.client)  # type: ignore[arg-type]
+        result: EvalResult = self.bench.report.evaluate(merged)
+        rows = getattr(result, "rows", None)
+        label = None if rows is None else f"trial_{record.index}"
+        if label is not None:
+            self.store.write_predictions(label, rows_json(rows))
+        return {"loss": result.loss, "metric": result.metric, **result.extra}, label

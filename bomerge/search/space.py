@@ -15,6 +15,7 @@ one of three parametrisations (see NOTES-AX.md for their measured costs):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -26,7 +27,10 @@ quiet_ax()
 
 from ax.api.configs import RangeParameterConfig  # noqa: E402
 
+from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod, Scalar, Simplex, Variable
+from bomerge.merge.blockwise import SEPARATOR, Blockwise, blockwise
+from bomerge.merge.groups import MODEL, encoder_layer_count, group_names
 
 if TYPE_CHECKING:
     from bomerge.config import StudyConfig
@@ -126,6 +130,26 @@ class SearchSpace:
             raw = _encode_simplex(weights / weights.sum(), self.encoding)
             params.update(zip(self.parameter_names(var), map(float, raw), strict=True))
         return params
+
+
+def study_method(config: StudyConfig, first_candidate: Path) -> MergeMethod:
+    """The study's merge method at its granularity: ``merge.method`` with its options, or
+    its block-wise form over the groups of ``merge.granularity`` (the layer count read from
+    the first candidate's config)."""
+    method = build_method(config.merge.method, config.merge.options)
+    merge = config.merge
+    if merge.granularity == MODEL:
+        return method
+    return blockwise(method, group_names(merge.granularity, merge.blocks,
+                                         encoder_layer_count(first_candidate)))
+
+
+def lift_point(method: MergeMethod, values: dict[str, Any], k: int) -> dict[str, Any]:
+    """A model-level point of a block-wise study's method as a point of its block space
+    (the same coefficients in every group); other points unchanged."""
+    if isinstance(method, Blockwise) and not any(SEPARATOR in name for name in values):
+        return method.lift(values, k)
+    return values
 
 
 def study_space(config: StudyConfig, method: MergeMethod, k: int) -> SearchSpace:

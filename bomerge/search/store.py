@@ -8,6 +8,9 @@
   ``storage.url`` in the config puts them on a shared database server instead;
 * ``trials.jsonl`` — a human-readable line per finished trial;
 * ``result.json`` — the pick and its score on the report rows, once the study finishes;
+* ``predictions/`` — per report row, the prediction, label and head of each model scored on
+  the report rows (``LABEL.json``: a baseline's label, or ``trial_N``), for row-level
+  comparisons (paired bootstrap intervals) without evaluating again;
 * ``candidates/`` — checkpoints trained for the study, when the config has a ``train:`` part.
 
 Ax commits each trial to the database as it is completed, so a crash loses at most the trial
@@ -212,6 +215,31 @@ class StudyStore:
 
     def read_result(self) -> dict[str, Any] | None:
         return json.loads(self.result_path.read_text()) if self.result_path.is_file() else None
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.directory / "predictions"
+
+    def predictions_path(self, label: str) -> Path:
+        """Where the report-row predictions of ``label`` (a baseline, or ``trial_N``) live."""
+        if not label or "/" in label or label.startswith("."):
+            raise BomergeError(f"'{label}' cannot name a predictions file")
+        return self.predictions_dir / f"{label}.json"
+
+    def write_predictions(self, label: str, rows: dict[str, Any]) -> None:
+        """Store one model's report-row predictions (replaced atomically)."""
+        self.predictions_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.predictions_path(label), json.dumps(rows))
+
+    def read_predictions(self, label: str) -> dict[str, Any] | None:
+        """The stored report-row predictions of ``label``, or None when none were kept."""
+        path = self.predictions_path(label)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise BomergeError(f"{path}: not valid JSON ({error})") from None
 
     def connect(self) -> str:
         """Point Ax's SQL storage at this study's database, creating its tables once."""

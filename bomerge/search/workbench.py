@@ -29,6 +29,7 @@ from bomerge.merge.cache import StatisticsCache
 from bomerge.merge.statistics import StatisticsSource, rows_fingerprint
 from bomerge.models import check_same_tokenizer, load_tokenizer, packaged_minilm_path
 from bomerge.pool import CandidatePool
+from bomerge.search.space import study_method
 from bomerge.search.store import StudyStore
 from bomerge.tasks import Task, get_task
 from bomerge.tasks.base import EvalResult, Example
@@ -211,14 +212,20 @@ class Workbench:
             options = self.config.merge.options
         return build_method(name, options)
 
+    def study_method(self) -> MergeMethod:
+        """The study's method at the study's granularity (``space.study_method``)."""
+        return study_method(self.config, self.paths[0])
+
     def prepared(self, method: MergeMethod) -> Any:
         """The method's prepared state, computed once per study process."""
         key = method.name + json.dumps(method.options.model_dump(), sort_keys=True)
+        key += "/".join(getattr(method, "groups", ()))  # a block-wise form has its own state
         if key not in self._states:
             started = time.perf_counter()
             context = PrepareContext(
                 pool=self.pool, base=self.base, base_known=self.base_known,
                 statistics=self.statistics() if method.uses_data() else None,
+                model=self.skeleton,
                 cache=StatisticsCache(self.store.statistics_dir, self.console),
                 show_progress=self.show_progress,
             )

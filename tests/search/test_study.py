@@ -169,3 +169,94 @@ def test_overlapped_search_completes_the_budget_with_identical_scores(glue_root,
     for index, trial in runner.client._experiment.trials.items():
         outcome = alone._evaluate(dict(trial.arm.parameters))
         assert (outcome.result.loss, outcome.result.metric) == (log[index]["loss"], log[index]["metric"])
+
+
+def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
+        glue_root, tiny_candidates, tmp_path, capsys, monkeypatch):
+    """search.pick_by: model picks on the GP's posterior means; result.json records both
+    picks, the kept report-row predictions reproduce the report scores, every baseline has
+    a paired bootstrap interval (recomputable from the study alone), `study pareto` prints
+    them, and a study whose model cannot be fitted falls back to the observed pick, saying so."""
+    from bomerge.cli.app import out
+    from bomerge.report.view import StudyView
+    from bomerge.search.claims import load_rows, study_claims
+    from bomerge.search.records import choose
+    from bomerge.tasks import get_task
+    from tests.test_cli import bomerge_here
+
+    runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=3, initial_trials=2,
+                        pick_by="model")
+    outcome = runner.run()
+    store, config = runner.store, runner.config
+    result = store.read_result()
+    assert (result["pick_by"], result["picked_on"], result["model_pick_note"]) == ("model", "model", None)
+    picks = result["picks"]
+    assert result["scores"]["pick"] == picks["model"] and outcome.pick.index == picks["model"]["trial"]
+    assert picks["observed"]["trial"] == choose(load_records(store), config).index
+    assert {"loss", "metric"} <= set(picks["model"]["predicted"])
+    assert StudyView.load(store).pick.index == picks["model"]["trial"]
+
+    task = get_task(config.task)
+    for entry in [*picks.values(), *result["scores"].values()]:
+        rows = load_rows(store, entry.get("predictions") or entry["arm"])
+        assert rows is not None and len(rows.labels) == result["report_rows"]
+        assert task.summarize(rows).metric == entry["report"]["metric"]  # the same numbers
+
+    claims = result["claims"]
+    assert (claims["resamples"], claims["level"], claims["rows"]) == (2000, 0.95, result["report_rows"])
+    baselines = set(result["scores"]) - {"pick"}
+    assert {"best_single", "last_candidate", "uniform"} <= baselines <= set(claims["against"])
+    for claim in claims["against"].values():
+        assert claim["low"] <= claim["high"] and claim["verdict"] in ("better", "worse", "tie")
+        assert (claim["verdict"] == "tie") == (claim["low"] <= 0 <= claim["high"])
+    assert study_claims(store) == claims  # recomputed from the stored predictions alone
+
+    monkeypatch.setattr(out, "_width", 250)
+    where = ["--studies-dir", str(tmp_path / "studies")]
+    shown = bomerge_here(capsys, "study", "pareto", "flaky", *where)
+    assert shown.returncode == 0, shown.stderr
+    assert "pick − this [95% CI]" in shown.stdout
+    assert "Pick chosen on the GP's posterior means (search.pick_by: model)." in shown.stdout
+    report_table = shown.stdout[shown.stdout.index("pick − this [95% CI]"):]
+    uniform = next(line for line in report_table.splitlines() if "│ uniform" in line)
+    claim = claims["against"]["uniform"]
+    assert f"{claim['difference']:+.4f} [{claim['low']:+.4f}, {claim['high']:+.4f}] " \
+           f"{claim['verdict']}" in uniform
+    listing = json.loads(bomerge_here(capsys, "study", "pareto", "flaky", "--json", *where).stdout)
+    assert listing["claims"] == claims and listing["pick"] == picks["model"]["trial"]
+
+    def no_model(*args):
+        raise RuntimeError("cannot fit")
+
+    monkeypatch.setattr("bomerge.search.picks.posterior_means", no_model)
+    fallback = runner.finish()
+    result = store.read_result()
+    assert result["picked_on"] == "observed" and result["picks"]["model"] is None
+    assert "no surrogate model could be fitted" in result["model_pick_note"]
+    assert "cannot fit" in result["model_pick_note"]
+    assert fallback.pick.index == result["scores"]["pick"]["trial"] == picks["observed"]["trial"]
+
+    def favour_trial_0(client, indices, config):  # a model whose means rank trial 0 first
+        return {i: {"loss": 0.5, "metric": 1.0 - 0.01 * i} for i in indices}
+
+    monkeypatch.setattr("bomerge.search.picks.posterior_means", favour_trial_0)
+    assert runner.finish().pick.index == 0 != picks["observed"]["trial"]
+    result = store.read_result()
+    assert result["picks"]["model"]["predicted"] == {"loss": 0.5, "metric": 1.0}
+    assert result["picks"]["model"]["predictions"] == "candidate_0"  # a baseline arm's rows
+    assert "observed_pick" in result["claims"]["against"]
+    assert study_claims(store) == result["claims"]
+
+
+def test_picking_on_the_model_before_any_gp_trial_is_refused(tmp_path):
+    from bomerge.search.names import check_names
+
+    for trials, initial in ((0, 4), (4, 4), (3, 5)):
+        config = parse_config({"name": "x", "task": {"name": "sst2"}, "search": {
+            "pick_by": "model", "trials": trials, "initial_trials": initial}}, "c.yaml", tmp_path)
+        with pytest.raises(BomergeError, match=r"^c.yaml: search.pick_by 'model' .* search.trials "
+                                               rf"\({trials}\) does not exceed"):
+            check_names(config, "c.yaml")
+    config = parse_config({"name": "x", "task": {"name": "sst2"}, "search": {
+        "pick_by": "model", "trials": 5, "initial_trials": 4}}, "c.yaml", tmp_path)
+    assert check_names(config, "c.yaml") is config

@@ -48,7 +48,7 @@ class TrialWorker:
             config = config.model_copy(update={"device": "cuda"})
         self.bench = Workbench(StudyStore(Path(study_dir)), config, show_progress=False)
         self.bench.load([Path(p) for p in paths], Path(base) if base else None)
-        self.method = self.bench.method(config.merge.method)
+        self.method = self.bench.study_method()
         self.bench.prepared(self.method)
         self.space = study_space(config, self.method, self.bench.pool.k)
 

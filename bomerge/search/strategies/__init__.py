@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bomerge.search.strategies import gp  # noqa: F401  (each module registers its strategy)
+from bomerge.search.strategies import (
+    gp,  # noqa: F401  (each module registers its strategy)
+    saas,  # noqa: F401
+)
 from bomerge.search.strategies.base import (
     STRATEGIES,
     SearchStrategy,
