@@ -1,14 +1,17 @@
-"""Sample efficiency at equal budget: the project's qLogNEHVI study against quasi-random
-(Sobol) search and CMA-ES, on the same real candidates and the same evaluator.
+"""Sample efficiency at equal budget: bomerge's studies against quasi-random (Sobol) search
+and CMA-ES, at model and block granularity, on the same real candidates and evaluator.
 
-Each optimiser searches the same space (the study's merge weights in their stick-breaking
-box encoding) and every trial is scored on the same selection rows. For 3 seeds each:
+Every arm searches the study's merge weights in their stick-breaking box encoding, one
+simplex for the model (``model-*``) or one per group (``block-*``: the embeddings,
+``--blocks`` contiguous blocks of encoder layers, the head), and every trial is scored on the
+same selection rows. For each seed:
 
-* **qLogNEHVI** — a bomerge study (``search.initial_trials`` Sobol points, then
+* **model-gp / block-gp** — a bomerge study (``search.initial_trials`` Sobol points, then
   qLogNEHVI on (dev loss, dev metric), ``search.overlap`` on, no baseline arms);
-* **Sobol** — the same study with every trial quasi-random (``initial_trials`` = budget);
-* **CMA-ES** — the ``cma`` package (what mergekit-evolve uses) on the box parameters,
-  minimising −metric + 0.01·loss (the loss term only breaks ties between equal accuracies).
+* **block-saas** — the same with the SAAS-prior GP (``search.strategy: saas``);
+* **model-sobol / block-sobol** — every trial quasi-random (``initial_trials`` = budget);
+* **model-cmaes / block-cmaes** — the ``cma`` package (what mergekit-evolve uses) on the
+  box parameters, minimising −metric + 0.01·loss (the loss only breaks ties).
 
 It prints, after 10, 20 and 40 trials, each run's best dev metric and the hypervolume its
 (−loss, metric) points dominate (reference point: the worst loss and the worst metric any
@@ -16,7 +19,10 @@ run saw), the medians over seeds, and whether the study's median at 20 trials re
 Sobol and CMA-ES medians at 40.
 
     python scripts/bench_search.py --candidates 'studies/quickstart/candidates/step-*' \\
-        [--config configs/quickstart.yaml] [--seeds 3] [--trials 40] [--out search.json]
+        [--config configs/quickstart.yaml] [--seeds 3] [--trials 40] [--blocks 3] \\
+        [--arms model-gp block-gp block-saas block-sobol block-cmaes] [--out search.json]
+
+It also prints each arm's mean generation seconds per trial (``gen_s`` of trials.jsonl).
 """
 
 from __future__ import annotations
@@ -41,12 +47,21 @@ BUDGETS = (10, 20, 40)
 Trace = list[tuple[float, float]]  # (loss, metric) of each trial, in trial order
 
 
+ARMS = ("model-gp", "model-sobol", "model-cmaes", "block-gp", "block-saas", "block-sobol",
+        "block-cmaes")
+
+
 def make_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: int,
-                trials: int, initial: int) -> StudyRunner:
+                trials: int, initial: int, strategy: str = "gp",
+                blocks: int | None = None) -> StudyRunner:
     data = dict(raw) | {"name": name, "studies_dir": str(studies), "seed": seed}
     data["search"] = dict(data.get("search") or {}) | {
         "trials": trials, "initial_trials": initial, "baselines": False, "overlap": True,
+        "strategy": strategy,
     }
+    if blocks is not None:
+        data["merge"] = dict(data.get("merge") or {}) | {"granularity": "block",
+                                                         "blocks": blocks}
     config = check_names(parse_config(data, str(config_path), config_path.resolve().parent),
                          str(config_path))
     store = StudyStore(config.study_dir)
@@ -54,10 +69,12 @@ def make_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: in
     return StudyRunner(store, config, show_progress=False)
 
 
-def study_trace(runner: StudyRunner) -> Trace:
+def study_trace(runner: StudyRunner) -> tuple[Trace, list[float]]:
+    """The (loss, metric) of each completed trial and each trial's generation seconds."""
     runner.run()
     lines = sorted(runner.store.read_log(), key=lambda x: x["trial"])
-    return [(x["loss"], x["metric"]) for x in lines if x["status"] == "COMPLETED"]
+    done = [x for x in lines if x["status"] == "COMPLETED"]
+    return [(x["loss"], x["metric"]) for x in done], [x.get("gen_s", 0.0) for x in done]
 
 
 def cma_trace(runner: StudyRunner, seed: int, trials: int) -> Trace:
@@ -101,34 +118,42 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--initial-trials", type=int, default=5)
+    parser.add_argument("--blocks", type=int, default=3, help="blocks of block-* arms")
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     parser.add_argument("--out", type=Path, help="also write every trace as JSON here")
     args = parser.parse_args()
     raw = yaml.safe_load(args.config.read_text())
     raw.pop("train", None)
     raw["candidates"] = {"glob": [args.candidates]}
 
-    traces: dict[str, list[Trace]] = {"qLogNEHVI": [], "Sobol": [], "CMA-ES": []}
+    traces: dict[str, list[Trace]] = {arm: [] for arm in args.arms}
     seconds: dict[str, float] = dict.fromkeys(traces, 0.0)
+    generation: dict[str, list[float]] = {arm: [] for arm in args.arms}
     with tempfile.TemporaryDirectory() as folder:
         studies = Path(folder)
-        scorer = None
+        scorers: dict[str, StudyRunner] = {}
         for seed in range(args.seeds):
-            for name, initial in (("qLogNEHVI", args.initial_trials), ("Sobol", args.trials)):
+            for arm in args.arms:
+                level, optimiser = arm.split("-")
+                blocks = args.blocks if level == "block" else None
                 started = time.perf_counter()
-                runner = make_runner(raw, args.config, studies, f"{name}-{seed}", seed,
-                                     args.trials, initial)
-                traces[name].append(study_trace(runner))
-                seconds[name] += time.perf_counter() - started
-                print(f"{name} seed {seed}: best metric {max(m for _, m in traces[name][-1]):.4f}"
+                if optimiser == "cmaes":
+                    if level not in scorers:
+                        scorers[level] = make_runner(raw, args.config, studies, f"cma-{level}",
+                                                     0, 0, 1, blocks=blocks)
+                        scorers[level].open()
+                    traces[arm].append(cma_trace(scorers[level], seed, args.trials))
+                else:
+                    initial = args.trials if optimiser == "sobol" else args.initial_trials
+                    strategy = "saas" if optimiser == "saas" else "gp"
+                    runner = make_runner(raw, args.config, studies, f"{arm}-{seed}", seed,
+                                         args.trials, initial, strategy, blocks)
+                    trace, gen = study_trace(runner)
+                    traces[arm].append(trace)
+                    generation[arm] += gen[args.initial_trials:] if optimiser != "sobol" else gen
+                seconds[arm] += time.perf_counter() - started
+                print(f"{arm} seed {seed}: best metric {max(m for _, m in traces[arm][-1]):.4f}"
                       f" ({time.perf_counter() - started:.0f} s)", flush=True)
-            if scorer is None:
-                scorer = make_runner(raw, args.config, studies, "cma", 0, 0, 1)
-                scorer.open()
-            started = time.perf_counter()
-            traces["CMA-ES"].append(cma_trace(scorer, seed, args.trials))
-            seconds["CMA-ES"] += time.perf_counter() - started
-            print(f"CMA-ES seed {seed}: best metric {max(m for _, m in traces['CMA-ES'][-1]):.4f}"
-                  f" ({time.perf_counter() - started:.0f} s)", flush=True)
 
     everything = [point for runs in traces.values() for run in runs for point in run]
     reference = (-max(loss for loss, _ in everything), min(metric for _, metric in everything))
@@ -148,16 +173,11 @@ def main() -> None:
                   f"[{' '.join(f'{v:.5f}' for v in volume)}]")
     print("\nwall time per run (s): " + ", ".join(
         f"{name} {seconds[name] / args.seeds:.0f}" for name in traces))
-    if {20, 40} <= set(budgets):
-        bo = medians["qLogNEHVI", 20]
-        for other in ("Sobol", "CMA-ES"):
-            theirs = medians[other, 40]
-            print(f"qLogNEHVI median at 20 vs {other} median at 40: best metric "
-                  f"{bo[0]:.4f} vs {theirs[0]:.4f} ({'>=' if bo[0] >= theirs[0] else '<'}), "
-                  f"hypervolume {bo[1]:.5f} vs {theirs[1]:.5f} "
-                  f"({'>=' if bo[1] >= theirs[1] else '<'})")
+    print("generation s per BO trial (mean): " + ", ".join(
+        f"{name} {statistics.fmean(gen):.2f}" for name, gen in generation.items() if gen))
     if args.out:
-        args.out.write_text(json.dumps({"reference": reference, "traces": traces}, indent=1))
+        args.out.write_text(json.dumps({"reference": reference, "traces": traces,
+                                        "generation_s": generation}, indent=1))
 
 
 if __name__ == "__main__":
