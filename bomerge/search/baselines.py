@@ -22,7 +22,7 @@ from bomerge.errors import BomergeError
 from bomerge.merge import METHODS
 from bomerge.merge.base import MergeMethod, uniform
 from bomerge.merge.weights import WeightedAverage
-from bomerge.search.claims import rows_json
+from bomerge.search.claims import keep_rows
 
 SINGLE_PREFIX = "candidate_"
 # The weighted average's fixed recipes are the groups below (its own point, the uniform
@@ -201,10 +201,9 @@ class BaselineRunner:
     def _keep_rows(self, label: str, report: Any) -> None:
         """Store the baseline's report-row predictions in the study (for paired intervals
         against the pick without evaluating again)."""
-        rows = getattr(report, "rows", None)
         store = getattr(self.bench, "store", None)
-        if rows is not None and store is not None:
-            store.write_predictions(label, rows_json(rows))
+        if store is not None:
+            keep_rows(store, label, report)
 
     def _greedy(self, method: MergeMethod, k: int) -> GreedySoup:
         singles = []

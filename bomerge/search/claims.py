@@ -38,7 +38,7 @@ SEED = 0
 ROWS_FORMAT = 1
 
 __all__ = ["LEVEL", "RESAMPLES", "SEED", "Bootstrap", "Interval", "claim_text", "compared",
-           "iter_resamples", "load_rows", "paired_interval", "pick_claims", "resample_rows",
+           "iter_resamples", "keep_rows", "load_rows", "paired_interval", "pick_claims", "resample_rows",
            "rows_from_json", "rows_json", "study_claims"]
 
 
@@ -59,6 +59,16 @@ def rows_from_json(data: dict[str, Any]) -> Scored:
                   np.asarray(data["labels"], dtype=np.float64), groups,
                   np.asarray(data["batch_order"], dtype=np.int64),
                   {str(g): 0.0 for g in dict.fromkeys(data["groups"])})
+
+
+def keep_rows(store: StudyStore, label: str, result: object) -> bool:
+    """Store the per-row report predictions an evaluation collected (``RowResult.rows``)
+    under ``label``; False when ``result`` carries none."""
+    rows = getattr(result, "rows", None)
+    if rows is None:
+        return False
+    store.write_predictions(label, rows_json(rows))
+    return True
 
 
 def load_rows(store: StudyStore, label: str) -> Scored | None:

@@ -20,13 +20,13 @@ from typing import Any
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.merge.base import METHODS, MergeMethod, base_missing_message, build_method
-from bomerge.merge.blockwise import SEPARATOR, Blockwise, blockwise
-from bomerge.merge.groups import MODEL, encoder_layer_count, group_names
+from bomerge.merge.blockwise import SEPARATOR, Blockwise
+from bomerge.merge.groups import MODEL, encoder_layer_count
 from bomerge.models import check_same_tokenizer, packaged_minilm_path
 from bomerge.pool import check_candidates
 from bomerge.search.baselines import METHOD_BASELINES
 from bomerge.search.executors import executor_for, executor_names
-from bomerge.search.space import study_space
+from bomerge.search.space import at_granularity, study_space
 from bomerge.search.store import check_storage
 from bomerge.search.workbench import evaluation_rows, statistics_rows
 from bomerge.tasks import Task, get_task
@@ -89,9 +89,9 @@ def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
             task.check_head(path)
     k = expected_candidates(config)
     own = methods[0] if methods else build_method(config.merge.method, config.merge.options)
-    layers = layer_count(config)
-    if config.merge.granularity != MODEL and layers is not None:
-        own = blockwise(own, group_names(config.merge.granularity, config.merge.blocks, layers))
+    layers = layer_count(config) if config.merge.granularity != MODEL else None
+    if layers is not None:
+        own = at_granularity(own, config, layers)
     if not own.variables(k or 2):
         raise BomergeError(f"search.strategy '{config.search.strategy}' has nothing to search: "
                            f"merge method '{own.name}' has no search variables")

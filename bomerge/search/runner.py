@@ -26,7 +26,7 @@ from bomerge.search.baselines import (
     BaselineRunner,
     expand,
 )
-from bomerge.search.claims import rows_json
+from bomerge.search.claims import keep_rows
 from bomerge.search.client import open_client, study_design
 from bomerge.search.completion import complete_trial
 from bomerge.search.executors import ExecutorContext, PendingTrial, executor_for
@@ -365,8 +365,7 @@ class StudyRunner:
             return dict(recorded["report"]), record.arm
         _, merged = trial_merge(self.bench, record.index, self.client)  # type: ignore[arg-type]
         result: EvalResult = self.bench.report.evaluate(merged)
-        rows = getattr(result, "rows", None)
-        label = None if rows is None else f"trial_{record.index}"
-        if label is not None:
-            self.store.write_predictions(label, rows_json(rows))
+        label: str | None = f"trial_{record.index}"
+        if not keep_rows(self.store, label, result):
+            label = None
         return {"loss": result.loss, "metric": result.metric, **result.extra}, label

@@ -137,11 +137,15 @@ def study_method(config: StudyConfig, first_candidate: Path) -> MergeMethod:
     its block-wise form over the groups of ``merge.granularity`` (the layer count read from
     the first candidate's config)."""
     method = build_method(config.merge.method, config.merge.options)
-    merge = config.merge
-    if merge.granularity == MODEL:
+    if config.merge.granularity == MODEL:
         return method
-    return blockwise(method, group_names(merge.granularity, merge.blocks,
-                                         encoder_layer_count(first_candidate)))
+    return at_granularity(method, config, encoder_layer_count(first_candidate))
+
+
+def at_granularity(method: MergeMethod, config: StudyConfig, layers: int) -> MergeMethod:
+    """``method`` in the study's ``merge.granularity`` for an encoder of ``layers`` layers
+    (itself at model granularity, else its block-wise form)."""
+    return blockwise(method, group_names(config.merge.granularity, config.merge.blocks, layers))
 
 
 def lift_point(method: MergeMethod, values: dict[str, Any], k: int) -> dict[str, Any]:

@@ -5,30 +5,13 @@ baselines, and methods that do not apply refused before any work."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bomerge.search.store import StudyStore
 from tests.conftest import tiny_multitask_dict, write_config
-
-
-def bomerge_here(capsys: pytest.CaptureFixture, *args: str) -> subprocess.CompletedProcess:
-    """The CLI in this process, its exit code and captured output."""
-    from bomerge.cli import main
-
-    argv, sys.argv = sys.argv, ["bomerge", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else 1
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+from tests.test_cli import bomerge_here
 
 
 def multitask_config(cs224n_root: Path, candidates: list[Path], tmp_path: Path, **search) -> Path:
