@@ -21,6 +21,8 @@ Sobol and CMA-ES medians at 40.
     python scripts/bench_search.py --candidates 'studies/quickstart/candidates/step-*' \\
         [--config configs/quickstart.yaml] [--seeds 3] [--trials 40] [--blocks 3] \\
         [--arms model-gp block-gp block-saas block-sobol block-cmaes] [--out search.json]
+    python scripts/bench_search.py --listing ~/.cache/bomerge/glue-candidates/mrpc/candidates.json \\
+        --setting swa        # scripts/make_candidates.py's candidates of one task (swa | soup)
 
 It also prints each arm's mean generation seconds per trial (``gen_s`` of trials.jsonl).
 """
@@ -43,12 +45,29 @@ from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "glue"
 BUDGETS = (10, 20, 40)
 Trace = list[tuple[float, float]]  # (loss, metric) of each trial, in trial order
 
 
 ARMS = ("model-gp", "model-sobol", "model-cmaes", "block-gp", "block-saas", "block-sobol",
         "block-cmaes")
+
+
+def listing_config(listing_path: Path, setting: str, selection_rows: int) -> dict:
+    """A study config for the candidates ``scripts/make_candidates.py`` listed for one task:
+    its task, max length and ``setting``'s candidates, scored on (at most ``selection_rows``
+    of) the selection half of dev, as ``scripts/results.py`` scores them."""
+    listing = json.loads(listing_path.read_text())
+    return {
+        "device": "auto",
+        "task": {"name": listing["task"], "max_length": listing["max_length"],
+                 "data": {"root": str(DEFAULT_DATA), "hub": False},
+                 "eval": {"split": "dev", "selection_fraction": 0.5,
+                          "max_selection_examples": selection_rows}},
+        "candidates": {"paths": listing[setting], "base": listing["base"]},
+        "merge": {"method": "weights"},
+    }
 
 
 def make_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: int,
@@ -114,7 +133,13 @@ def hypervolume(trace: Trace, reference: tuple[float, float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "quickstart.yaml")
-    parser.add_argument("--candidates", required=True, help="glob of candidate folders")
+    parser.add_argument("--candidates", help="glob of candidate folders (with --config)")
+    parser.add_argument("--listing", type=Path,
+                        help="instead: a task's candidates.json from scripts/make_candidates.py")
+    parser.add_argument("--setting", choices=("swa", "soup"), default="swa",
+                        help="with --listing: the SWA snapshots or the soup fine-tunes")
+    parser.add_argument("--selection-rows", type=int, default=200,
+                        help="with --listing: selection rows each trial is scored on")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--initial-trials", type=int, default=5)
@@ -122,9 +147,15 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     parser.add_argument("--out", type=Path, help="also write every trace as JSON here")
     args = parser.parse_args()
-    raw = yaml.safe_load(args.config.read_text())
-    raw.pop("train", None)
-    raw["candidates"] = {"glob": [args.candidates]}
+    if args.listing is not None:
+        raw = listing_config(args.listing.expanduser().resolve(), args.setting, args.selection_rows)
+        args.config = args.listing.expanduser().resolve()
+    elif args.candidates:
+        raw = yaml.safe_load(args.config.read_text())
+        raw.pop("train", None)
+        raw["candidates"] = {"glob": [args.candidates]}
+    else:
+        parser.error("give --candidates (with --config) or --listing")
 
     traces: dict[str, list[Trace]] = {arm: [] for arm in args.arms}
     seconds: dict[str, float] = dict.fromkeys(traces, 0.0)
