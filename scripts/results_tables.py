@@ -187,6 +187,36 @@ def interval_lines(work: Path, summaries: dict[str, dict[str, Any]], tasks: list
     return lines, found
 
 
+def pick_lines(summaries: dict[str, dict[str, Any]], tasks: list[str], seeds: int) -> list[str]:
+    """Which pick generalised, and by how much each choice overfits its selection rows: the
+    mean over tasks (and seeds) of selection → report metric for the observed pick, the
+    GP-posterior-mean pick (``search.pick_by: model``; both are recorded whatever the setting)
+    and greedy soup."""
+    lines = ["| search | observed pick: selection → report | model pick: selection → report | "
+             "greedy soup: selection → report |", "|---|---|---|---|"]
+    for setting, methods in SEARCHES.items():
+        for method in methods:
+            found = {t: searches(summaries, t, setting, SEARCH + method, seeds) or [] for t in tasks}
+            if not all(found.values()):
+                continue
+
+            def mean_pair(entries: list[dict[str, Any]]) -> str:
+                sel = statistics.mean(e["selection"]["metric"] for e in entries)
+                rep = statistics.mean(e["report"]["metric"] for e in entries)
+                return f"{100 * sel:.1f} → {100 * rep:.1f} ({100 * (rep - sel):+.1f})"
+
+            cells = []
+            for way in ("observed", "model"):
+                entries = [s["result"]["picks"][way] for runs in found.values() for s in runs
+                           if (s["result"].get("picks") or {}).get(way)]
+                cells.append(mean_pair(entries) if entries else "—")
+            soups = [summaries[f"{t}-{setting}-fixed"]["result"]["scores"]["greedy_soup"] for t in tasks
+                     if f"{t}-{setting}-fixed" in summaries]
+            cells.append(mean_pair(soups) if soups else "—")
+            lines.append(f"| {setting} {method} | " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
+
+
 def target_lines(found: dict[tuple[str, str, str], list[SeedMeanDifference | None]],
                  tasks: list[str]) -> list[str]:
     """The issue's target, checked: the block-wise SAAS weights search beats greedy soup by
@@ -319,8 +349,24 @@ def write_results(args: argparse.Namespace) -> None:
                if (log := args.cache / task / "training.jsonl").is_file()
                for line in log.read_text().splitlines() if line.strip()]
     if trained:
+        per_task = []
+        for task in tasks:
+            listing = args.cache / task / "candidates.json"
+            seconds = json.loads(listing.read_text()).get("seconds", {}) if listing.is_file() else {}
+            if seconds:
+                per_task.append(f"{TASK_TITLES[task]} {seconds.get('warm', 0) / 60:.1f} + "
+                                f"{sum(v for k, v in seconds.items() if k != 'warm') / 60:.1f}")
         out += [f"Fine-tuning ({len(trained)} runs, `make_candidates.py`): "
-                f"{sum(t['seconds'] for t in trained) / 60:.0f} min on 2 CPU cores, one process.", ""]
+                f"{sum(t['seconds'] for t in trained) / 60:.0f} min on 2 CPU cores, one process"
+                + (" (minutes per task, warm run + the 4 candidate runs: " + ", ".join(per_task) + ")"
+                   if per_task else "") + ".", ""]
+    picks = pick_lines(summaries, tasks, args.seeds)
+    if picks:
+        out += ["## Picks: which generalised, and the winner's curse", "",
+                "Mean over tasks (and search seeds) of the selection-half metric of each choice and "
+                "its report-half metric (the drop in brackets). The observed pick is the best of "
+                "many noisy evaluations, so its selection score is biased upwards; the model pick "
+                "applies the same rule to the GP's posterior means.", "", *picks, ""]
     target = target_lines(found, tasks)
     if target:
         out += ["## The target: block-wise SAAS beats greedy soup by ≥ 1.0 point on the average, "
