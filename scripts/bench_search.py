@@ -146,6 +146,8 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=3, help="blocks of block-* arms")
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     parser.add_argument("--out", type=Path, help="also write every trace as JSON here")
+    parser.add_argument("--runs", type=Path,
+                        help="keep each finished run here and skip those already in it (resume)")
     args = parser.parse_args()
     if args.listing is not None:
         raw = listing_config(args.listing.expanduser().resolve(), args.setting, args.selection_rows)
@@ -160,6 +162,8 @@ def main() -> None:
     traces: dict[str, list[Trace]] = {arm: [] for arm in args.arms}
     seconds: dict[str, float] = dict.fromkeys(traces, 0.0)
     generation: dict[str, list[float]] = {arm: [] for arm in args.arms}
+    # Finished runs are kept in --runs as they finish, so an interrupted benchmark resumes.
+    done: dict[str, dict] = json.loads(args.runs.read_text()) if args.runs and args.runs.is_file() else {}
     with tempfile.TemporaryDirectory() as folder:
         studies = Path(folder)
         scorers: dict[str, StudyRunner] = {}
@@ -167,7 +171,13 @@ def main() -> None:
             for arm in args.arms:
                 level, optimiser = arm.split("-")
                 blocks = args.blocks if level == "block" else None
+                if (key := f"{arm}/{seed}") in done:
+                    traces[arm].append([tuple(x) for x in done[key]["trace"]])
+                    generation[arm] += done[key]["gen"]
+                    seconds[arm] += done[key]["seconds"]
+                    continue
                 started = time.perf_counter()
+                gen = []
                 if optimiser == "cmaes":
                     if level not in scorers:
                         scorers[level] = make_runner(raw, args.config, studies, f"cma-{level}",
@@ -181,8 +191,13 @@ def main() -> None:
                                          args.trials, initial, strategy, blocks)
                     trace, gen = study_trace(runner)
                     traces[arm].append(trace)
-                    generation[arm] += gen[args.initial_trials:] if optimiser != "sobol" else gen
+                    gen = gen[args.initial_trials:] if optimiser != "sobol" else gen
+                    generation[arm] += gen
                 seconds[arm] += time.perf_counter() - started
+                if args.runs:
+                    done[key] = {"trace": traces[arm][-1], "gen": gen,
+                                 "seconds": time.perf_counter() - started}
+                    args.runs.write_text(json.dumps(done))
                 print(f"{arm} seed {seed}: best metric {max(m for _, m in traces[arm][-1]):.4f}"
                       f" ({time.perf_counter() - started:.0f} s)", flush=True)
 

@@ -394,6 +394,12 @@ def write_results(args: argparse.Namespace) -> None:
             if TASK_METRICS[t] == "acc") + " points, and the binomial standard error of an "
             "accuracy near 0.7 on 183 rows is 3.4 points, so differences of a point or two "
             "between rows of one table are within the noise of a single split.", ""]
+    missing = [t for t in TASKS if t not in tasks]
+    if missing:
+        out += ["**Not in these tables**: " + ", ".join(TASK_TITLES[t] for t in missing) + " — no "
+                "studies were run for it (`make_candidates.py --tasks " + " ".join(missing)
+                + "`, then `results.py --tasks " + " ".join(missing) + "`); the averages are over "
+                f"the {len(tasks)} tasks shown.", ""]
     multitask = multitask_table(args.work, summaries, args.seeds)
     if multitask:
         out += ["## Multitask: CS224N (SST-5, Quora, STS), PCGrad-trained MiniLM", "",
@@ -404,6 +410,9 @@ def write_results(args: argparse.Namespace) -> None:
                 f"(`blocks: {args.blocks}`); report half of each",
                 "sub-task's dev rows (SST dev carved from the training file, see the README).", "",
                 *multitask, ""]
+    if not multitask:
+        out += ["**CS224N**: not run into this table (`results.py --multitask` trains the "
+                "config's PCGrad candidates and runs its block-wise searches).", ""]
     out += ["## Commands", "", "```",
             "python scripts/make_candidates.py   # skips finished runs",
             f"python scripts/results.py --seeds {args.seeds} --trials {args.trials} --blocks {args.blocks} "
