@@ -187,3 +187,20 @@ def tiny_multitask_candidates(cs224n_root: Path, tmp_path_factory: pytest.TempPa
     """Three snapshots of one round-robin tiny multitask run (trained once per session)."""
     return train_fixture_run(tiny_multitask_dict(cs224n_root, Path("unused")), tmp_path_factory,
                              "tiny-multitask")
+
+
+@pytest.fixture
+def ax_sqlite(tmp_path: Path) -> tuple[str, Any]:
+    """An empty Ax SQLite store in ``tmp_path``, its tables created and the engine pointed
+    at it: ``(url, StorageConfig)`` for a ``Client`` that saves there."""
+    from ax.api.configs import StorageConfig
+    from ax.storage.sqa_store.db import (
+        create_all_tables,
+        get_engine,
+        init_engine_and_session_factory,
+    )
+
+    url = f"sqlite:///{tmp_path / 'ax.db'}"
+    init_engine_and_session_factory(url=url, force_init=True)
+    create_all_tables(get_engine())
+    return url, StorageConfig(url=url)

@@ -4,27 +4,18 @@ without scores."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bomerge.search.client import stored_client
 from bomerge.search.completion import complete_trial
 
 
-def _client_with_one_trial(tmp_path: Path):
+def _client_with_one_trial(ax_sqlite: tuple[str, object]):
     from ax.api.client import Client
-    from ax.api.configs import RangeParameterConfig, StorageConfig
-    from ax.storage.sqa_store.db import (
-        create_all_tables,
-        get_engine,
-        init_engine_and_session_factory,
-    )
+    from ax.api.configs import RangeParameterConfig
 
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    init_engine_and_session_factory(url=url, force_init=True)
-    create_all_tables(get_engine())
-    client = Client(storage_config=StorageConfig(url=url), random_seed=0)
+    url, storage = ax_sqlite
+    client = Client(storage_config=storage, random_seed=0)
     client.configure_experiment(
         parameters=[RangeParameterConfig(name="w", parameter_type="float", bounds=(0.0, 1.0))],
         name="c",
@@ -41,8 +32,8 @@ def _stored(url: str, index: int) -> tuple[str, dict[str, float]]:
             {row.metric_name: float(row["mean"]) for _, row in data.iterrows()})
 
 
-def test_a_completed_trial_is_stored_completed_with_its_scores(tmp_path: Path):
-    client, url, index = _client_with_one_trial(tmp_path)
+def test_a_completed_trial_is_stored_completed_with_its_scores(ax_sqlite):
+    client, url, index = _client_with_one_trial(ax_sqlite)
     complete_trial(client, index, {"loss": 0.5, "metric": 0.75, "sst": 0.25})
     status, scores = _stored(url, index)
     assert status == "COMPLETED"
@@ -51,8 +42,8 @@ def test_a_completed_trial_is_stored_completed_with_its_scores(tmp_path: Path):
 
 
 def test_dying_before_the_status_write_leaves_the_trial_running_with_its_scores(
-        tmp_path: Path, monkeypatch):
-    client, url, index = _client_with_one_trial(tmp_path)
+        ax_sqlite, monkeypatch):
+    client, url, index = _client_with_one_trial(ax_sqlite)
 
     class Killed(BaseException):
         pass

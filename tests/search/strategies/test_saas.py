@@ -88,20 +88,12 @@ def _node(client, index: int) -> str:
     return client._experiment.trials[index].generator_runs[0]._generation_node_name
 
 
-def test_a_stored_saas_client_reloads_from_sqlite_and_goes_on_with_the_saas_node(tmp_path: Path):
+def test_a_stored_saas_client_reloads_from_sqlite_and_goes_on_with_the_saas_node(ax_sqlite):
     from ax.api.client import Client
-    from ax.api.configs import RangeParameterConfig, StorageConfig
-    from ax.storage.sqa_store.db import (
-        create_all_tables,
-        get_engine,
-        init_engine_and_session_factory,
-    )
+    from ax.api.configs import RangeParameterConfig
     from botorch.models.map_saas import EnsembleMapSaasSingleTaskGP
 
-    url = f"sqlite:///{tmp_path / 'saas.db'}"
-    init_engine_and_session_factory(url=url, force_init=True)
-    create_all_tables(get_engine())
-    storage = StorageConfig(url=url)
+    _, storage = ax_sqlite
 
     def score(p: dict) -> dict:
         x = [p[f"x{i}"] for i in range(6)]
