@@ -289,11 +289,11 @@ def write_results(args: argparse.Namespace) -> None:
     tasks = [t for t in TASKS if f"{t}-swa-fixed" in summaries or f"{t}-soup-fixed" in summaries]
     example = next((s for n, s in summaries.items() if n.endswith("-block-s0") and not n.startswith("cs224n")), None)
     majority: dict[str, float] = {}
-    for task in tasks:
-        for setting in ("swa", "soup"):
-            if (fixed := summaries.get(f"{task}-{setting}-fixed")) is not None:
-                majority[task], report = trivial_scores(args.work, fixed["name"])
-                fixed["result"]["scores"]["trivial"] = {"report": {"metric": report}}
+    for task in tasks:  # both settings' fixed studies score the same rows: read them once
+        fixed_studies = [f for setting in ("swa", "soup") if (f := summaries.get(f"{task}-{setting}-fixed"))]
+        majority[task], report = trivial_scores(args.work, fixed_studies[0]["name"])
+        for fixed in fixed_studies:
+            fixed["result"]["scores"]["trivial"] = {"report": {"metric": report}}
     out: list[str] = [
         "# Results: BO-tuned merging against fixed recipes, on rows the search never saw", "",
         "Produced by `scripts/make_candidates.py` and `scripts/results.py` (commands at the end).",
