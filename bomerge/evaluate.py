@@ -13,7 +13,7 @@ compared row by row (paired bootstrap intervals) without evaluating again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,12 +64,31 @@ class Evaluator:
     def evaluate(self, parameters: Mapping[str, torch.Tensor]) -> RowResult:
         """Loss (mean over rows) and metrics of the model with ``parameters`` swapped in,
         with the per-row predictions they were computed from."""
+        self._check(parameters)
+        tensors = {**self._buffers, **parameters}
+        return self._run(lambda group: tensors)
+
+    @torch.inference_mode()
+    def evaluate_each(self, parameters: Mapping[str, Mapping[str, torch.Tensor]]) -> RowResult:
+        """Like ``evaluate``, but each head's rows are scored with the parameters given for
+        that head (``parameters[group]``): a cross-task study's individual models, each on
+        its own task's rows, in one result."""
+        missing = sorted(set(self.groups.tolist()) - parameters.keys())
+        if missing:
+            raise BomergeError(f"no parameters for the rows of {missing[0]}")
+        for given in parameters.values():
+            self._check(given)
+        tensors = {group: {**self._buffers, **given} for group, given in parameters.items()}
+        return self._run(tensors.__getitem__)
+
+    def _check(self, parameters: Mapping[str, torch.Tensor]) -> None:
         missing = self._required - parameters.keys()
         if missing:
             raise BomergeError(
                 f"the candidates lack tensors the model needs: {sorted(missing)[:5]}"
             )
-        tensors = {**self._buffers, **parameters}
+
+    def _run(self, tensors_of: Callable[[str], Mapping[str, torch.Tensor]]) -> RowResult:
         loss_sums: dict[str, float] = {}
         predictions = np.empty(self.n, dtype=np.float64)
         labels = np.empty(self.n, dtype=np.float64)
@@ -77,7 +96,7 @@ class Evaluator:
             with torch.autocast(device_type=batch.input_ids.device.type,
                                 dtype=self.autocast or torch.float32,
                                 enabled=self.autocast is not None):
-                outputs = self.task.forward(self.model, tensors, batch)
+                outputs = self.task.forward(self.model, tensors_of(batch.group), batch)
             loss = self.task.loss(batch, outputs, reduction="sum")
             loss_sums[batch.group] = loss_sums.get(batch.group, 0.0) + float(loss)
             order = batch.order.numpy()

@@ -1,5 +1,8 @@
 """Write a study's chosen merge (or any trial or baseline) as a normal Hugging Face folder.
 
+A cross-task merge (task ``multi``) is written as one such folder per task (``OUT/sst2/``,
+...: the merged encoder with that task's own head) beside one provenance file.
+
 The folder holds ``config.json``, ``model.safetensors``, the tokenizer of candidate 0 and
 ``bomerge_merge.json``: the study, trial, method, coefficients, the rule that chose it, and
 every candidate (and base) folder with the SHA-256 of its weight file, so a merge can be
@@ -88,15 +91,7 @@ def export_merge(
         options, coefficients, scores = method.options, b["coefficients"], b["selection"]
         what = {"trial": None, "arm": b["label"], "node": "baseline"}
 
-    model = bench.task.skeleton(bench.paths[0])
-    state = model.state_dict()
-    missing = [name for name in state if name not in merged]
-    if missing:
-        raise BomergeError(f"the merge lacks tensors the model needs: {missing[:5]}")
-    model.load_state_dict({
-        name: merged[name].detach().to("cpu", bench.pool.dtypes.get(name, merged[name].dtype))
-        for name in state
-    })
+    models = bench.task.exported_models(merged, bench.paths, bench.owners, bench.pool.dtypes)
     provenance = {
         "study": store.name,
         "study_dir": str(store.directory.resolve()),
@@ -107,6 +102,7 @@ def export_merge(
         "selection": scores,
         "chosen_by": view.selection_rule() if what["trial"] == view.pick.index else "asked for",
         "task": view.config.task.name,
+        **({"tasks": {name: f"{name}/" for name in models}} if "" not in models else {}),
         "candidates": [{"path": str(p.resolve()), "sha256": weight_file_sha256(p)}
                        for p in bench.paths],
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -118,8 +114,10 @@ def export_merge(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        model.save_pretrained(staging, safe_serialization=True)
-        load_tokenizer(bench.paths[0]).save_pretrained(staging)
+        for sub, (model, tokenizer_folder) in models.items():
+            folder = staging / sub
+            model.save_pretrained(folder, safe_serialization=True)
+            load_tokenizer(tokenizer_folder).save_pretrained(folder)
         (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -5,11 +5,16 @@ total number of floating-point values), so that any merge that is linear in the 
 a single reduction over that matrix; ``parameter(name)`` gives the ``(K, *shape)`` view of one
 tensor. Non-floating-point tensors (e.g. position ids) are never merged: they are taken from
 the first candidate.
+
+Candidates of a cross-task merge (models fine-tuned on different tasks) share an encoder but
+each has a head of its own: an ``unmerged(i, name)`` function names the tensors of candidate
+i that stay out of the stacked matrix and the name each takes in the merged model (its
+task's head, ``heads.<task>.<name>``); they are kept, unmerged, with the fixed tensors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,12 +71,26 @@ def read_layout(folder: Path) -> dict[str, torch.Tensor]:
         raise BomergeError(f"{folder}: cannot read the weights: {error}") from None
 
 
-def check_candidates(paths: list[Path]) -> None:
-    """Refuse, before loading any weights, candidates that are missing or differ in
-    tensor names or shapes."""
+#: Candidate i's tensor ``name`` → its name in the merged model when it is kept out of the
+#: merge (a cross-task candidate's own head), or None when it is merged.
+Unmerged = Callable[[int, str], "str | None"]
+
+
+def merged_part(state: dict[str, torch.Tensor], index: int,
+                unmerged: Unmerged | None) -> dict[str, torch.Tensor]:
+    """The tensors of candidate ``index`` that are merged (all, without ``unmerged``)."""
+    if unmerged is None:
+        return state
+    return {name: t for name, t in state.items() if unmerged(index, name) is None}
+
+
+def check_candidates(paths: Sequence[Path], unmerged: Unmerged | None = None) -> None:
+    """Refuse, before loading any weights, candidates that are missing or differ in the
+    names or shapes of the tensors they merge."""
     if not paths:
         raise BomergeError("no candidate checkpoints given")
-    _check_same_layout(paths, [read_layout(Path(p)) for p in paths])
+    _check_same_layout(list(paths), [merged_part(read_layout(Path(p)), i, unmerged)
+                                     for i, p in enumerate(paths)])
 
 
 def _check_same_layout(paths: list[Path], state_dicts: list[dict[str, torch.Tensor]]) -> None:
@@ -109,7 +128,8 @@ class CandidatePool:
         paths: the K model folders, in order (candidate i is row i).
         stacked: ``(K, P)`` tensor; row i holds candidate i's floating-point values.
         slots: the layout of named tensors inside a row.
-        fixed: non-floating-point tensors, taken from the first candidate.
+        fixed: tensors never merged: non-floating-point ones, taken from the first
+            candidate, and cross-task candidates' own heads (``unmerged``).
     """
 
     def __init__(
@@ -128,8 +148,10 @@ class CandidatePool:
         self._by_name = {slot.name: slot for slot in slots}
 
     @classmethod
-    def load(cls, paths: list[Path], device: torch.device | str = "cpu") -> CandidatePool:
-        """Read K model folders, check they share one architecture, and stack them.
+    def load(cls, paths: list[Path], device: torch.device | str = "cpu",
+             unmerged: Unmerged | None = None) -> CandidatePool:
+        """Read K model folders, check they share one architecture, and stack them;
+        tensors ``unmerged`` names are kept, under their new names, with the fixed ones.
 
         Raises:
             BomergeError: no candidates, a folder is missing or unreadable, or the
@@ -137,7 +159,8 @@ class CandidatePool:
         """
         if not paths:
             raise BomergeError("no candidate checkpoints given")
-        state_dicts = [read_state_dict(Path(p)) for p in paths]
+        full = [read_state_dict(Path(p)) for p in paths]
+        state_dicts = [merged_part(state, i, unmerged) for i, state in enumerate(full)]
         _check_same_layout(paths, state_dicts)
         slots, offset = [], 0
         for name, tensor in state_dicts[0].items():
@@ -156,6 +179,14 @@ class CandidatePool:
             if not tensor.is_floating_point()
         }
         dtypes = {name: tensor.dtype for name, tensor in state_dicts[0].items()}
+        if unmerged is not None:
+            for i, state in enumerate(full):
+                for name, tensor in state.items():
+                    kept = unmerged(i, name)
+                    if kept is not None:
+                        fixed[kept] = tensor.to(device=device, dtype=torch.float32
+                                                if tensor.is_floating_point() else tensor.dtype)
+                        dtypes[kept] = tensor.dtype
         return cls([Path(p) for p in paths], stacked, slots, fixed, dtypes)
 
     @property
@@ -239,6 +270,15 @@ class CandidatePool:
         if not bool(known.any()):
             raise BomergeError(f"base {folder} shares no tensor with the candidates")
         return base, known
+
+    def correlations_with(self, base: torch.Tensor, known: torch.Tensor) -> list[float]:
+        """Per candidate, the Pearson correlation of its weight-matrix entries (tensors of
+        two or more dimensions) with the base's, where the base supplied them: above 0.99
+        for a fine-tune of a pretrained base, about 0 for an unrelated initialisation."""
+        matrices = self.slot_mask(lambda name: len(self._by_name[name].shape) >= 2) & known
+        reference = base[matrices]
+        return [float(torch.corrcoef(torch.stack([self.stacked[i][matrices], reference]))[0, 1])
+                for i in range(self.k)]
 
     def empty_merge_buffer(self) -> torch.Tensor:
         """Preallocated ``(P,)`` storage that merge methods write into, trial after trial."""

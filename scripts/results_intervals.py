@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from bomerge.search.claims import LEVEL, Bootstrap, load_rows
+from bomerge.search.claims import LEVEL, Bootstrap, load_rows, report_task
 from bomerge.search.store import StudyStore
-from bomerge.tasks import get_task
 from bomerge.tasks.base import Scored
 
 
@@ -64,7 +63,7 @@ def seed_mean_difference(studies: Path, searches: list[dict[str, Any]], fixed: d
     picks = [stored_rows(studies, s["name"], s["result"]["scores"]["pick"]) for s in searches]
     if base_rows is None or any(p is None for p in picks):
         return None
-    task = get_task(StudyStore(studies / fixed["name"]).read_config().task)
+    task = report_task(StudyStore(studies / fixed["name"]))  # normalised for cross-task
     bootstrap = Bootstrap(task, base_rows.groups)
     full_base, resampled_base = bootstrap.metrics(base_rows)
     fulls, resampled, better, worse = [], [], 0, 0

@@ -413,6 +413,9 @@ def write_results(args: argparse.Namespace) -> None:
     if not multitask:
         out += ["**CS224N**: not run into this table (`results.py --multitask` trains the "
                 "config's PCGrad candidates and runs its block-wise searches).", ""]
+    cross_task = args.work / "cross_task.md"  # written by results_cross_task.py
+    if cross_task.is_file():
+        out += [cross_task.read_text().rstrip(), ""]
     out += ["## Commands", "", "```",
             "python scripts/make_candidates.py   # skips finished runs",
             f"python scripts/results.py --seeds {args.seeds} --trials {args.trials} --blocks {args.blocks} "

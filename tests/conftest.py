@@ -204,3 +204,72 @@ def ax_sqlite(tmp_path: Path) -> tuple[str, Any]:
     init_engine_and_session_factory(url=url, force_init=True)
     create_all_tables(get_engine())
     return url, StorageConfig(url=url)
+
+
+def write_pair_folders(root: Path, n_train: int = 800, n_dev: int = 160) -> Path:
+    """Synthetic STS-B and RTE folders in ``root`` with the vocabulary of the synthetic
+    SST-2 rows: a pair's STS-B score is high when its first sentence is positive, its RTE
+    label is entailment when its second is (learnable by a tiny model in seconds)."""
+    for folder, header in (("STS-B", "sentence1\tsentence2\tscore"),
+                           ("RTE", "index\tsentence1\tsentence2\tlabel")):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for split, n, seed in (("train", n_train, 3), ("dev", n_dev, 4)):
+            first = synthetic_sentiment_rows(n, seed + len(folder))
+            second = synthetic_sentiment_rows(n, seed + 10 * len(folder))
+            lines = [header]
+            for i, ((s1, y1), (s2, y2)) in enumerate(zip(first, second, strict=True)):
+                if folder == "STS-B":
+                    lines.append(f"{s1}\t{s2}\t{4.0 * y1 + 0.5 + (i % 5) / 10:.3f}")
+                else:
+                    lines.append(f"{i}\t{s1}\t{s2}\t{'entailment' if y2 else 'not_entailment'}")
+            (root / folder / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cross_task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic SST-2, STS-B and RTE folders sharing one vocabulary."""
+    root = write_sst2_folder(tmp_path_factory.mktemp("cross-glue"))
+    return write_pair_folders(root)
+
+
+CROSS_TASKS = ("sst2", "stsb", "rte")
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_task_candidates(cross_task_root: Path, tiny_candidates: list[Path],
+                               tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+    """One tiny BERT per task of SST-2, STS-B and RTE (synthetic rows), all fine-tuned from
+    one start point, and that start point as a bare ``BertModel`` folder (the "pretrained"
+    base): the SST-2 one is the last ``tiny_candidates`` snapshot, whose run started there."""
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from bomerge.train.finetune import finetune
+    from bomerge.train.snapshots import BASE_FOLDER
+
+    start = tiny_candidates[-1].parent / BASE_FOLDER
+    work = tmp_path_factory.mktemp("cross-task")
+    base = work / "base"
+    BertForSequenceClassification.from_pretrained(start).bert.save_pretrained(base)
+    AutoTokenizer.from_pretrained(start).save_pretrained(base)
+    paths = [tiny_candidates[-1]]
+    for task in CROSS_TASKS[1:]:
+        raw = tiny_study_dict(cross_task_root, Path("unused"))
+        raw["task"]["name"] = task
+        raw["train"].update(model=str(base), keep_last=1, learning_rate=4e-3)
+        config = parse_config(raw, "fixture", Path("."))
+        assert config.train is not None
+        paths += finetune(config.task, config.train, work / task, "cpu", show_progress=False)
+    return paths, base
+
+
+def cross_task_dict(cross_task_root: Path, studies_dir: Path, candidates: list[Path], base: Path,
+                    name: str = "cross", **search: Any) -> dict:
+    """A cross-task study of the tiny candidates over the three synthetic tasks."""
+    raw = tiny_study_dict(cross_task_root, studies_dir, name, **search)
+    del raw["train"]
+    raw["task"].update(name="multi", tasks=list(CROSS_TASKS))
+    raw["candidates"] = {"paths": [str(p) for p in candidates], "tasks": list(CROSS_TASKS),
+                         "base": str(base)}
+    raw["merge"] = {"statistics": {"examples": 64}}
+    return raw

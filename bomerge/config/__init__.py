@@ -116,11 +116,16 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             return str(base / value)
         return value
 
-    task = raw.get("task")
-    if isinstance(task, dict) and isinstance(task.get("data"), dict):
-        for key in ("root", "train", "dev"):
-            if key in task["data"]:
-                task["data"][key] = resolve(task["data"][key])
+    def resolve_task(task: Any) -> None:
+        if isinstance(task, dict) and isinstance(task.get("data"), dict):
+            for key in ("root", "train", "dev"):
+                if key in task["data"]:
+                    task["data"][key] = resolve(task["data"][key])
+        if isinstance(task, dict) and isinstance(task.get("tasks"), list):
+            for member in task["tasks"]:  # a cross-task study's own sub-task sections
+                resolve_task(member)
+
+    resolve_task(raw.get("task"))
     cands = raw.get("candidates")
     if isinstance(cands, dict):
         if isinstance(cands.get("paths"), list):

@@ -54,10 +54,18 @@ class EvalConfig(StrictRecord):
 
 
 class TaskConfig(StrictRecord):
+    """The task trials are scored on. ``tasks`` makes task ``multi`` (cross-task merging):
+    its sub-tasks, each a task name (which takes this section's ``max_length`` and
+    ``data``) or a task section of its own (a user's ``csv`` task, another data root)."""
+
     name: str
     max_length: int = Field(128, gt=1, le=4096)
     data: DataConfig = DataConfig()
     eval: EvalConfig = EvalConfig()
+    tasks: list[str | TaskConfig] | None = Field(
+        None, min_length=1, description="task multi: the sub-tasks whose candidates are merged "
+        "into one encoder (each keeps its own head)"
+    )
 
 
 class TinyModelConfig(StrictRecord):
@@ -117,6 +125,10 @@ class CandidatesConfig(StrictRecord):
         description="the pretrained model the candidates were fine-tuned from ('minilm' or a "
         "folder); task-vector methods need it. Default: the start point of the study's "
         "own training run, if it has one",
+    )
+    tasks: list[str] | None = Field(
+        None, description="task multi: the task each candidate was fine-tuned on, parallel "
+        "to the candidate list (one candidate per task)"
     )
 
 
@@ -184,10 +196,16 @@ class SearchConfig(StrictRecord):
     raw_samples: int = Field(256, gt=0)
     loss_threshold: float | None = None
     metric_threshold: float | None = None
-    objectives: Literal["loss_metric", "per_task"] = Field(
+    objectives: Literal["loss_metric", "per_task", "average"] = Field(
         "loss_metric", description="loss_metric: (loss, metric), for a task with several "
-        "heads the summed loss and the average metric; per_task: every head's metric "
-        "(qLogNEHVI over one objective per head)"
+        "heads their loss and average metric; average: the same, named for task multi "
+        "(mean loss, mean normalised score); per_task: every head's metric (one objective "
+        "per head: qLogNEHVI up to 4, search.strategy parego above)"
+    )
+    floors: dict[str, float] = Field(
+        default_factory=dict, description="task multi: {task: fraction} keeps each task's "
+        "normalised score (merged / its individual model) at least the fraction (Ax outcome "
+        "constraints)"
     )
     pick: Literal["best_metric", "best_loss", "knee", "loss_bound"] = Field(
         "best_metric",
@@ -210,6 +228,16 @@ class SearchConfig(StrictRecord):
         description="recipes of your own, evaluated as arms 'point_1', 'point_2', ... before "
         "the search, e.g. {w: [0.5, 0.5, 0, 0]} (weights are normalised to sum to one)",
     )
+
+
+    @field_validator("floors")
+    @classmethod
+    def _floors_are_fractions(cls, value: dict[str, float]) -> dict[str, float]:
+        for task, floor in value.items():
+            if not 0.0 < floor <= 1.0:
+                raise ValueError(f"the floor of task '{task}' is {floor}; a floor is a fraction "
+                                 "of the individual model's score in (0, 1]")
+        return value
 
 
 class RayConfig(StrictRecord):

@@ -36,7 +36,7 @@ from bomerge.merge.base import (
 )
 from bomerge.merge.cache import cached, candidate_signature
 from bomerge.merge.groups import ParameterGroups
-from bomerge.merge.statistics import fisher_diagonal
+from bomerge.merge.statistics import StatisticsSource, fisher_diagonal
 from bomerge.merge.weights import CHUNK, accumulate
 from bomerge.pool import CandidatePool
 from bomerge.tasks.base import FISHER
@@ -98,14 +98,15 @@ class FisherMerge(MergeMethod):
         pool, source, opts = context.pool, context.require_statistics(self.name), self.options
         rows = []
         for i in range(pool.k):
+            own = source.for_candidate(i)  # a cross-task candidate: its own task's rows
             key = {
-                "candidate": candidate_signature(pool.paths[i]), "rows": source.fingerprint,
+                "candidate": candidate_signature(pool.paths[i]), "rows": own.fingerprint,
                 "estimator": opts.estimator, "samples": opts.samples, "sigma": opts.sigma,
             }
 
-            def compute(i: int = i) -> dict[str, torch.Tensor]:
+            def compute(i: int = i, own: StatisticsSource = own) -> dict[str, torch.Tensor]:
                 params = pool.unflatten(pool.stacked[i])
-                diagonal = fisher_diagonal(source, params, opts.estimator, opts.samples, opts.sigma)
+                diagonal = fisher_diagonal(own, params, opts.estimator, opts.samples, opts.sigma)
                 return {"fisher": pool.flatten(diagonal)}
 
             rows.append(cached(context.cache, "fisher", key, compute)["fisher"].to(pool.device))

@@ -137,11 +137,12 @@ class LocalizeStitch(MergeMethod):
             source = context.require_statistics(self.name)
             rows = []
             for i in range(pool.k):
-                key = {"candidate": candidate_signature(pool.paths[i]), "rows": source.fingerprint,
+                own = source.for_candidate(i)  # a cross-task candidate: its own task's rows
+                key = {"candidate": candidate_signature(pool.paths[i]), "rows": own.fingerprint,
                        "options": self.options.model_dump()}
 
-                def compute(i: int = i) -> dict[str, torch.Tensor]:
-                    return {"scores": learn_mask_scores(source, vectors, i, eligible, self.options,
+                def compute(i: int = i, own: StatisticsSource = own) -> dict[str, torch.Tensor]:
+                    return {"scores": learn_mask_scores(own, vectors, i, eligible, self.options,
                                                         context.show_progress)}
 
                 rows.append(cached(context.cache, "mask", key, compute)["scores"].to(pool.device))

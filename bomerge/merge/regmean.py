@@ -30,7 +30,7 @@ from bomerge.merge.base import (
     uniform,
 )
 from bomerge.merge.cache import cached, candidate_signature
-from bomerge.merge.statistics import kfac_factors, linear_layers
+from bomerge.merge.statistics import StatisticsSource, kfac_factors, linear_layers
 from bomerge.merge.weights import weighted_sum
 from bomerge.pool import CandidatePool
 from bomerge.tasks.base import KFAC
@@ -90,11 +90,13 @@ def collect_layer_factors(
         raise BomergeError(f"merge method '{method}': the model has no linear layer to merge")
     per_candidate = []
     for i in range(pool.k):
-        key = {"candidate": candidate_signature(pool.paths[i]), "rows": source.fingerprint,
+        rows = source.for_candidate(i)
+        key = {"candidate": candidate_signature(pool.paths[i]), "rows": rows.fingerprint,
                "gradients": with_gradients}
 
-        def compute(i: int = i) -> dict[str, torch.Tensor]:
-            factors = kfac_factors(source, pool.unflatten(pool.stacked[i]), with_gradients)
+        def compute(i: int = i, rows: StatisticsSource = rows) -> dict[str, torch.Tensor]:
+            factors = kfac_factors(rows, pool.unflatten(pool.stacked[i]), with_gradients,
+                                   layers=layers)
             tensors = {}
             for name, (a, g) in factors.items():
                 tensors[f"{name}.A"] = a

@@ -41,16 +41,31 @@ class StatisticsSource:
         batches: statistics rows, padded per batch (``Batch.labels`` are the true labels).
         task: gives each batch's outputs, log-likelihood and Fisher view.
         fingerprint: a hash of the rows and settings, part of every cache key.
+        candidate_groups: per candidate, the head whose rows its statistics use (a
+            cross-task candidate's own task), or None for every row.
     """
 
     skeleton: nn.Module
     batches: list[Batch]
     task: Task
     fingerprint: str
+    candidate_groups: tuple[str | None, ...] | None = None
 
     @property
     def n(self) -> int:
         return sum(len(b.labels) for b in self.batches)
+
+    def for_candidate(self, index: int) -> StatisticsSource:
+        """The rows candidate ``index``'s statistics are computed on (its own task's rows
+        for a cross-task candidate, all rows otherwise)."""
+        group = self.candidate_groups[index] if self.candidate_groups is not None else None
+        if group is None:
+            return self
+        batches = [b for b in self.batches if b.group == group]
+        if not batches:
+            raise BomergeError(f"no statistics rows of task '{group}' (merge.statistics)")
+        return StatisticsSource(self.skeleton, batches, self.task,
+                                hashlib.sha256(f"{self.fingerprint}:{group}".encode()).hexdigest())
 
 
 def rows_fingerprint(batches: list[Batch], settings: Mapping[str, object]) -> str:
@@ -204,6 +219,7 @@ def kfac_factors(
     parameters: Mapping[str, torch.Tensor],
     gradients: bool = True,
     sigma: float = 1.0,
+    layers: list[str] | None = None,
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
     """Per linear layer: A = (1/T) Σ_t x_t x_tᵀ ``(in, in)`` and G = (1/T) Σ_t g_t g_tᵀ
     ``(out, out)`` over the T non-padding positions it saw, with g_t the gradient of the
@@ -211,9 +227,10 @@ def kfac_factors(
 
     The loss is the *sum* of per-example log-likelihoods: a position's output only reaches
     its own example's term, so the output gradients are per example without vmap.
+    ``layers`` limits the layers (default: every linear layer).
     """
     model = source.skeleton
-    layers = linear_layers(model)
+    layers = linear_layers(model) if layers is None else layers
     modules = dict(model.named_modules())
     buffers = dict(model.named_buffers())
     params = {name: parameters[name].detach() for name, _ in model.named_parameters()}

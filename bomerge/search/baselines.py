@@ -2,8 +2,12 @@
 
 Each baseline is a method and a point of its parameters: every single candidate, the
 uniform soup (plain SWA when the candidates are snapshots of one run), greedy soup
-(Wortsman et al. 2022), and each registered method at its paper's defaults (Fisher with
-uniform λ, RegMean, MaTS, task arithmetic λ = 0.3, TIES, Localize-and-Stitch data-free).
+(Wortsman et al. 2022), each registered method at its paper's defaults (Fisher with
+uniform λ, RegMean, MaTS, task arithmetic λ = 0.3, TIES, Localize-and-Stitch data-free) and
+task arithmetic at the λ a grid search on the selection rows finds (Ilharco et al. 2023's
+own practice, the one a BO search must beat). A cross-task study also records
+``individual``: each task's rows scored by its own candidate, unmerged (the reference
+its normalised scores divide by; not a merge).
 They are scored on the selection rows (what the search sees) and once on the report rows
 (whose per-row predictions the study keeps, ``predictions/LABEL.json``); those that are
 points of the study's own search space also become labelled Ax arms, so BO starts from them.
@@ -40,7 +44,19 @@ def method_baselines() -> tuple[str, ...]:
 
 
 METHOD_BASELINES = method_baselines()
-BASELINES = ("candidates", "uniform", "greedy_soup", *METHOD_BASELINES)
+INDIVIDUAL = "individual"
+TASK_ARITHMETIC = "task_arithmetic"
+TA_GRID = "task_arithmetic_grid"
+#: The λ of the grid search: Ilharco et al. search [0, 1] on validation rows.
+TA_GRID_SCALES = tuple(round(0.1 * i, 1) for i in range(1, 11))
+BASELINES = ("candidates", INDIVIDUAL, "uniform", "greedy_soup", *METHOD_BASELINES, TA_GRID)
+
+
+def baseline_needs_base(name: str) -> bool:
+    """Whether baseline ``name`` works on task vectors (needs ``candidates.base``)."""
+    if name == TA_GRID:
+        return True
+    return name in METHOD_BASELINES and METHODS[name].needs_base
 
 
 def check_baseline_names(names: list[str]) -> None:
@@ -158,6 +174,13 @@ class BaselineRunner:
             note = bench.paths[int(label[len(SINGLE_PREFIX):])].name
         elif label == "uniform":
             method, values, note = bench.method(WEIGHTS, {}), {"w": uniform(k)}, ""
+        elif label == INDIVIDUAL:
+            return self._individual()
+        elif label == TA_GRID:
+            method = bench.method(TASK_ARITHMETIC, {})
+            scored = [(bench.evaluate(method, {"lambda": lam}).metric, lam) for lam in TA_GRID_SCALES]
+            best = max(scored, key=lambda pair: (pair[0], -pair[1]))[1]
+            values, note = {"lambda": best}, f"lambda={best:g} (grid {TA_GRID_SCALES[0]:g}…{TA_GRID_SCALES[-1]:g})"
         elif label == "greedy_soup":
             method = bench.method(WEIGHTS, {})
             soup = self._greedy(method, k)
@@ -196,6 +219,27 @@ class BaselineRunner:
             f"{bench.task.metric} {selection.metric:.4f}  {result.seconds['wall']:.1f}s"
             + (f"  {note}" if label == "greedy_soup" else "")
         )
+        return result
+
+    def _individual(self) -> BaselineResult:
+        """Each task's rows through its own candidate (cross-task studies): not a merge and
+        not an arm; its normalised scores are 1 by definition."""
+        bench = self.bench
+        started = time.perf_counter()
+        selection = bench.individual(bench.selection)
+        evaluated = time.perf_counter()
+        report = bench.individual(bench.report)
+        self._keep_rows(INDIVIDUAL, report)
+        result = BaselineResult(
+            label=INDIVIDUAL, method=INDIVIDUAL, coefficients={},
+            selection={"loss": selection.loss, "metric": selection.metric, **selection.extra},
+            report={"loss": report.loss, "metric": report.metric, **report.extra},
+            seconds={"prepare": 0.0, "merge": 0.0, "evaluate": round(evaluated - started, 3),
+                     "wall": round(evaluated - started, 3)},
+            note="each task by its own candidate")
+        self.results[INDIVIDUAL] = result
+        self.echo(f"baseline {INDIVIDUAL:>16} [dim]{'(unmerged)':>15}[/]  loss {selection.loss:.4f}  "
+                  f"{bench.task.metric} {selection.metric:.4f}")
         return result
 
     def _keep_rows(self, label: str, report: Any) -> None:

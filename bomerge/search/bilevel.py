@@ -120,7 +120,8 @@ class BilevelRunner:
         client = self._client(url)
         from bomerge.search.strategies import get_strategy
 
-        get_strategy(self.outer.strategy).prepare()
+        strategy = get_strategy(self.outer.strategy)
+        strategy.prepare()
         logged = self.logged()
         for index, trial in sorted(client._experiment.trials.items()):
             # An outer trial in flight at a crash (or completed in Ax but not yet logged)
@@ -130,6 +131,7 @@ class BilevelRunner:
         done = len(client._experiment.trials)
         target = self.outer.trials if extra_trials is None else done + extra_trials
         while done < target:
+            client._random_seed = strategy.seed_for_call(self.config.seed, done)
             ((index, params),) = client.get_next_trials(max_trials=1).items()
             self._run_outer(client, url, index, dict(params))
             done += 1

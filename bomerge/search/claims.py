@@ -38,7 +38,8 @@ SEED = 0
 ROWS_FORMAT = 1
 
 __all__ = ["LEVEL", "RESAMPLES", "SEED", "Bootstrap", "Interval", "claim_text", "compared",
-           "iter_resamples", "keep_rows", "load_rows", "paired_interval", "pick_claims", "resample_rows",
+           "iter_resamples", "keep_rows", "load_rows", "paired_interval", "pick_claims", "report_task",
+           "resample_rows",
            "rows_from_json", "rows_json", "study_claims"]
 
 
@@ -243,15 +244,22 @@ def study_claims(store: StudyStore, resamples: int = RESAMPLES, seed: int = SEED
     """A finished study's claims recomputed from its stored result and predictions (the
     same numbers its ``result.json`` holds for the same settings); None before it has a
     result or when its pick's predictions are not stored."""
-    from bomerge.tasks import get_task
-
     result = store.read_result()
     if not result or "scores" not in result:
         return None
     pick = result["scores"]["pick"]
-    task = get_task(store.read_config().task)
-    return pick_claims(task, store, pick.get("predictions"), compared(result), resamples,
+    return pick_claims(report_task(store), store, pick.get("predictions"), compared(result), resamples,
                        seed, level)
+
+
+def report_task(store: StudyStore) -> Task:
+    """The task a study's report rows are scored by: its task, normalised by each task's
+    individual model on the report rows when it has normalised scores (cross-task)."""
+    from bomerge.tasks import get_task
+
+    task = get_task(store.read_config().task)
+    references = store.read_references().get("report")
+    return task.with_references(references) if task.normalised and references else task
 
 
 def claim_text(claim: dict[str, Any] | None) -> str:

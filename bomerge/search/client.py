@@ -54,6 +54,7 @@ def study_design(config: StudyConfig, space: SearchSpace,
         thresholds.append(f"loss <= {search.loss_threshold}")
     if search.metric_threshold is not None:
         thresholds.append(f"metric >= {search.metric_threshold}")
+    thresholds += [f"{task}_normalised >= {floor}" for task, floor in search.floors.items()]
     return ExperimentDesign(
         parameters=space.parameters(),
         objective=objective_text(objectives),

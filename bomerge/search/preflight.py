@@ -26,8 +26,10 @@ from bomerge.models import check_same_tokenizer, packaged_minilm_path
 from bomerge.pool import check_candidates
 from bomerge.search.baselines import METHOD_BASELINES
 from bomerge.search.executors import executor_for, executor_names
+from bomerge.search.records import study_objectives
 from bomerge.search.space import at_granularity, study_space
 from bomerge.search.store import check_storage
+from bomerge.search.strategies import get_strategy
 from bomerge.search.workbench import evaluation_rows, statistics_rows
 from bomerge.tasks import Task, get_task
 
@@ -53,7 +55,13 @@ def preflight_study(config: StudyConfig, baselines: list[str], explicit: bool = 
     statistics rows of data-dependent methods."""
     explicit_paths = list(config.candidates.paths)
     if explicit_paths and config.train is None:
-        check_candidates(explicit_paths)
+        task = get_task(config.task)
+        owners = config.candidates.tasks
+        unmerged = None
+        if all(path.is_dir() for path in explicit_paths):
+            task.check_candidates(explicit_paths, owners)
+            unmerged = task.unmerged(explicit_paths, owners)
+        check_candidates(explicit_paths, unmerged)  # a missing folder is named here
         check_same_tokenizer(explicit_paths)
     own = build_method(config.merge.method, config.merge.options)
     suite = [build_method(n) for n in baselines if n in METHOD_BASELINES and n != own.name]
@@ -77,6 +85,7 @@ def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
         if not folder.is_dir():
             raise BomergeError(f"candidates.base: model folder not found: {folder}")
     check_storage(config.storage.url)
+    check_objectives(config)
     with_executor(config)
     evaluation_rows(config, task)
     if config.train is not None:
@@ -84,9 +93,13 @@ def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
     runnable = [*methods, *(m for m in optional if has_base(config) or not m.needs_base)]
     if any(method.uses_data() for method in runnable):
         statistics_rows(config, task)
-    for path in config.candidates.paths:
-        if path.is_dir():
-            task.check_head(path)
+    paths = list(config.candidates.paths)
+    if paths and all(path.is_dir() for path in paths) and not config.candidates.glob:
+        task.check_candidates(paths, config.candidates.tasks)
+    elif config.candidates.tasks is None:
+        for path in paths:
+            if path.is_dir():
+                task.check_head(path)
     k = expected_candidates(config)
     own = methods[0] if methods else build_method(config.merge.method, config.merge.options)
     layers = layer_count(config) if config.merge.granularity != MODEL else None
@@ -97,6 +110,17 @@ def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
                            f"merge method '{own.name}' has no search variables")
     if k is not None and methods:
         check_points(config, own, k, source)
+
+
+def check_objectives(config: StudyConfig) -> None:
+    """Refuse more objectives than the search strategy's acquisition can take."""
+    strategy = get_strategy(config.search.strategy)
+    count = len(study_objectives(config))
+    if strategy.max_objectives is not None and count > strategy.max_objectives:
+        raise BomergeError(
+            f"search.strategy '{strategy.name}' takes at most {strategy.max_objectives} "
+            f"objectives (qLogNEHVI); search.objectives '{config.search.objectives}' gives "
+            f"{count}: use search.strategy parego, or search.objectives average")
 
 
 def layer_count(config: StudyConfig) -> int | None:

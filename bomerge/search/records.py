@@ -47,9 +47,18 @@ def study_objectives(config: StudyConfig) -> tuple[Objective, ...]:
     return LOSS_METRIC
 
 
+def above_floors(record: TrialRecord, floors: dict[str, float]) -> bool:
+    """Whether every task's normalised score is at least its floor (``search.floors``)."""
+    return all((record.extra.get(f"{task}_normalised") or float("-inf")) >= floor
+               for task, floor in floors.items())
+
+
 def choose(records: list[TrialRecord], config: StudyConfig) -> TrialRecord:
-    """The study's pick: its rule applied to the Pareto set of its objectives."""
-    return pick(records, config.search.pick, config.search.pick_loss_bound,
+    """The study's pick: its rule applied to the Pareto set of its objectives, among the
+    points above the floors when any is."""
+    floors = config.search.floors
+    feasible = [r for r in records if above_floors(r, floors)] if floors else records
+    return pick(feasible or records, config.search.pick, config.search.pick_loss_bound,
                 study_objectives(config))
 
 

@@ -21,9 +21,11 @@ from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
 from bomerge.search.baselines import (
     BASELINES,
+    INDIVIDUAL,
     METHOD_BASELINES,
     BaselineResult,
     BaselineRunner,
+    baseline_needs_base,
     expand,
 )
 from bomerge.search.claims import keep_rows
@@ -77,7 +79,8 @@ class StudyRunner:
         self.bench.prepared(self.method)
         self.space = study_space(self.config, self.method, self.pool.k)
         self.client = self._client(url)
-        get_strategy(self.config.search.strategy).prepare()
+        self.strategy = get_strategy(self.config.search.strategy)
+        self.strategy.prepare()
 
     def _client(self, url: str) -> Any:
         design = study_design(self.config, self.space, study_objectives(self.config))
@@ -178,8 +181,13 @@ class StudyRunner:
             (echo or self.console.print)(f"[yellow]skipping {', '.join(unsupported)}: task "
                                          f"'{self.task.name}' defines no statistics for them[/]")
             names = [n for n in names if n not in unsupported]
+        if self.bench.owners is None and INDIVIDUAL in names:
+            if strict:
+                raise BomergeError("baseline 'individual' is the unmerged candidates of a "
+                                   "cross-task study (task multi)")
+            names = [n for n in names if n != INDIVIDUAL]
         if not strict and self.bench.base is None:
-            missing = [n for n in names if n in METHOD_BASELINES and build_method(n).needs_base]
+            missing = [n for n in names if baseline_needs_base(n)]
             if missing:
                 (echo or self.console.print)(
                     f"[yellow]skipping {', '.join(missing)}: no base model (candidates.base)[/]"
@@ -238,6 +246,8 @@ class StudyRunner:
         """Up to q new trials from the generation strategy (Ax passes RUNNING trials to the
         acquisition as pending points) and the seconds it took."""
         started = time.perf_counter()
+        self.client._random_seed = self.strategy.seed_for_call(
+            self.config.seed, len(self.client._experiment.trials))
         trials = [(i, dict(p)) for i, p in self.client.get_next_trials(max_trials=q).items()]
         return trials, time.perf_counter() - started
 
@@ -349,7 +359,7 @@ class StudyRunner:
             if record.index not in by_trial:
                 by_trial[record.index] = self._report_scores(record, baselines)
         reported = {way: by_trial[record.index] for way, record in picks.records().items()}
-        report = study_result(self.config, self.task, self.store, records, picks, reported,
+        report = study_result(self.config, self.bench.report.task, self.store, records, picks, reported,
                                self.pool.k, (len(self.bench.selection_rows),
                                              len(self.bench.report_rows)))
         self.store.write_result(report)

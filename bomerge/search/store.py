@@ -217,6 +217,18 @@ class StudyStore:
         return json.loads(self.result_path.read_text()) if self.result_path.is_file() else None
 
     @property
+    def references_path(self) -> Path:
+        """Each task's individual-model metric per part of the rows (cross-task studies)."""
+        return self.directory / "references.json"
+
+    def read_references(self) -> dict[str, dict[str, float]]:
+        path = self.references_path
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def write_references(self, references: dict[str, dict[str, float]]) -> None:
+        self.references_path.write_text(json.dumps(references, indent=2))
+
+    @property
     def predictions_dir(self) -> Path:
         return self.directory / "predictions"
 

@@ -36,6 +36,11 @@ from bomerge.tasks.base import EvalResult, Example
 from bomerge.train.finetune import finetune
 from bomerge.train.snapshots import BASE_FOLDER
 
+#: The correlation of weight matrices with the base below which a cross-task candidate is
+#: not a fine-tune of it (MiniLM fine-tunes: 0.9997; tiny models trained from a random
+#: start at high rates: 0.5; two unrelated initialisations: 0.01-0.02).
+FINE_TUNED_CORRELATION = 0.2
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -59,7 +64,8 @@ def base_folder(config: StudyConfig, store: StudyStore | None) -> Path | None:
 
 
 def statistics_rows(config: StudyConfig, task: Task) -> list[Example]:
-    """A seeded sample of ``merge.statistics.examples`` rows of the statistics split."""
+    """A seeded sample of ``merge.statistics.examples`` rows of the statistics split (that
+    many per task in a cross-task study)."""
     settings = config.merge.statistics
     if settings.split == config.task.eval.split:
         raise BomergeError(
@@ -74,10 +80,19 @@ def statistics_rows(config: StudyConfig, task: Task) -> list[Example]:
         raise BomergeError(
             f"no data for statistics: split '{settings.split}' of task '{task.name}' is empty"
         )
-    if len(rows) > settings.examples:
-        picked = sorted(random.Random(settings.seed).sample(range(len(rows)), settings.examples))
-        rows = [rows[i] for i in picked]
-    return rows
+    if config.candidates.tasks is not None:
+        # Cross-task candidates each use their own task's rows: a sample per task, so a
+        # small task is not crowded out by a large one.
+        return [row for members in task.rows_by_group(rows).values()
+                for row in _sample(members, settings.examples, settings.seed)]
+    return _sample(rows, settings.examples, settings.seed)
+
+
+def _sample(rows: list[Example], examples: int, seed: int) -> list[Example]:
+    if len(rows) <= examples:
+        return rows
+    picked = sorted(random.Random(seed).sample(range(len(rows)), examples))
+    return [rows[i] for i in picked]
 
 
 def evaluation_rows(config: StudyConfig, task: Task) -> tuple[list[Example], list[Example]]:
@@ -127,6 +142,9 @@ class Workbench:
         self.console = Console(stderr=True, quiet=not show_progress)
         self.task: Task = get_task(config.task)
         self.device = resolve_device(config.device)
+        #: Each candidate's task (cross-task merging, ``candidates.tasks``), or None.
+        self.owners: tuple[str, ...] | None = (tuple(config.candidates.tasks)
+                                               if config.candidates.tasks is not None else None)
         self._states: dict[str, Any] = {}
         self._report: Evaluator | None = None
         self._statistics: StatisticsSource | None = None
@@ -149,8 +167,7 @@ class Workbench:
         if not meta.candidates or hashes != meta.candidate_sha256:
             meta.candidates, meta.candidate_sha256 = names, hashes
             store.write_meta(meta)
-        for path in paths:
-            self.task.check_head(path)
+        self.task.check_candidates(paths, self.owners)
         check_same_tokenizer(models)
         self.load(paths, self.base_folder)
 
@@ -159,17 +176,31 @@ class Workbench:
         trial worker does with the folders the study already resolved and checked."""
         config = self.config
         self.paths, self.base_folder = paths, base
-        self.pool = CandidatePool.load(paths, self.device)
+        self.pool = CandidatePool.load(paths, self.device, self.task.unmerged(paths, self.owners))
         self.buffer = self.pool.empty_merge_buffer()
         self.base: torch.Tensor | None = None
         self.base_known: torch.Tensor | None = None
         if base is not None:
             self.base, self.base_known = self.pool.load_base(base)
+            if self.owners is not None:
+                self._check_fine_tuned_from(base)
 
         self.selection_rows, self.report_rows = evaluation_rows(config, self.task)
         self.tokenizer = load_tokenizer(paths[0])
-        self.skeleton = self.task.skeleton(paths[0]).to(self.device)
-        self.selection = self._evaluator(self.selection_rows)
+        self.skeleton = self.task.candidates_skeleton(paths, self.owners).to(self.device)
+        self.selection = self._evaluator(self.selection_rows, "selection")
+
+    def _check_fine_tuned_from(self, base: Path) -> None:
+        """Refuse cross-task candidates that were not fine-tuned from ``base``: their task
+        vectors would be differences between unrelated models."""
+        assert self.base is not None and self.base_known is not None
+        correlations = self.pool.correlations_with(self.base, self.base_known)
+        for path, correlation in zip(self.paths, correlations, strict=True):
+            if correlation < FINE_TUNED_CORRELATION:
+                raise BomergeError(
+                    f"candidate {path} was not fine-tuned from candidates.base {base}: its "
+                    f"weights correlate {correlation:.2f} with the base's (a fine-tune's stay "
+                    "above 0.5; candidates from different bases cannot be merged by task vectors)")
 
     def _unchanged_hashes(self, recorded: dict[str, str], folders: list[Path]) -> dict[str, str]:
         """The SHA-256 of each folder's weights; refuses folders whose weights differ from
@@ -182,18 +213,42 @@ class Workbench:
                                "recorded them; accepted (--allow-changed-candidates)[/]")
         return {str(f.resolve()): weight_file_sha256(f) for f in folders}
 
-    def _evaluator(self, rows: list[Example]) -> Evaluator:
+    def _evaluator(self, rows: list[Example], part: str) -> Evaluator:
         eval_cfg = self.config.task.eval
         batches = self.task.batches(rows, self.tokenizer, self.config.task.max_length,
                                     eval_cfg.batch_size, self.device)
-        return Evaluator(self.skeleton, batches, self.task, eval_cfg.precision)
+        evaluator = Evaluator(self.skeleton, batches, self.task, eval_cfg.precision)
+        if self.task.normalised:
+            evaluator.task = self.task.with_references(self.references(part, evaluator))
+        return evaluator
 
     @property
     def report(self) -> Evaluator:
         """The report-row evaluator (built on first use; never used to choose anything)."""
         if self._report is None:
-            self._report = self._evaluator(self.report_rows)
+            self._report = self._evaluator(self.report_rows, "report")
         return self._report
+
+    def individual(self, evaluator: Evaluator) -> EvalResult:
+        """Each task's rows scored by its own candidate, unmerged (cross-task studies)."""
+        if self.owners is None:
+            raise BomergeError("individual models are the candidates of a cross-task study "
+                               "(task multi)")
+        rows = self.task.candidate_rows
+        return evaluator.evaluate_each({
+            rows(self.owners, i): self.pool.unflatten(self.pool.stacked[i])
+            for i in range(self.pool.k)})
+
+    def references(self, part: str, evaluator: Evaluator) -> dict[str, float]:
+        """Each task's individual-model metric on the ``part`` rows (what normalised scores
+        divide by), computed once and kept in the study's ``references.json``."""
+        recorded = self.store.read_references()
+        if part not in recorded:
+            result = self.individual(evaluator)
+            recorded[part] = {group: result.extra[group] for group in self.task.groups}
+            if self.store.directory.is_dir():
+                self.store.write_references(recorded)
+        return recorded[part]
 
     def statistics(self) -> StatisticsSource:
         if self._statistics is None:
@@ -201,9 +256,12 @@ class Workbench:
             rows = statistics_rows(self.config, self.task)
             batches = self.task.batches(rows, self.tokenizer, self.config.task.max_length,
                                         settings.batch_size, self.device)
-            skeleton = self.task.skeleton(self.paths[0], attention="eager").to(self.device)
+            skeleton = self.task.candidates_skeleton(self.paths, self.owners,
+                                                     attention="eager").to(self.device)
             fingerprint = rows_fingerprint(batches, settings.model_dump() | {"task": self.task.name})
-            self._statistics = StatisticsSource(skeleton, batches, self.task, fingerprint)
+            groups = (tuple(self.task.candidate_rows(self.owners, i) for i in range(self.pool.k))
+                      if self.owners is not None else None)
+            self._statistics = StatisticsSource(skeleton, batches, self.task, fingerprint, groups)
         return self._statistics
 
     def method(self, name: str, options: Mapping[str, Any] | None = None) -> MergeMethod:

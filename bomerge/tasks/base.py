@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,6 +155,8 @@ class Task(ABC):
     statistics: frozenset[str] = ALL_STATISTICS
     training_modes: tuple[str, ...] = ("shuffled",)
     data_keys: tuple[str, ...] = ("root", "hub")
+    #: Whether the task's metric is normalised by reference scores (``with_references``).
+    normalised: bool = False
 
     # ---- configuration --------------------------------------------------------------
     def check_config(self, config: StudyConfig) -> None:
@@ -167,9 +169,19 @@ class Task(ABC):
                                f"reads {', '.join(self.data_keys)})")
         if config.train is not None:
             self.training_plan(config.train)
-        if config.search.objectives == "per_task" and not self.group_metrics:
-            raise BomergeError(f"search.objectives 'per_task' needs a task with one metric per "
-                               f"head (task '{self.name}' has one head)")
+        objectives = config.search.objectives
+        if objectives in ("per_task", "average") and not self.group_metrics:
+            raise BomergeError(f"search.objectives '{objectives}' needs a task with one metric "
+                               f"per head (task '{self.name}' has one head)")
+        if config.task.tasks is not None:
+            raise BomergeError(f"task.tasks lists the sub-tasks of task 'multi' (cross-task "
+                               f"merging), not of task '{self.name}'")
+        if config.candidates.tasks is not None:
+            raise BomergeError(f"candidates.tasks names each candidate's task for task 'multi' "
+                               f"(cross-task merging), not for task '{self.name}'")
+        if config.search.floors and not self.normalised:
+            raise BomergeError(f"search.floors bound normalised per-task scores, which task "
+                               f"'{self.name}' does not have (use task 'multi')")
 
     def training_plan(self, train: TrainConfig) -> TrainingPlan:
         """The loop, heads and weights ``train`` asks for (default: the task's first mode,
@@ -301,6 +313,62 @@ class Task(ABC):
     @abstractmethod
     def check_head(self, folder: Path) -> None:
         """Refuse, reading only ``config.json``, a model whose head is not this task's."""
+
+    # ---- candidate sets ---------------------------------------------------------------
+    # A study's K candidates make one model. For a one-model task they are K versions of
+    # it; a cross-task merge (task ``multi``) says which task each was fine-tuned on
+    # (``owners``, from ``candidates.tasks``) and keeps every candidate's head.
+    def check_candidates(self, paths: Sequence[Path], owners: Sequence[str] | None) -> None:
+        """Refuse, from ``config.json`` files only, candidates whose heads are not this
+        task's (and ``owners`` for a task that does not take them)."""
+        if owners is not None:
+            raise BomergeError(f"candidates.tasks applies to task 'multi', not '{self.name}'")
+        for path in paths:
+            self.check_head(path)
+
+    def unmerged(self, paths: Sequence[Path],
+                 owners: Sequence[str] | None) -> Callable[[int, str], str | None] | None:
+        """Which of candidate i's tensors stay out of the merge, and their names in the
+        merged model (``CandidatePool.load``); None: every tensor is merged."""
+        return None
+
+    def candidates_skeleton(self, paths: Sequence[Path], owners: Sequence[str] | None,
+                            attention: str | None = None) -> nn.Module:
+        """The merged model's architecture (``skeleton`` of the first candidate)."""
+        return self.skeleton(paths[0], attention)
+
+    def candidate_rows(self, owners: Sequence[str] | None, index: int) -> str | None:
+        """The head whose statistics rows candidate ``index``'s statistics use (None: all
+        rows; a cross-task candidate uses its own task's)."""
+        return None
+
+    def with_references(self, references: Mapping[str, float]) -> Task:
+        """The task scoring each head relative to a reference score (normalised tasks)."""
+        raise BomergeError(f"task '{self.name}' has no normalised scores")
+
+    def exported_models(self, merged: Mapping[str, torch.Tensor], paths: Sequence[Path],
+                        owners: Sequence[str] | None,
+                        dtypes: Mapping[str, torch.dtype]) -> dict[str, tuple[nn.Module, Path]]:
+        """The model(s) a merge is written as, with the merged tensors loaded, each with
+        the candidate folder its tokenizer comes from: ``{"": ...}`` for one model."""
+        return {"": (load_merged(self.skeleton(paths[0]), merged, dtypes), paths[0])}
+
+
+def load_merged(model: nn.Module, merged: Mapping[str, torch.Tensor],
+                dtypes: Mapping[str, torch.dtype], rename: Callable[[str], str] | None = None,
+                ) -> nn.Module:
+    """``model`` with the merged tensors loaded (each in its candidates' dtype); its tensor
+    ``name`` is taken from ``merged[rename(name)]`` when ``rename`` is given."""
+    state = model.state_dict()
+    source = {name: rename(name) if rename else name for name in state}
+    missing = [name for name, key in source.items() if key not in merged]
+    if missing:
+        raise BomergeError(f"the merge lacks tensors the model needs: {missing[:5]}")
+    model.load_state_dict({
+        name: merged[key].detach().to("cpu", dtypes.get(key, merged[key].dtype))
+        for name, key in source.items()
+    })
+    return model
 
 
 def run_model(model: nn.Module, tensors: Any, kwargs: dict[str, Any]) -> Any:

@@ -70,11 +70,13 @@ class SequenceClassificationTask(Task):
         return [self.collate(encoded, by_length[start : start + batch_size]).to(device)
                 for start in range(0, len(by_length), batch_size)]
 
+    def model_inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The keyword arguments a ``*ForSequenceClassification`` model takes for ``batch``."""
+        return {"input_ids": batch.input_ids, "token_type_ids": batch.token_type_ids,
+                "attention_mask": batch.attention_mask}
+
     def forward(self, model: nn.Module, tensors: Any, batch: Batch) -> torch.Tensor:
-        return run_model(model, tensors, {
-            "input_ids": batch.input_ids, "token_type_ids": batch.token_type_ids,
-            "attention_mask": batch.attention_mask,
-        }).logits.float()
+        return run_model(model, tensors, self.model_inputs(batch)).logits.float()
 
     def loss(self, batch: Batch, outputs: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         if self.is_regression:

@@ -50,4 +50,5 @@ def test_method_baselines_are_every_registered_method_but_weights_in_a_fixed_ord
     assert METHOD_BASELINES == ("fisher", "regmean", "mats", "task_arithmetic", "ties",
                                 "localize_stitch")
     assert set(METHOD_BASELINES) == set(METHODS) - {"weights"}
-    assert BASELINES == ("candidates", "uniform", "greedy_soup", *METHOD_BASELINES)
+    assert BASELINES == ("candidates", "individual", "uniform", "greedy_soup", *METHOD_BASELINES,
+                         "task_arithmetic_grid")

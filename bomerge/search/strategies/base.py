@@ -45,10 +45,22 @@ class SearchStrategy(ABC):
     Class attributes:
         name: the registry key used in configs (``search.strategy``, ``outer.strategy``).
         description: one line for help texts.
+        max_objectives: the most objectives its acquisition handles in practice (``None``:
+            no limit).
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    max_objectives: ClassVar[int | None] = None
+    #: Whether each generation call needs a seed of its own (``seed_for_call``): a strategy
+    #: that draws something at random per call (ParEGO's weights) would otherwise draw the
+    #: same thing every time, as Ax's Client re-seeds torch at every call.
+    reseed_each_call: ClassVar[bool] = False
+
+    def seed_for_call(self, seed: int, trials: int) -> int:
+        """The client seed of the generation call made when ``trials`` trials exist
+        (deterministic, so a resumed study draws what an uninterrupted one would)."""
+        return seed + trials if self.reseed_each_call else seed
 
     @abstractmethod
     def build(self, settings: StrategySettings) -> GenerationStrategy:

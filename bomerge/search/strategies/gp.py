@@ -12,7 +12,7 @@ goes on with what was stored, so these must not change for studies that already 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bomerge.search.strategies.base import SearchStrategy, StrategySettings, register
 from bomerge.search.strategies.kernel import load_acquisition_kernel
@@ -33,6 +33,10 @@ class GaussianProcess(SearchStrategy):
 
     name = "gp"
     description = "Sobol, then a GP with qLogNEHVI (qLogNEI for one objective)"
+    # qLogNEHVI partitions the non-dominated region into boxes whose number grows
+    # exponentially with the objectives, so past four (where Ax's own default gives it up
+    # for qLogNParEGO) a generation call becomes impractically slow: use ``parego``.
+    max_objectives: ClassVar[int | None] = 4
 
     def bo_node(self, multi_objective: bool) -> str:
         return BO_NODE if multi_objective else SINGLE_OBJECTIVE_NODE

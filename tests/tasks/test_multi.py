@@ -1,0 +1,183 @@
+"""Task ``multi`` (cross-task merging): candidates fine-tuned on different tasks from one base
+become one encoder, each task keeps its own head, each task is scored on its own rows, and
+its scores are normalised by its own candidate's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bomerge.config import parse_config
+from bomerge.errors import BomergeError
+from bomerge.merge import build_method
+from bomerge.pool import read_state_dict
+from bomerge.search.store import StudyStore
+from bomerge.search.workbench import Workbench, statistics_rows
+from bomerge.tasks import get_task
+from tests.conftest import CROSS_TASKS, cross_task_dict
+
+
+def opened(cross_task_root: Path, candidates: tuple[list[Path], Path], tmp_path: Path,
+           **changes) -> Workbench:
+    paths, base = candidates
+    raw = cross_task_dict(cross_task_root, tmp_path / "studies", paths, base)
+    raw.update(changes)
+    config = parse_config(raw, "test", tmp_path)
+    store = StudyStore(tmp_path / "studies" / config.name)
+    store.create(config)
+    bench = Workbench(store, config, show_progress=False)
+    bench.open()
+    return bench
+
+
+@pytest.fixture(scope="module")
+def bench(cross_task_root, tiny_cross_task_candidates, tmp_path_factory) -> Workbench:
+    return opened(cross_task_root, tiny_cross_task_candidates, tmp_path_factory.mktemp("multi"))
+
+
+def test_rows_keep_their_task_and_each_task_its_own_selection_report_split(bench):
+    groups = {ex.group for ex in bench.selection_rows}
+    assert groups == set(CROSS_TASKS)
+    for task in CROSS_TASKS:
+        alone = get_task(task)
+        rows = alone.load_split(bench.config.task.data, "dev")
+        selection, report = alone.split_selection_report(rows, 0.5)
+        assert [(r.text_a, r.label) for r in bench.selection_rows if r.group == task] == \
+            [(r.text_a, r.label) for r in selection]
+        assert sum(r.group == task for r in bench.report_rows) == len(report)
+
+
+def test_the_merge_is_one_encoder_of_the_formula_and_every_tasks_own_head(bench,
+                                                                         tiny_cross_task_candidates):
+    paths, _ = tiny_cross_task_candidates
+    states = [read_state_dict(p) for p in paths]
+    w = np.array([0.5, 0.3, 0.2])
+    merged = bench.merge(build_method("weights"), {"w": w})
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    expected = sum(float(wi) * s[name] for wi, s in zip(w, states, strict=True))
+    torch.testing.assert_close(merged[name], expected, rtol=1e-6, atol=1e-6)
+    for task, state in zip(CROSS_TASKS, states, strict=True):
+        # unmerged: bit for bit the candidate's own head, whatever the weights
+        assert torch.equal(merged[f"heads.{task}.classifier.weight"], state["classifier.weight"])
+    assert merged["heads.stsb.classifier.weight"].shape[0] == 1  # a regression head
+    assert "classifier.weight" not in bench.pool.names
+
+
+def test_a_one_hot_merge_scores_its_task_like_the_candidate_alone(bench):
+    from bomerge.scoring import score_model
+
+    paths, task = bench.paths[0], "sst2"
+    merged = bench.evaluate(build_method("weights"), {"w": np.eye(3)[0]})
+    rows = [r for r in bench.selection_rows if r.group == task]
+    alone = score_model(paths, get_task(task), rows, 24, 64, torch.device("cpu"))
+    assert merged.extra[task] == alone.metric
+    assert merged.extra[f"{task}_loss"] == pytest.approx(alone.loss, rel=1e-6)
+
+
+def test_scores_are_normalised_by_each_tasks_individual_model(bench):
+    individual = bench.individual(bench.selection)
+    assert individual.metric == pytest.approx(1.0)
+    references = bench.references("selection", bench.selection)
+    assert references == {t: individual.extra[t] for t in CROSS_TASKS}
+    assert (bench.store.directory / "references.json").is_file()
+    result = bench.evaluate(build_method("weights"), {"w": np.full(3, 1 / 3)})
+    for task in CROSS_TASKS:
+        assert result.extra[f"{task}_normalised"] == pytest.approx(result.extra[task] / references[task])
+    assert result.metric == pytest.approx(np.mean([result.extra[f"{t}_normalised"] for t in CROSS_TASKS]))
+    assert result.extra["absolute"] == pytest.approx(np.mean([result.extra[t] for t in CROSS_TASKS]))
+    assert result.loss == pytest.approx(np.mean([result.extra[f"{t}_loss"] for t in CROSS_TASKS]))
+
+
+def test_each_candidates_statistics_come_from_its_own_tasks_rows(bench):
+    rows = statistics_rows(bench.config, bench.task)
+    per_task = {t: sum(r.group == t for r in rows) for t in CROSS_TASKS}
+    assert per_task == dict.fromkeys(CROSS_TASKS, 64)  # a sample per task, not of the union
+    source = bench.statistics()
+    for i, task in enumerate(CROSS_TASKS):
+        own = source.for_candidate(i)
+        assert {b.group for b in own.batches} == {task}
+        assert own.n == 64 and own.fingerprint != source.fingerprint
+
+
+def test_fisher_of_a_candidate_weights_only_what_its_own_task_reaches(bench):
+    state = bench.prepared(build_method("fisher"))
+    # The task-vector merge runs over the encoder only; every candidate's Fisher is positive
+    # somewhere in it (its own rows reach every encoder layer).
+    assert state.fisher.shape == (3, bench.pool.num_values)
+    assert bool((state.fisher.sum(dim=1) > 0).all())
+
+
+def test_exported_folders_are_one_classifier_per_task(bench):
+    merged = bench.merge(build_method("weights"), {"w": np.array([0.2, 0.5, 0.3])})
+    models = bench.task.exported_models(merged, bench.paths, bench.owners, bench.pool.dtypes)
+    assert set(models) == set(CROSS_TASKS)
+    stsb, folder = models["stsb"]
+    assert folder == bench.paths[1] and stsb.config.num_labels == 1
+    assert torch.equal(stsb.classifier.weight, merged["heads.stsb.classifier.weight"])
+    assert torch.equal(stsb.bert.pooler.dense.weight, merged["bert.pooler.dense.weight"])
+
+
+@pytest.mark.parametrize(("tasks", "message"), [
+    (["sst2", "stsb"], "names 2 tasks for 3 candidates"),
+    (["sst2", "stsb", "cola"], "is given task 'cola', which is not in task.tasks"),
+    (["sst2", "stsb", "stsb"], "task 'stsb' has 2 candidates"),
+    (["stsb", "sst2", "rte"], "the head has 2 outputs, task 'stsb' needs 1"),
+])
+def test_candidates_that_do_not_match_their_tasks_are_refused(tiny_cross_task_candidates, tasks,
+                                                              message):
+    paths, _ = tiny_cross_task_candidates
+    with pytest.raises(BomergeError, match=message):
+        get_task(_multi()).check_candidates(paths, tasks)
+
+
+def test_candidates_from_another_base_are_refused(cross_task_root, tiny_cross_task_candidates,
+                                                 tiny_candidates, tmp_path):
+    paths, _ = tiny_cross_task_candidates
+    other = tmp_path / "other-base"
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(123)  # an unrelated initialisation of the same architecture
+    BertModel(BertConfig.from_pretrained(paths[0])).save_pretrained(other)
+    AutoTokenizer.from_pretrained(paths[0]).save_pretrained(other)
+    with pytest.raises(BomergeError, match="was not fine-tuned from candidates.base"):
+        opened(cross_task_root, (paths, other), tmp_path)
+
+
+def _multi(tasks=CROSS_TASKS):
+    from bomerge.config import TaskConfig
+
+    return TaskConfig(name="multi", tasks=list(tasks))
+
+
+@pytest.mark.parametrize(("tasks", "message"), [
+    (None, "task 'multi' needs task.tasks"),
+    (["sst2"], "needs at least two tasks"),
+    (["sst2", "sst-2"], "'sst2' is listed twice"),
+    (["sst2", "cs224n"], "'cs224n' is not a one-head task"),
+])
+def test_bad_task_lists_are_refused(tasks, message):
+    from bomerge.config import TaskConfig
+
+    with pytest.raises(BomergeError, match=message):
+        get_task(TaskConfig(name="multi", tasks=tasks))
+
+
+def test_a_users_csv_task_is_a_sub_task_with_its_own_section(glue_root, tmp_path):
+    from bomerge.config import TaskConfig
+
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.csv").write_text("text,label\ngood film,pos\nbad film,neg\n")
+    csv_section = {"name": "csv", "max_length": 16, "data": {
+        "train": str(tmp_path / "train.csv"), "dev": str(tmp_path / "dev.csv"),
+        "text_columns": ["text"], "label_column": "label", "labels": ["neg", "pos"],
+        "metric": "accuracy"}}
+    task = get_task(TaskConfig(name="multi", data={"root": glue_root, "hub": False},
+                               tasks=["sst2", csv_section]))
+    assert task.groups == ("sst2", "csv")
+    rows = task.load_split(task.members[0].config.data, "dev")
+    assert [r.label for r in rows if r.group == "csv"] == [1.0, 0.0]
+    assert task.member("csv").config.max_length == 16
+    assert task.member("sst2").config.data.root == glue_root  # a name takes the section's data
