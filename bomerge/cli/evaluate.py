@@ -59,7 +59,18 @@ def evaluate_model(
         # The study's settings are the defaults; explicit options still win.
         config = StudyStore.locate(study, studies_dir).read_config()
         ev = config.task.eval
-        if task is None or canonical_name(task) == canonical_name(config.task.name):
+        sections = {canonical_name(s if isinstance(s, str) else s.name): s
+                    for s in config.task.tasks or []}
+        if sections:  # a cross-task study: one of its tasks, as that task's section says
+            if task is None or canonical_name(task) not in sections:
+                raise BomergeError(f"study '{study}' merges the tasks {', '.join(sections)}: give "
+                                   "--task with one of them (and an exported OUT/<task> folder)")
+            section = sections[canonical_name(task)]
+            if isinstance(section, str):
+                section = config.task.model_copy(update={"name": section, "tasks": None})
+            task, task_config, data_config = section.name, section, section.data
+            config = config.model_copy(update={"task": section.model_copy(update={"eval": ev})})
+        elif task is None or canonical_name(task) == canonical_name(config.task.name):
             # The study's own task section: a csv study's columns and files come with it.
             task, task_config, data_config = config.task.name, config.task, config.task.data
         else:

@@ -49,7 +49,16 @@ TASK_ARITHMETIC = "task_arithmetic"
 TA_GRID = "task_arithmetic_grid"
 #: The λ of the grid search: Ilharco et al. search [0, 1] on validation rows.
 TA_GRID_SCALES = tuple(round(0.1 * i, 1) for i in range(1, 11))
+#: Every baseline a config or ``--only`` may name.
 BASELINES = ("candidates", INDIVIDUAL, "uniform", "greedy_soup", *METHOD_BASELINES, TA_GRID)
+#: What a study runs when it names none: the suite; a cross-task study also records its
+#: individual models and the grid-best task arithmetic (the practice of that setting).
+ONE_TASK_SUITE = ("candidates", "uniform", "greedy_soup", *METHOD_BASELINES)
+CROSS_TASK_SUITE = BASELINES
+
+
+def default_baselines(cross_task: bool) -> tuple[str, ...]:
+    return CROSS_TASK_SUITE if cross_task else ONE_TASK_SUITE
 
 
 def baseline_needs_base(name: str) -> bool:
@@ -177,10 +186,7 @@ class BaselineRunner:
         elif label == INDIVIDUAL:
             return self._individual()
         elif label == TA_GRID:
-            method = bench.method(TASK_ARITHMETIC, {})
-            scored = [(bench.evaluate(method, {"lambda": lam}).metric, lam) for lam in TA_GRID_SCALES]
-            best = max(scored, key=lambda pair: (pair[0], -pair[1]))[1]
-            values, note = {"lambda": best}, f"lambda={best:g} (grid {TA_GRID_SCALES[0]:g}…{TA_GRID_SCALES[-1]:g})"
+            return self._grid()
         elif label == "greedy_soup":
             method = bench.method(WEIGHTS, {})
             soup = self._greedy(method, k)
@@ -191,9 +197,20 @@ class BaselineRunner:
             values, note = method.defaults(k), _values_note(method.defaults(k), k)
         return self._score(label, method, values, note)
 
-    def _score(self, label: str, method: MergeMethod, values: dict[str, Any], note: str) -> BaselineResult:
-        bench = self.bench
+    def _grid(self) -> BaselineResult:
+        """Task arithmetic (one λ, default options) at the grid λ with the best selection
+        metric (ties: the smaller λ); its seconds include the grid's evaluations."""
+        method = self.bench.method(TASK_ARITHMETIC, {})
         started = time.perf_counter()
+        scored = [(self.bench.evaluate(method, {"lambda": lam}).metric, lam) for lam in TA_GRID_SCALES]
+        best = max(scored, key=lambda pair: (pair[0], -pair[1]))[1]
+        note = f"lambda={best:g} (grid {TA_GRID_SCALES[0]:g}…{TA_GRID_SCALES[-1]:g})"
+        return self._score(TA_GRID, method, {"lambda": best}, note, since=started)
+
+    def _score(self, label: str, method: MergeMethod, values: dict[str, Any], note: str,
+               since: float | None = None) -> BaselineResult:
+        bench = self.bench
+        started = time.perf_counter() if since is None else since
         bench.prepared(method)
         prepared = time.perf_counter()
         merged = bench.merge(method, values)
@@ -210,6 +227,8 @@ class BaselineRunner:
                      "evaluate": round(evaluated - merged_at, 3),
                      "wall": round(evaluated - started, 3)},
             note=note,
+            # the options it was merged with: export rebuilds the same merge from them
+            extra={"options": method.options.model_dump()},
         )
         if self.attach is not None:
             result.trial = self.attach(label, method, values, result)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bomerge.errors import BomergeError
-from bomerge.search.baselines import BASELINES, check_baseline_names
+from bomerge.search.baselines import check_baseline_names, default_baselines
 from bomerge.search.store import StudyStore, resolve_studies_dir
 
 if TYPE_CHECKING:
@@ -36,13 +36,15 @@ def place_study(config: StudyConfig, studies_dir: Path | None) -> tuple[StudyCon
 def warm_start_baselines(config: StudyConfig) -> list[str]:
     """The baselines a new study runs before its search: the config's list (default: all)
     when the search is warm-started from them, none otherwise."""
-    return list(config.baselines or BASELINES) if config.search.warm_start else []
+    if not config.search.warm_start:
+        return []
+    return list(config.baselines or default_baselines(config.candidates.tasks is not None))
 
 
 def baseline_names(config: StudyConfig, only: Sequence[str] | None) -> list[str]:
     """The baselines ``bomerge baseline`` runs: ``--only`` when given, else the config's
     list, else all; refuses an unknown name."""
-    names = list(only) if only else list(config.baselines or BASELINES)
+    names = list(only) if only else list(config.baselines or default_baselines(config.candidates.tasks is not None))
     check_baseline_names(names)
     return names
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from bomerge.search.baselines import baseline_scores
 from bomerge.search.claims import compared, pick_claims
 from bomerge.search.pareto import TrialRecord
-from bomerge.search.records import choose, study_objectives
+from bomerge.search.records import above_floors, choose, study_objectives
 from bomerge.search.strategies import get_strategy
 
 if TYPE_CHECKING:
@@ -152,6 +152,10 @@ def study_result(config: StudyConfig, task: Task, store: StudyStore, records: li
         "selection_rows": rows[0],
         "report_rows": rows[1],
         "pick_coefficients": picks.chosen.coefficients,
+        # False: no trial met every floor, so the pick was chosen among all of them
+        "floors": dict(config.search.floors),
+        "pick_above_floors": (above_floors(picks.chosen, config.search.floors)
+                              if config.search.floors else None),
         "scores": scored,
         "picks": {OBSERVED: entries[OBSERVED], MODEL: entries.get(MODEL)},
     }

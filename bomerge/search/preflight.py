@@ -59,7 +59,8 @@ def preflight_study(config: StudyConfig, baselines: list[str], explicit: bool = 
         owners = config.candidates.tasks
         unmerged = None
         if all(path.is_dir() for path in explicit_paths):
-            task.check_candidates(explicit_paths, owners)
+            if not config.candidates.glob:  # owners also name the glob's matches
+                task.check_candidates(explicit_paths, owners)
             unmerged = task.unmerged(explicit_paths, owners)
         check_candidates(explicit_paths, unmerged)  # a missing folder is named here
         check_same_tokenizer(explicit_paths)

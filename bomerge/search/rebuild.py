@@ -15,6 +15,7 @@ import torch
 
 from bomerge.errors import BomergeError
 from bomerge.merge.base import MergeMethod
+from bomerge.search.baselines import INDIVIDUAL
 from bomerge.search.client import stored_client
 from bomerge.search.space import study_space
 from bomerge.search.workbench import Workbench
@@ -41,7 +42,11 @@ def baseline_merge(bench: Workbench,
                    recorded: dict[str, Any]) -> tuple[MergeMethod, dict[str, torch.Tensor]]:
     """The method and merge of a recorded baseline (as ``StudyStore.read_baselines`` gives
     it), from its stored coefficients."""
-    method = bench.method(recorded["method"])
+    if recorded["method"] == INDIVIDUAL:
+        raise BomergeError("baseline 'individual' is each task's own candidate, not one merge: "
+                           "its models are the candidates themselves")
+    # the options it was scored with (older studies recorded none: the study's, or defaults)
+    method = bench.method(recorded["method"], recorded.get("extra", {}).get("options"))
     values = {k: np.asarray(v) if isinstance(v, list) else v
               for k, v in recorded["coefficients"].items()}
     return method, bench.merge(method, values)

@@ -20,12 +20,12 @@ from bomerge.errors import BomergeError
 from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
 from bomerge.search.baselines import (
-    BASELINES,
     INDIVIDUAL,
     METHOD_BASELINES,
     BaselineResult,
     BaselineRunner,
     baseline_needs_base,
+    default_baselines,
     expand,
 )
 from bomerge.search.claims import keep_rows
@@ -134,7 +134,8 @@ class StudyRunner:
         the single candidates, the uniform soup and the method's own default recipe."""
         search = self.config.search
         if search.warm_start:
-            return list(self.config.baselines or BASELINES)
+            cross_task = self.config.candidates.tasks is not None
+            return list(self.config.baselines or default_baselines(cross_task))
         if not search.baselines:
             return []
         own = [self.method.name] if self.method.name in METHOD_BASELINES else []

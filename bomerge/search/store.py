@@ -221,12 +221,12 @@ class StudyStore:
         """Each task's individual-model metric per part of the rows (cross-task studies)."""
         return self.directory / "references.json"
 
-    def read_references(self) -> dict[str, dict[str, float]]:
+    def read_references(self) -> dict[str, Any]:
         path = self.references_path
         return json.loads(path.read_text()) if path.is_file() else {}
 
-    def write_references(self, references: dict[str, dict[str, float]]) -> None:
-        self.references_path.write_text(json.dumps(references, indent=2))
+    def write_references(self, references: dict[str, Any]) -> None:
+        atomic_write(self.references_path, json.dumps(references, indent=2))
 
     @property
     def predictions_dir(self) -> Path:

@@ -101,12 +101,18 @@ def evaluation_rows(config: StudyConfig, task: Task) -> tuple[list[Example], lis
     ev = config.task.eval
     dev = task.load_split(config.task.data, ev.split)
     selection, report = task.split_selection_report(dev, ev.selection_fraction)
-    if not selection or not report:
-        raise BomergeError(
-            f"task.eval: the {ev.split} split of '{task.name}' has {len(dev)} rows, which "
-            f"leaves {len(selection)} selection and {len(report)} report rows "
-            f"(selection_fraction {ev.selection_fraction}); both parts need rows"
-        )
+    parts = [(task.name, dev, selection, report)]
+    if len(task.groups) > 1:  # every head needs rows in both parts
+        by_group = [task.rows_by_group(rows) for rows in (dev, selection, report)]
+        parts = [(f"{task.name}/{g}", by_group[0][g], by_group[1][g], by_group[2][g])
+                 for g in task.groups]
+    for name, rows, chosen, held in parts:
+        if not chosen or not held:
+            raise BomergeError(
+                f"task.eval: the {ev.split} split of '{name}' has {len(rows)} rows, which "
+                f"leaves {len(chosen)} selection and {len(held)} report rows "
+                f"(selection_fraction {ev.selection_fraction}); both parts need rows"
+            )
     return (task.cap_rows(selection, ev.max_selection_examples),
             task.cap_rows(report, ev.max_report_examples))
 
@@ -170,6 +176,10 @@ class Workbench:
         self.task.check_candidates(paths, self.owners)
         check_same_tokenizer(models)
         self.load(paths, self.base_folder)
+        if self.owners is not None and self.base_folder is not None:
+            self._check_fine_tuned_from(self.base_folder)
+        if self.task.normalised:
+            self.report  # noqa: B018 - both parts' references before any trial, not after them
 
     def load(self, paths: list[Path], base: Path | None) -> None:
         """Load checked candidates (and the base) and build the selection evaluator; what a
@@ -182,8 +192,6 @@ class Workbench:
         self.base_known: torch.Tensor | None = None
         if base is not None:
             self.base, self.base_known = self.pool.load_base(base)
-            if self.owners is not None:
-                self._check_fine_tuned_from(base)
 
         self.selection_rows, self.report_rows = evaluation_rows(config, self.task)
         self.tokenizer = load_tokenizer(paths[0])
@@ -199,8 +207,9 @@ class Workbench:
             if correlation < FINE_TUNED_CORRELATION:
                 raise BomergeError(
                     f"candidate {path} was not fine-tuned from candidates.base {base}: its "
-                    f"weights correlate {correlation:.2f} with the base's (a fine-tune's stay "
-                    "above 0.5; candidates from different bases cannot be merged by task vectors)")
+                    f"weights correlate {correlation:.2f} with the base's (below "
+                    f"{FINE_TUNED_CORRELATION:g}; a fine-tune's stay far above it, and candidates "
+                    "from different bases cannot be merged by task vectors)")
 
     def _unchanged_hashes(self, recorded: dict[str, str], folders: list[Path]) -> dict[str, str]:
         """The SHA-256 of each folder's weights; refuses folders whose weights differ from
@@ -242,7 +251,10 @@ class Workbench:
     def references(self, part: str, evaluator: Evaluator) -> dict[str, float]:
         """Each task's individual-model metric on the ``part`` rows (what normalised scores
         divide by), computed once and kept in the study's ``references.json``."""
+        candidates = self.store.read_meta().candidate_sha256
         recorded = self.store.read_references()
+        if recorded.get("candidates") != candidates:  # other weights: other references
+            recorded = {"candidates": candidates}
         if part not in recorded:
             result = self.individual(evaluator)
             recorded[part] = {group: result.extra[group] for group in self.task.groups}

@@ -9,6 +9,7 @@ from bomerge.search.baselines import (
     BASELINES,
     METHOD_BASELINES,
     check_baseline_names,
+    default_baselines,
     expand,
     greedy_soup,
 )
@@ -52,3 +53,6 @@ def test_method_baselines_are_every_registered_method_but_weights_in_a_fixed_ord
     assert set(METHOD_BASELINES) == set(METHODS) - {"weights"}
     assert BASELINES == ("candidates", "individual", "uniform", "greedy_soup", *METHOD_BASELINES,
                          "task_arithmetic_grid")
+    # a one-task study that names no baselines runs what it ran before the cross-task ones
+    assert default_baselines(False) == ("candidates", "uniform", "greedy_soup", *METHOD_BASELINES)
+    assert default_baselines(True) == BASELINES

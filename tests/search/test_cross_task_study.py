@@ -14,7 +14,7 @@ from bomerge.merge import build_method
 from bomerge.search.baselines import TA_GRID_SCALES
 from bomerge.search.client import study_design
 from bomerge.search.preflight import check_objectives
-from bomerge.search.records import above_floors, study_objectives
+from bomerge.search.records import above_floors, choose, study_objectives
 from bomerge.search.space import study_space
 from tests.conftest import CROSS_TASKS, cross_task_dict, write_config
 from tests.test_cli import _assert_one_line_error, bomerge_here, log_lines
@@ -28,6 +28,7 @@ def test_a_per_task_study_with_a_floor_records_the_references_and_exports_each_t
     raw = cross_task_dict(cross_task_root, tmp_path / "studies", paths, base, trials=2,
                           objectives="per_task", floors={"sst2": FLOOR}, warm_start=True)
     raw["baselines"] = ["candidates", "individual", "task_arithmetic_grid"]
+    raw["merge"] |= {"method": "task_arithmetic", "options": {"per_candidate": True}}
     config = write_config(tmp_path / "cross.yaml", raw)
     run = bomerge_here(capsys, "study", "run", str(config), "-q")
     assert run.returncode == 0, run.stderr
@@ -44,7 +45,10 @@ def test_a_per_task_study_with_a_floor_records_the_references_and_exports_each_t
     result = json.loads((study / "result.json").read_text())
     log = {e["trial"]: e for e in log_lines(study / "trials.jsonl")}
     pick = log[result["picks"]["observed"]["trial"]]
-    assert pick["sst2_normalised"] >= FLOOR  # the floor holds for the pick
+    feasible = [e for e in log.values() if e.get("sst2_normalised", 0) >= FLOOR]
+    # the pick is above the floor whenever any trial is, and result.json says which it was
+    assert result["pick_above_floors"] == bool(feasible) == (pick["sst2_normalised"] >= FLOOR)
+    assert result["floors"] == {"sst2": FLOOR}
     assert {"sst2", "stsb", "rte", "absolute"} <= set(pick)
     # the claims are on the normalised average the table shows: the individual models are 1
     against = result["claims"]["against"]["individual"]
@@ -59,11 +63,25 @@ def test_a_per_task_study_with_a_floor_records_the_references_and_exports_each_t
         t: f"{t}/" for t in CROSS_TASKS}
     for task in CROSS_TASKS:
         scored = json.loads(bomerge_here(
-            capsys, "eval", str(out / task), "--task", task, "--data", str(cross_task_root),
-            "--part", "selection", "--max-length", "24", "--json").stdout)
+            capsys, "eval", str(out / task), "--study", "cross", "--task", task, "--part",
+            "selection", "--json", *where).stdout)
         assert scored["loss"] == pytest.approx(pick[f"{task}_loss"], rel=1e-5)
         # the same rows and predictions (a correlation may differ in its last bit: row order)
         assert scored[_metric(task)] == pytest.approx(pick[task], rel=1e-12)
+    # the grid baseline is rebuilt with the options it was scored with (one λ), not the
+    # study's (one λ per task vector)
+    grid_out = tmp_path / "grid"
+    exported = bomerge_here(capsys, "study", "export", "cross", str(grid_out), "--baseline",
+                            "task_arithmetic_grid", "-q", *where)
+    assert exported.returncode == 0, exported.stderr
+    scored = json.loads(bomerge_here(capsys, "eval", str(grid_out / "sst2"), "--study", "cross",
+                                     "--task", "sst2", "--part", "selection", "--json", *where).stdout)
+    assert scored["accuracy"] == grid["selection"]["sst2"]
+    _assert_one_line_error(bomerge_here(capsys, "eval", str(grid_out / "sst2"), "--study",
+                                        "cross", *where), "give --task with one of them")
+    _assert_one_line_error(bomerge_here(capsys, "study", "export", "cross", str(tmp_path / "i"),
+                                        "--baseline", "individual", *where),
+                           "'individual' is each task's own candidate, not one merge")
 
 
 def _metric(task: str) -> str:
@@ -86,6 +104,11 @@ def test_floors_become_outcome_constraints_and_bound_the_pick(cross_task_root,
                          loss=1.0, metric=0.9, extra={"rte_normalised": 0.85, "sst2_normalised": 0.99})
     assert not above_floors(record, config.search.floors)
     assert above_floors(record, {"rte": 0.8})
+    feasible = TrialRecord(index=1, arm="b", node="n", status="COMPLETED", coefficients={},
+                           loss=1.0, metric=0.8, extra={"rte_normalised": 0.9, "sst2_normalised": 1.0})
+    assert choose([record, feasible], config) is feasible  # best metric among the feasible
+    unbounded = config.model_copy(update={"search": config.search.model_copy(update={"floors": {}})})
+    assert choose([record, feasible], unbounded) is record
 
 
 def test_more_per_task_objectives_than_qlognehvi_takes_need_parego(tmp_path):

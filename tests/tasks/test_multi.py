@@ -181,3 +181,19 @@ def test_a_users_csv_task_is_a_sub_task_with_its_own_section(glue_root, tmp_path
     assert [r.label for r in rows if r.group == "csv"] == [1.0, 0.0]
     assert task.member("csv").config.max_length == 16
     assert task.member("sst2").config.data.root == glue_root  # a name takes the section's data
+
+
+def test_a_task_without_rows_in_a_part_is_named(glue_root, tmp_path):
+    from bomerge.config import TaskConfig
+    from bomerge.search.workbench import evaluation_rows
+
+    (tmp_path / "dev.csv").write_text("text,label\ngood film,pos\n")  # one row: one part
+    csv_section = {"name": "csv", "data": {
+        "train": str(tmp_path / "dev.csv"), "dev": str(tmp_path / "dev.csv"),
+        "text_columns": ["text"], "label_column": "label", "labels": ["neg", "pos"],
+        "metric": "accuracy"}}
+    section = TaskConfig(name="multi", data={"root": glue_root, "hub": False},
+                         tasks=["sst2", csv_section])
+    config = parse_config({"name": "x", "task": section.model_dump(mode="json")}, "test", tmp_path)
+    with pytest.raises(BomergeError, match="split of 'multi/csv' has 1 rows"):
+        evaluation_rows(config, get_task(config.task))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+
+import numpy as np
 from typing import TYPE_CHECKING, ClassVar
 
 from bomerge.errors import BomergeError
@@ -60,7 +62,11 @@ class SearchStrategy(ABC):
     def seed_for_call(self, seed: int, trials: int) -> int:
         """The client seed of the generation call made when ``trials`` trials exist
         (deterministic, so a resumed study draws what an uninterrupted one would)."""
-        return seed + trials if self.reseed_each_call else seed
+        if not self.reseed_each_call:
+            return seed
+        # Both numbers into one seed (not seed + trials: seed 0 at trial n+1 would then
+        # repeat seed 1 at trial n, and a study's seeds would share their draws).
+        return int(np.random.SeedSequence([seed, trials]).generate_state(1)[0])
 
     @abstractmethod
     def build(self, settings: StrategySettings) -> GenerationStrategy:

@@ -95,3 +95,13 @@ def test_five_objectives_generate_from_the_parego_node_and_resume_from_sqlite(ax
     ((index, _),) = reloaded.get_next_trials(max_trials=1).items()
     assert index == 4 and _node(reloaded, 4) == "qLogNParEGO"
     assert type(_acqf(reloaded)) is qLogNParEGO
+
+
+def test_parego_draws_its_weights_with_a_seed_of_each_call_gp_keeps_the_studys():
+    # Ax's Client re-seeds torch at every generation call: with the study's seed ParEGO
+    # would draw the same scalarisation weights every time.
+    seeds = {(seed, trials): Parego().seed_for_call(seed, trials)
+             for seed in range(3) for trials in range(20)}
+    assert len(set(seeds.values())) == len(seeds)  # no study seed repeats another's draws
+    assert Parego().seed_for_call(1, 5) == seeds[(1, 5)]  # deterministic: a resume agrees
+    assert [GaussianProcess().seed_for_call(7, trials) for trials in (0, 5)] == [7, 7]
