@@ -143,6 +143,7 @@ class Invariants:
         return records
 
 
+@pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
 def test_sigkill_at_random_moments_loses_nothing(glue_root: Path, tmp_path: Path, capsys):
     studies = tmp_path / "studies"
     data = tiny_study_dict(glue_root, studies, name="k", trials=BUDGET, initial_trials=2)

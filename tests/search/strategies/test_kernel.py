@@ -3,6 +3,8 @@ cannot hang the next study."""
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ load_acquisition_kernel()
 """
 
 
+@pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
 def test_a_build_lock_left_by_sigkill_does_not_hang_the_next_process():
     first = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
