@@ -22,7 +22,7 @@ from rich.console import Console
 
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
-from bomerge.evaluate import Evaluator
+from bomerge.evaluate import Evaluator, RowResult
 from bomerge.integrity import changed_candidates, changed_message, weight_file_sha256
 from bomerge.merge.base import MergeMethod, PrepareContext, build_method
 from bomerge.merge.cache import StatisticsCache
@@ -32,7 +32,7 @@ from bomerge.pool import CandidatePool
 from bomerge.search.space import study_method
 from bomerge.search.store import StudyStore
 from bomerge.tasks import Task, get_task
-from bomerge.tasks.base import EvalResult, Example
+from bomerge.tasks.base import EvalResult, Example, Scored
 from bomerge.train.finetune import finetune
 from bomerge.train.snapshots import BASE_FOLDER
 
@@ -152,6 +152,7 @@ class Workbench:
         self.owners: tuple[str, ...] | None = (tuple(config.candidates.tasks)
                                                if config.candidates.tasks is not None else None)
         self._states: dict[str, Any] = {}
+        self._individual: dict[Evaluator, Scored] = {}
         self._report: Evaluator | None = None
         self._statistics: StatisticsSource | None = None
         self.prepare_seconds: dict[str, float] = {}
@@ -243,10 +244,17 @@ class Workbench:
         if self.owners is None:
             raise BomergeError("individual models are the candidates of a cross-task study "
                                "(task multi)")
-        rows = self.task.candidate_rows
-        return evaluator.evaluate_each({
-            rows(self.owners, i): self.pool.unflatten(self.pool.stacked[i])
-            for i in range(self.pool.k)})
+        # One pass per evaluator: the references and the `individual` baseline both need it;
+        # its rows are summarised by the evaluator's task as it is now (normalised, once the
+        # references are set).
+        if evaluator not in self._individual:
+            rows = self.task.candidate_rows
+            self._individual[evaluator] = evaluator.evaluate_each({
+                rows(self.owners, i): self.pool.unflatten(self.pool.stacked[i])
+                for i in range(self.pool.k)}).rows
+        scored = self._individual[evaluator]
+        summary = evaluator.task.summarize(scored)
+        return RowResult(summary.loss, summary.metric, summary.extra, summary.n, rows=scored)
 
     def references(self, part: str, evaluator: Evaluator) -> dict[str, float]:
         """Each task's individual-model metric on the ``part`` rows (what normalised scores

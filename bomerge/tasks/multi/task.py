@@ -200,7 +200,7 @@ class CrossTask(Task):
         """Exactly one candidate per task, each with its task's head."""
         if owners is None:
             raise BomergeError("task 'multi' needs candidates.tasks (each candidate's task)")
-        owners = [canonical_name(o) for o in owners]
+        owners = _tasks(owners)
         if len(owners) != len(paths):
             raise BomergeError(f"candidates.tasks names {len(owners)} tasks for {len(paths)} "
                                "candidates (one task per candidate, in order)")
@@ -220,7 +220,7 @@ class CrossTask(Task):
     def unmerged(self, paths: Sequence[Path],
                  owners: Sequence[str] | None) -> Callable[[int, str], str | None]:
         prefix = encoder_prefix(paths[0]) + "."
-        tasks = [canonical_name(o) for o in owners or ()]
+        tasks = _tasks(owners)
 
         def kept(index: int, name: str) -> str | None:
             return None if name.startswith(prefix) else head_name(tasks[index], name)
@@ -229,7 +229,7 @@ class CrossTask(Task):
 
     def candidates_skeleton(self, paths: Sequence[Path], owners: Sequence[str] | None,
                             attention: str | None = None) -> nn.Module:
-        folders = dict(zip([canonical_name(o) for o in owners or ()], paths, strict=True))
+        folders = dict(zip(_tasks(owners), paths, strict=True))
         return cross_task_model({g: folders[g] for g in self.groups}, attention)
 
     def candidate_rows(self, owners: Sequence[str] | None, index: int) -> str | None:
@@ -249,13 +249,18 @@ class CrossTask(Task):
                         dtypes: Mapping[str, torch.dtype]) -> dict[str, tuple[nn.Module, Path]]:
         """One ``*ForSequenceClassification`` folder per task: the merged encoder with the
         task's own head."""
-        prefix = encoder_prefix(paths[0]) + "."
+        kept = self.unmerged(paths, owners)  # a head tensor's name in the merged model
         models = {}
-        for owner, path in zip([canonical_name(o) for o in owners or ()], paths, strict=True):
+        for index, (owner, path) in enumerate(zip(_tasks(owners), paths, strict=True)):
             model = self.member(owner).task.skeleton(path)
-            models[owner] = (load_merged(model, merged, dtypes, lambda name, owner=owner: (
-                name if name.startswith(prefix) else head_name(owner, name))), path)
+            models[owner] = (load_merged(model, merged, dtypes, lambda name, index=index: (
+                kept(index, name) or name)), path)
         return models
+
+
+def _tasks(owners: Sequence[str] | None) -> list[str]:
+    """``candidates.tasks`` with aliases resolved (``sst-2`` → ``sst2``)."""
+    return [canonical_name(owner) for owner in owners or ()]
 
 
 def _member(entry: str | TaskConfig, parent: TaskConfig) -> Member:
