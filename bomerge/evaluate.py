@@ -9,6 +9,10 @@ same arithmetic. What a batch's outputs, loss, predictions and scores are is the
 business; the evaluator only runs the batches and collects. Its result also carries the
 per-row predictions it collected (``RowResult.rows``), so report rows can be kept and
 compared row by row (paired bootstrap intervals) without evaluating again.
+
+With ``chunk_ends`` (``bomerge.progression``) the batches fall into chunks, and a pass can be
+run chunk by chunk (``EvaluationPass``): after each chunk, the running scores over the rows
+seen so far; after the last, exactly the result of the whole pass.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from torch import nn
 from bomerge.errors import BomergeError
 from bomerge.tasks.base import Batch, EvalResult, Scored, Task
 
-__all__ = ["Evaluator", "RowResult", "autocast_dtype"]
+__all__ = ["EvaluationPass", "Evaluator", "RowResult", "autocast_dtype"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,11 @@ class Evaluator:
         batches: the task's tokenized rows, already on the skeleton's device.
         task: gives the outputs, loss, predictions and metrics.
         precision: ``auto`` | ``fp32`` | ``bf16`` (see ``autocast_dtype``).
+        chunk_ends: the batch count at the end of each chunk (default: one chunk).
     """
 
     def __init__(self, skeleton: nn.Module, batches: list[Batch], task: Task,
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", chunk_ends: list[int] | None = None) -> None:
         self.model = skeleton.eval()
         self.batches = batches
         self.task = task
@@ -59,14 +64,33 @@ class Evaluator:
                             else np.empty(0, dtype=np.int64))
         self._buffers = dict(skeleton.named_buffers())
         self._required = {name for name, _ in skeleton.named_parameters()}
+        self.chunk_ends = list(chunk_ends) if chunk_ends is not None else [len(batches)]
+        if self.chunk_ends[-1] != len(batches):
+            raise BomergeError(f"chunks end at batch {self.chunk_ends[-1]} of {len(batches)}")
 
-    @torch.inference_mode()
-    def evaluate(self, parameters: Mapping[str, torch.Tensor]) -> RowResult:
+    @property
+    def chunks(self) -> int:
+        return len(self.chunk_ends)
+
+    def evaluate(self, parameters: Mapping[str, torch.Tensor],
+                 on_chunk: Callable[[RowResult], bool] | None = None) -> RowResult:
         """Loss (mean over rows) and metrics of the model with ``parameters`` swapped in,
-        with the per-row predictions they were computed from."""
+        with the per-row predictions they were computed from.
+
+        ``on_chunk`` is shown the running result after every chunk but the last; when it
+        returns True the pass stops there and that running result (``n`` < all rows) is
+        returned."""
+        evaluation = self.start(parameters)
+        while True:
+            result = evaluation.next_chunk()
+            if evaluation.finished or (on_chunk is not None and on_chunk(result)):
+                return result
+
+    def start(self, parameters: Mapping[str, torch.Tensor]) -> EvaluationPass:
+        """A pass over the batches with ``parameters``, to be run chunk by chunk."""
         self._check(parameters)
         tensors = {**self._buffers, **parameters}
-        return self._run(lambda group: tensors)
+        return EvaluationPass(self, lambda group: tensors)
 
     @torch.inference_mode()
     def evaluate_each(self, parameters: Mapping[str, Mapping[str, torch.Tensor]]) -> RowResult:
@@ -79,7 +103,10 @@ class Evaluator:
         for given in parameters.values():
             self._check(given)
         tensors = {group: {**self._buffers, **given} for group, given in parameters.items()}
-        return self._run(tensors.__getitem__)
+        evaluation = EvaluationPass(self, tensors.__getitem__)
+        while not evaluation.finished:
+            result = evaluation.next_chunk()
+        return result
 
     def _check(self, parameters: Mapping[str, torch.Tensor]) -> None:
         missing = self._required - parameters.keys()
@@ -88,22 +115,58 @@ class Evaluator:
                 f"the candidates lack tensors the model needs: {sorted(missing)[:5]}"
             )
 
-    def _run(self, tensors_of: Callable[[str], Mapping[str, torch.Tensor]]) -> RowResult:
-        loss_sums: dict[str, float] = {}
-        predictions = np.empty(self.n, dtype=np.float64)
-        labels = np.empty(self.n, dtype=np.float64)
-        for batch in self.batches:
+
+class EvaluationPass:
+    """One evaluation of one set of parameters, run chunk by chunk (``next_chunk``): what a
+    trial scored progressively holds between chunks. Its arrays fill as batches run; the
+    running result of a chunk summarises the rows seen, in the order their batches ran."""
+
+    def __init__(self, evaluator: Evaluator,
+                 tensors_of: Callable[[str], Mapping[str, torch.Tensor]]) -> None:
+        self.evaluator = evaluator
+        self.tensors_of = tensors_of
+        self.done = 0  # chunks run
+        self.loss_sums: dict[str, float] = {}
+        self.predictions = np.empty(evaluator.n, dtype=np.float64)
+        self.labels = np.empty(evaluator.n, dtype=np.float64)
+
+    @property
+    def finished(self) -> bool:
+        return self.done == self.evaluator.chunks
+
+    @property
+    def rows_seen(self) -> int:
+        ev = self.evaluator
+        return sum(len(b.labels) for b in ev.batches[:ev.chunk_ends[self.done - 1]]) if self.done else 0
+
+    @torch.inference_mode()
+    def next_chunk(self) -> RowResult:
+        """Run the next chunk's batches; the running result over every row seen so far (the
+        whole pass's result after the last chunk)."""
+        ev = self.evaluator
+        if self.finished:
+            raise BomergeError("the evaluation pass has no chunk left")
+        first = ev.chunk_ends[self.done - 1] if self.done else 0
+        for batch in ev.batches[first:ev.chunk_ends[self.done]]:
             with torch.autocast(device_type=batch.input_ids.device.type,
-                                dtype=self.autocast or torch.float32,
-                                enabled=self.autocast is not None):
-                outputs = self.task.forward(self.model, tensors_of(batch.group), batch)
-            loss = self.task.loss(batch, outputs, reduction="sum")
-            loss_sums[batch.group] = loss_sums.get(batch.group, 0.0) + float(loss)
+                                dtype=ev.autocast or torch.float32,
+                                enabled=ev.autocast is not None):
+                outputs = ev.task.forward(ev.model, self.tensors_of(batch.group), batch)
+            loss = ev.task.loss(batch, outputs, reduction="sum")
+            self.loss_sums[batch.group] = self.loss_sums.get(batch.group, 0.0) + float(loss)
             order = batch.order.numpy()
-            predictions[order] = self.task.predictions(batch, outputs).double().cpu().numpy()
-            labels[order] = batch.labels.double().cpu().numpy()
-        rows = Scored(predictions, labels, self.groups, self.batch_order, loss_sums)
-        summary = self.task.summarize(rows)
+            self.predictions[order] = ev.task.predictions(batch, outputs).double().cpu().numpy()
+            self.labels[order] = batch.labels.double().cpu().numpy()
+        self.done += 1
+        if self.finished:
+            rows = Scored(self.predictions, self.labels, ev.groups, ev.batch_order,
+                          dict(self.loss_sums))
+        else:
+            # The rows seen, renumbered 0..m-1 in the order their batches ran.
+            seen = ev.batch_order[:self.rows_seen]
+            rows = Scored(self.predictions[seen], self.labels[seen], ev.groups[seen],
+                          np.arange(len(seen)), dict(self.loss_sums))
+        summary = ev.task.summarize(rows)
         return RowResult(summary.loss, summary.metric, summary.extra, summary.n, rows=rows)
 
 

@@ -17,6 +17,7 @@ from bomerge.errors import BomergeError
 from bomerge.evaluate import Evaluator
 from bomerge.models import load_tokenizer
 from bomerge.pool import read_state_dict
+from bomerge.progression import RowPlan, planned_batches
 from bomerge.tasks import Task
 from bomerge.tasks.base import EvalResult, Example
 
@@ -61,12 +62,13 @@ def load_rows(task: Task, spec: RowsSpec, data_config: DataConfig | None = None)
 
 def score_model(
     model_dir: Path, task: Task, rows: list[Example], max_length: int, batch_size: int,
-    device: torch.device,
+    device: torch.device, plan: RowPlan | None = None,
 ) -> EvalResult:
-    """Loss and metrics of the model in ``model_dir`` on ``rows``."""
+    """Loss and metrics of the model in ``model_dir`` on ``rows`` (batched in the chunks of
+    ``plan``, a study's selection order, when given: as the study scored them)."""
     task.check_head(model_dir)
     skeleton = task.skeleton(model_dir).to(device)
     tokenizer = load_tokenizer(model_dir)
-    batches = task.batches(rows, tokenizer, max_length, batch_size, device)
+    batches, ends = planned_batches(task, rows, plan, tokenizer, max_length, batch_size, device)
     parameters = {name: tensor.to(device) for name, tensor in read_state_dict(model_dir).items()}
-    return Evaluator(skeleton, batches, task).evaluate(parameters)
+    return Evaluator(skeleton, batches, task, chunk_ends=ends).evaluate(parameters)

@@ -25,6 +25,16 @@ Sobol and CMA-ES medians at 40.
         --setting swa        # scripts/make_candidates.py's candidates of one task (swa | soup)
 
 It also prints each arm's mean generation seconds per trial (``gen_s`` of trials.jsonl).
+
+**Early stopping** (``--early-stopping``): the ``-es`` arms (``model-gp-es``, ``block-gp-es``,
+``block-saas-es``) are the same studies with ``search.early_stopping`` on (``--chunks``,
+``--min-progression``, ``--percentile``); the flag alone runs ``model-gp``, ``model-gp-es``,
+``block-gp`` and ``block-gp-es``. Their real cost is the selection rows scored (a stopped
+trial counts the rows it was scored on), so the table adds the rows each run scored and
+the hypervolume per arm with its seed-std; a stopped trial is never a point of the front.
+
+    python scripts/bench_search.py --listing ~/.cache/bomerge/glue-candidates/sst2/candidates.json \
+        --setting soup --early-stopping --runs sst2_es.json
 """
 
 from __future__ import annotations
@@ -51,7 +61,9 @@ Trace = list[tuple[float, float]]  # (loss, metric) of each trial, in trial orde
 
 
 ARMS = ("model-gp", "model-sobol", "model-cmaes", "block-gp", "block-saas", "block-sobol",
-        "block-cmaes")
+        "block-cmaes", "model-gp-es", "block-gp-es", "block-saas-es")
+EARLY_STOPPING_ARMS = ["model-gp", "model-gp-es", "block-gp", "block-gp-es"]
+Run = dict  # {"trace": [(loss, metric)], "stopped": [bool], "rows": [int], ...} of one run
 
 
 def listing_config(listing_path: Path, setting: str, selection_rows: int) -> dict:
@@ -72,12 +84,14 @@ def listing_config(listing_path: Path, setting: str, selection_rows: int) -> dic
 
 def make_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: int,
                 trials: int, initial: int, strategy: str = "gp",
-                blocks: int | None = None) -> StudyRunner:
+                blocks: int | None = None, early_stopping: dict | None = None) -> StudyRunner:
     data = dict(raw) | {"name": name, "studies_dir": str(studies), "seed": seed}
     data["search"] = dict(data.get("search") or {}) | {
         "trials": trials, "initial_trials": initial, "baselines": False, "overlap": True,
         "strategy": strategy,
     }
+    if early_stopping is not None:
+        data["search"]["early_stopping"] = {"enabled": True, **early_stopping}
     if blocks is not None:
         data["merge"] = dict(data.get("merge") or {}) | {"granularity": "block",
                                                          "blocks": blocks}
@@ -88,12 +102,14 @@ def make_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: in
     return StudyRunner(store, config, show_progress=False)
 
 
-def study_trace(runner: StudyRunner) -> tuple[Trace, list[float]]:
-    """The (loss, metric) of each completed trial and each trial's generation seconds."""
+def study_trace(runner: StudyRunner) -> tuple[Trace, list[float], list[bool], list[int]]:
+    """The (loss, metric) of each scored trial (running scores for one stopped early), each
+    trial's generation seconds, whether it was stopped early, and the rows it was scored on."""
     runner.run()
     lines = sorted(runner.store.read_log(), key=lambda x: x["trial"])
-    done = [x for x in lines if x["status"] == "COMPLETED"]
-    return [(x["loss"], x["metric"]) for x in done], [x.get("gen_s", 0.0) for x in done]
+    done = [x for x in lines if x["status"] in ("COMPLETED", "EARLY_STOPPED")]
+    return ([(x["loss"], x["metric"]) for x in done], [x.get("gen_s", 0.0) for x in done],
+            [x["status"] == "EARLY_STOPPED" for x in done], [x["rows"] for x in done])
 
 
 def cma_trace(runner: StudyRunner, seed: int, trials: int) -> Trace:
@@ -121,7 +137,9 @@ def cma_trace(runner: StudyRunner, seed: int, trials: int) -> Trace:
 
 
 def hypervolume(trace: Trace, reference: tuple[float, float]) -> float:
-    """Area dominated by the (−loss, metric) points above the reference point."""
+    """Area dominated by the (−loss, metric) points above the reference point (0 for none)."""
+    if not trace:
+        return 0.0
     from botorch.utils.multi_objective.hypervolume import Hypervolume
     from botorch.utils.multi_objective.pareto import is_non_dominated
 
@@ -144,11 +162,21 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--initial-trials", type=int, default=5)
     parser.add_argument("--blocks", type=int, default=3, help="blocks of block-* arms")
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    parser.add_argument("--arms", nargs="+", choices=ARMS)
+    parser.add_argument("--early-stopping", action="store_true",
+                        help="compare studies with and without early stopping (default arms "
+                        + " ".join(EARLY_STOPPING_ARMS) + ")")
+    parser.add_argument("--chunks", type=int, default=4, help="-es arms: chunks")
+    parser.add_argument("--min-progression", type=float, default=0.25,
+                        help="-es arms: fraction of rows before a trial may be stopped")
+    parser.add_argument("--percentile", type=float, default=50.0,
+                        help="-es arms: stop below this percentile")
     parser.add_argument("--out", type=Path, help="also write every trace as JSON here")
     parser.add_argument("--runs", type=Path,
                         help="keep each finished run here and skip those already in it (resume)")
     args = parser.parse_args()
+    args.arms = args.arms or (EARLY_STOPPING_ARMS if args.early_stopping else
+                              [a for a in ARMS if not a.endswith("-es")])
     if args.listing is not None:
         raw = listing_config(args.listing.expanduser().resolve(), args.setting, args.selection_rows)
         args.config = args.listing.expanduser().resolve()
@@ -158,10 +186,10 @@ def main() -> None:
         raw["candidates"] = {"glob": [args.candidates]}
     else:
         parser.error("give --candidates (with --config) or --listing")
+    stopping = {"chunks": args.chunks, "min_progression": args.min_progression,
+                "percentile": args.percentile}
 
-    traces: dict[str, list[Trace]] = {arm: [] for arm in args.arms}
-    seconds: dict[str, float] = dict.fromkeys(traces, 0.0)
-    generation: dict[str, list[float]] = {arm: [] for arm in args.arms}
+    runs: dict[str, list[Run]] = {arm: [] for arm in args.arms}
     # Finished runs are kept in --runs as they finish, so an interrupted benchmark resumes.
     done: dict[str, dict] = json.loads(args.runs.read_text()) if args.runs and args.runs.is_file() else {}
     with tempfile.TemporaryDirectory() as folder:
@@ -169,61 +197,100 @@ def main() -> None:
         scorers: dict[str, StudyRunner] = {}
         for seed in range(args.seeds):
             for arm in args.arms:
-                level, optimiser = arm.split("-")
-                blocks = args.blocks if level == "block" else None
-                if (key := f"{arm}/{seed}") in done:
-                    traces[arm].append([tuple(x) for x in done[key]["trace"]])
-                    generation[arm] += done[key]["gen"]
-                    seconds[arm] += done[key]["seconds"]
+                key = f"{arm}/{seed}"
+                if key in done:
+                    runs[arm].append(done[key])
                     continue
+                level, optimiser, *flags = arm.split("-")
+                blocks = args.blocks if level == "block" else None
                 started = time.perf_counter()
-                gen = []
+                run: Run = {"gen": []}
                 if optimiser == "cmaes":
                     if level not in scorers:
                         scorers[level] = make_runner(raw, args.config, studies, f"cma-{level}",
                                                      0, 0, 1, blocks=blocks)
                         scorers[level].open()
-                    traces[arm].append(cma_trace(scorers[level], seed, args.trials))
+                    run["trace"] = cma_trace(scorers[level], seed, args.trials)
                 else:
                     initial = args.trials if optimiser == "sobol" else args.initial_trials
                     strategy = "saas" if optimiser == "saas" else "gp"
                     runner = make_runner(raw, args.config, studies, f"{arm}-{seed}", seed,
-                                         args.trials, initial, strategy, blocks)
-                    trace, gen = study_trace(runner)
-                    traces[arm].append(trace)
-                    gen = gen[args.initial_trials:] if optimiser != "sobol" else gen
-                    generation[arm] += gen
-                seconds[arm] += time.perf_counter() - started
+                                         args.trials, initial, strategy, blocks,
+                                         stopping if "es" in flags else None)
+                    run["trace"], gen, run["stopped"], run["rows"] = study_trace(runner)
+                    run["gen"] = gen[args.initial_trials:] if optimiser != "sobol" else gen
+                run["seconds"] = time.perf_counter() - started
+                runs[arm].append(run)
                 if args.runs:
-                    done[key] = {"trace": traces[arm][-1], "gen": gen,
-                                 "seconds": time.perf_counter() - started}
+                    done[key] = run
                     args.runs.write_text(json.dumps(done))
-                print(f"{arm} seed {seed}: best metric {max(m for _, m in traces[arm][-1]):.4f}"
-                      f" ({time.perf_counter() - started:.0f} s)", flush=True)
+                print(f"{arm} seed {seed}: best metric {best_metric(run, args.trials):.4f} "
+                      f"({run['seconds']:.0f} s)", flush=True)
 
-    everything = [point for runs in traces.values() for run in runs for point in run]
+    everything = [point for arm_runs in runs.values() for run in arm_runs
+                  for point in full_points(run, args.trials)]
     reference = (-max(loss for loss, _ in everything), min(metric for _, metric in everything))
     budgets = [b for b in BUDGETS if b <= args.trials]
-    medians: dict[tuple[str, int], tuple[float, float]] = {}
     print(f"\nreference point (−loss, metric) = ({reference[0]:.4f}, {reference[1]:.4f}); "
           f"{args.seeds} seeds; per-seed values in brackets")
-    print(f"{'optimiser':>10} {'trials':>6} {'best metric (median)':>21} {'hypervolume (median)':>21}"
+    print(f"{'optimiser':>13} {'trials':>6} {'best metric (median)':>21} {'hypervolume (median)':>21}"
           f"  per seed: best metric | hypervolume")
-    for name, runs in traces.items():
+    for name, arm_runs in runs.items():
         for budget in budgets:
-            best = [max(m for _, m in run[:budget]) for run in runs]
-            volume = [hypervolume(run[:budget], reference) for run in runs]
-            medians[name, budget] = (statistics.median(best), statistics.median(volume))
-            print(f"{name:>10} {budget:>6} {medians[name, budget][0]:21.4f} "
-                  f"{medians[name, budget][1]:21.5f}  [{' '.join(f'{b:.4f}' for b in best)}] | "
+            best = [best_metric(run, budget) for run in arm_runs]
+            volume = [hypervolume(full_points(run, budget), reference) for run in arm_runs]
+            print(f"{name:>13} {budget:>6} {statistics.median(best):21.4f} "
+                  f"{statistics.median(volume):21.5f}  [{' '.join(f'{b:.4f}' for b in best)}] | "
                   f"[{' '.join(f'{v:.5f}' for v in volume)}]")
     print("\nwall time per run (s): " + ", ".join(
-        f"{name} {seconds[name] / args.seeds:.0f}" for name in traces))
+        f"{name} {statistics.fmean(r['seconds'] for r in arm_runs):.0f}"
+        for name, arm_runs in runs.items()))
     print("generation s per BO trial (mean): " + ", ".join(
-        f"{name} {statistics.fmean(gen):.2f}" for name, gen in generation.items() if gen))
+        f"{name} {statistics.fmean(g for r in arm_runs for g in r['gen']):.2f}"
+        for name, arm_runs in runs.items() if any(r["gen"] for r in arm_runs)))
+    if any(name.endswith("-es") for name in runs):
+        # rows of a full evaluation: what the early-stopping runs recorded for a full trial
+        full_rows = max((n for arm_runs in runs.values() for r in arm_runs for n in r.get("rows") or []),
+                        default=args.selection_rows)
+        print_cost_table(runs, reference, args.trials, full_rows)
     if args.out:
-        args.out.write_text(json.dumps({"reference": reference, "traces": traces,
-                                        "generation_s": generation}, indent=1))
+        args.out.write_text(json.dumps({"reference": reference, "runs": runs}, indent=1))
+
+
+def full_points(run: Run, budget: int) -> Trace:
+    """The (loss, metric) of the trials among the first ``budget`` scored on every row."""
+    stopped = run.get("stopped") or [False] * len(run["trace"])
+    return [tuple(p) for p, cut in zip(run["trace"][:budget], stopped[:budget], strict=False)
+            if not cut]
+
+
+def best_metric(run: Run, budget: int) -> float:
+    return max(m for _, m in full_points(run, budget))
+
+
+def print_cost_table(runs: dict[str, list[Run]], reference: tuple[float, float], trials: int,
+                     rows_per_trial: int) -> None:
+    """Each early-stopping arm against its full-evaluation twin at the same trials: the
+    hypervolume (mean ± seed-std), best metric, the rows scored and their ratio."""
+    print(f"\nearly stopping at {trials} trials: cost = selection rows scored")
+    print(f"{'arm':>13} {'hypervolume (mean ± std)':>26} {'best metric':>12} {'rows':>8} "
+          f"{'rows ratio':>10} {'stopped':>8} {'within 1 std':>12}")
+    for name, arm_runs in runs.items():
+        volumes = [hypervolume(full_points(r, trials), reference) for r in arm_runs]
+        rows = [sum(r.get("rows") or [rows_per_trial] * len(r["trace"])) for r in arm_runs]
+        stopped = [sum(r.get("stopped") or []) for r in arm_runs]
+        twin = runs.get(name.removesuffix("-es")) if name.endswith("-es") else None
+        ratio = within = ""
+        if twin:
+            twin_rows = [sum(r.get("rows") or [rows_per_trial] * len(r["trace"])) for r in twin]
+            twin_volumes = [hypervolume(full_points(r, trials), reference) for r in twin]
+            ratio = f"{statistics.fmean(rows) / statistics.fmean(twin_rows):.2f}"
+            spread = statistics.stdev(twin_volumes) if len(twin_volumes) > 1 else 0.0
+            within = "yes" if statistics.fmean(volumes) >= statistics.fmean(twin_volumes) - spread else "no"
+        spread = statistics.stdev(volumes) if len(volumes) > 1 else 0.0
+        print(f"{name:>13} {statistics.fmean(volumes):17.5f} ± {spread:.5f} "
+              f"{statistics.median(best_metric(r, trials) for r in arm_runs):12.4f} "
+              f"{statistics.fmean(rows):8.0f} {ratio:>10} {statistics.fmean(stopped):8.1f} {within:>12}")
 
 
 if __name__ == "__main__":

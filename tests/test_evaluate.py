@@ -73,3 +73,31 @@ def test_precision_switch_auto_is_float32_off_cuda_and_bf16_stays_close(setup, t
     assert bf16_evaluator.autocast is torch.bfloat16
     bf16 = bf16_evaluator.evaluate(params)
     assert bf16.loss == pytest.approx(fp32.loss, rel=0.05) and bf16.loss != fp32.loss
+
+
+def test_a_chunked_pass_scores_each_chunk_as_its_rows_alone_and_ends_with_the_full_result(
+        tiny_candidates, glue_root):
+    """After chunk c the running result is exactly the result of the rows of chunks 0..c
+    evaluated on their own; after the last, the result of the whole pass; a decision that
+    stops the pass returns the running result of the rows seen."""
+    from bomerge.progression import RowPlan, planned_batches
+
+    task = get_task("sst2")
+    rows = task.load_split(DataConfig(root=glue_root, hub=False), "dev")
+    tokenizer, skeleton = load_tokenizer(tiny_candidates[0]), classifier_skeleton(tiny_candidates[0])
+    plan = RowPlan.stratified(rows, 4, seed=0)
+    batches, ends = planned_batches(task, rows, plan, tokenizer, 24, 16, "cpu")
+    evaluator = Evaluator(skeleton, batches, task, chunk_ends=ends)
+    parameters = dict(load_classifier(tiny_candidates[1], task.num_labels).named_parameters())
+    running = []
+    full = evaluator.evaluate(parameters, lambda result: bool(running.append(result)))
+    assert [r.n for r in running] == list(plan.ends[:-1]) and full.n == len(rows)
+    assert (full.loss, full.metric) == (evaluator.evaluate(parameters).loss,
+                                        evaluator.evaluate(parameters).metric)
+    seen = [rows[i] for i in plan.order[:plan.ends[1]]]
+    first_two, _ = planned_batches(task, seen, RowPlan(tuple(range(len(seen))), (plan.ends[0], len(seen))),
+                                   tokenizer, 24, 16, "cpu")
+    alone = Evaluator(skeleton, first_two, task).evaluate(parameters)
+    assert (running[1].loss, running[1].metric) == pytest.approx((alone.loss, alone.metric), abs=1e-12)
+    stopped = evaluator.evaluate(parameters, lambda result: result.n >= plan.ends[1])
+    assert stopped.n == plan.ends[1] and (stopped.loss, stopped.metric) == (running[1].loss, running[1].metric)

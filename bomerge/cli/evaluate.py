@@ -44,6 +44,7 @@ def evaluate_model(
 ) -> None:
     """Evaluate any model folder (an exported merge included) on any split and print loss
     and metric: score the pick on rows the search never saw."""
+    from bomerge.progression import RowPlan
     from bomerge.scoring import RowsSpec, load_rows, score_model
     from bomerge.search.workbench import resolve_device
     from bomerge.tasks import get_task
@@ -55,6 +56,8 @@ def evaluate_model(
         raise BomergeError(f"{model_dir}: model folder not found")
     fraction, cap, length, batch, hub = 0.5, None, 128, 64, False
     task_config = data_config = None
+    order: Path | None = None
+    head: str | None = None  # a cross-task study's task: its rows of the study's chunks
     if study is not None:
         # The study's settings are the defaults; explicit options still win.
         config = StudyStore.locate(study, studies_dir).read_config()
@@ -66,6 +69,9 @@ def evaluate_model(
                 raise BomergeError(f"study '{study}' merges the tasks {', '.join(sections)}: give "
                                    "--task with one of them (and an exported OUT/<task> folder)")
             section = sections[canonical_name(task)]
+            store = StudyStore.locate(study, studies_dir)
+            if part == "selection" and store.read_meta().selection_chunks is not None:
+                order, head = store.selection_order_path, canonical_name(task)
             if isinstance(section, str):
                 section = config.task.model_copy(update={"name": section, "tasks": None})
             task, task_config, data_config = section.name, section, section.data
@@ -73,6 +79,9 @@ def evaluate_model(
         elif task is None or canonical_name(task) == canonical_name(config.task.name):
             # The study's own task section: a csv study's columns and files come with it.
             task, task_config, data_config = config.task.name, config.task, config.task.data
+            store = StudyStore.locate(study, studies_dir)
+            if part == "selection" and store.read_meta().selection_chunks is not None:
+                order = store.selection_order_path  # scored in the study's chunks
         else:
             data = data or config.task.data.root
         fraction, length, batch, hub = ev.selection_fraction, config.task.max_length, ev.batch_size, config.task.data.hub
@@ -82,8 +91,11 @@ def evaluate_model(
     spec = get_task(task_config or task)
     rows = load_rows(spec, RowsSpec(data, split, part, fraction, max_examples or cap, hub),
                      data_config)
+    plan = None
+    if order is not None and order.is_file():
+        plan = RowPlan.read(order).of_group(head) if head else RowPlan.read(order, len(rows))
     result = score_model(model_dir, spec, rows, max_length or length, batch_size or batch,
-                         resolve_device(device))
+                         resolve_device(device), plan)
     payload = {"model": str(model_dir), "task": task, "split": split, "part": part,
                "rows": result.n, "loss": result.loss, spec.metric: result.metric, **result.extra}
     if as_json:

@@ -24,7 +24,7 @@ def print_pareto(records: list, baselines: list, pick_index: int | None, show_al
     """Trials on the Pareto front (or all), the study's baseline arms, and baselines of
     other methods (no trial number), sorted by metric; a task with several heads shows
     every head's metric."""
-    from bomerge.search.pareto import LOSS_METRIC, pareto_set
+    from bomerge.search.pareto import LOSS_METRIC, STOPPED, pareto_set
 
     objectives = objectives or LOSS_METRIC
     front = {r.index for r in pareto_set(records, objectives)}
@@ -42,6 +42,8 @@ def print_pareto(records: list, baselines: list, pick_index: int | None, show_al
     for r in shown:
         mark = "★ pick" if r.index is not None and r.index == pick_index else (
             "●" if r.index is not None and r.index in front else "")
+        if r.status == STOPPED:
+            mark = "stopped early"
         coefficients = " ".join(
             f"{k}=[{' '.join(f'{x:.3f}' for x in v)}]" if isinstance(v, list) else f"{k}={v:.3g}"
             for k, v in r.coefficients.items()

@@ -19,6 +19,7 @@ from bomerge.config.sections import (
     OUTER_PARAMETERS,
     CandidatesConfig,
     DataConfig,
+    EarlyStoppingConfig,
     EvalConfig,
     MergeConfig,
     OuterConfig,
@@ -35,7 +36,7 @@ from bomerge.config.sections import (
 from bomerge.errors import BomergeError
 
 __all__ = [
-    "OUTER_PARAMETERS", "CandidatesConfig", "DataConfig", "EvalConfig", "MergeConfig",
+    "OUTER_PARAMETERS", "CandidatesConfig", "DataConfig", "EarlyStoppingConfig", "EvalConfig", "MergeConfig",
     "OuterConfig", "OuterParameter", "RayConfig", "SearchConfig", "StatisticsConfig",
     "StorageConfig", "StudyConfig", "TaskConfig", "TinyModelConfig", "TrainConfig",
     "dump_config", "load_config", "parse_config",

@@ -174,6 +174,33 @@ class MergeConfig(StrictRecord):
         return self
 
 
+class EarlyStoppingConfig(StrictRecord):
+    """``search.early_stopping``: score a trial's selection rows in chunks and stop the
+    hopeless early (Ax progressions; see the README's "Cheaper trials")."""
+
+    enabled: bool = Field(False, description="ask Ax after each chunk whether to stop")
+    chunks: int = Field(
+        4, ge=1, description="chunks of the study's fixed, label-stratified selection order "
+        "a trial is scored in (fixed when the study is created)"
+    )
+    min_progression: float = Field(
+        0.25, description="fraction of the selection rows a trial is scored on before it "
+        "may be stopped, in (0, 1]"
+    )
+    percentile: float = Field(
+        50.0, gt=0, lt=100, description="a trial whose running metric is below this "
+        "percentile of the other trials' at the same rows is stopped"
+    )
+
+    @field_validator("min_progression")
+    @classmethod
+    def _min_progression_is_a_fraction(cls, value: float) -> float:
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"min_progression {value} is a fraction of the selection rows "
+                             "in (0, 1]")
+        return value
+
+
 class SearchConfig(StrictRecord):
     strategy: str = Field(
         "gp", description="registered search strategy: gp (Sobol, then qLogNEHVI / qLogNEI), "
@@ -228,6 +255,7 @@ class SearchConfig(StrictRecord):
         description="recipes of your own, evaluated as arms 'point_1', 'point_2', ... before "
         "the search, e.g. {w: [0.5, 0.5, 0, 0]} (weights are normalised to sum to one)",
     )
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
 
 
     @field_validator("floors")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from bomerge.search.pareto import ProgressPoint, TrialRecord, pareto_set
+from bomerge.search.pareto import STOPPED, ProgressPoint, TrialRecord, pareto_set
 
 PICK_COLOUR = "#d62728"
 BASELINE_COLOUR = "#444444"
@@ -31,7 +31,8 @@ def objective_plane(
     Pareto front as a line, baselines as labelled markers, the pick as a star.
 
     Traces, in order: ``trials`` (one point per completed non-baseline trial), ``Pareto
-    front``, ``baselines`` (the study's baseline arms and other methods' baselines), ``pick``.
+    front``, ``baselines`` (the study's baseline arms and other methods' baselines), ``pick``,
+    ``stopped early`` (trials stopped early, at their running scores).
     """
     done = [r for r in records if r.completed]
     search = [r for r in done if not r.is_baseline]
@@ -63,6 +64,13 @@ def objective_plane(
         marker={"size": 20, "symbol": "star", "color": PICK_COLOUR,
                 "line": {"width": 1, "color": "black"}},
         text=[_label(r) for r in chosen], hovertemplate="pick: %{text}<extra></extra>",
+    ))
+    stopped = [r for r in records if r.status == STOPPED and r.loss is not None]
+    figure.add_trace(go.Scatter(
+        name="stopped early", x=[r.loss for r in stopped], y=[r.metric for r in stopped],
+        mode="markers", marker={"size": 8, "symbol": "x", "color": "#9e9e9e"},
+        text=[_label(r) for r in stopped], hovertemplate="%{text} (stopped early: running "
+        "scores)<br>loss %{x:.4f}<br>" f"{metric} %{{y:.4f}}<extra></extra>",
     ))
     figure.update_layout(
         title="Objective plane (selection rows): dev loss ↓ against dev " + metric + " ↑",

@@ -215,7 +215,9 @@ class BaselineRunner:
         prepared = time.perf_counter()
         merged = bench.merge(method, values)
         merged_at = time.perf_counter()
-        selection = bench.selection.evaluate(merged)
+        curve: list[tuple[int, dict[str, float]]] = []  # running scores, chunk by chunk
+        selection = bench.selection.evaluate(merged, lambda running: bool(curve.append(
+            (running.n, {"loss": running.loss, "metric": running.metric, **running.extra}))))
         evaluated = time.perf_counter()
         report = bench.report.evaluate(merged)
         self._keep_rows(label, report)
@@ -228,7 +230,8 @@ class BaselineRunner:
                      "wall": round(evaluated - started, 3)},
             note=note,
             # the options it was merged with: export rebuilds the same merge from them
-            extra={"options": method.options.model_dump()},
+            # and its running scores, the reference curve early stopping compares trials with
+            extra={"options": method.options.model_dump(), "curve": curve},
         )
         if self.attach is not None:
             result.trial = self.attach(label, method, values, result)

@@ -12,14 +12,28 @@ from __future__ import annotations
 from typing import Any
 
 
-def complete_trial(client: Any, index: int, scores: dict[str, float]) -> None:
-    """Attach ``scores`` to trial ``index`` and mark it COMPLETED, data before status."""
+def complete_trial(client: Any, index: int, scores: dict[str, float],
+                   progression: int | None = None) -> None:
+    """Attach ``scores`` to trial ``index`` (at ``progression`` rows, in a study that stops
+    trials early) and mark it COMPLETED, data before status."""
+    client.attach_data(trial_index=index, raw_data=scores, progression=progression)
+    trial = client._experiment.trials[index]
+    trial.mark_completed()
+    _save_status(client, trial)
+
+
+def mark_early_stopped(client: Any, index: int) -> None:
+    """Mark trial ``index``, whose running scores are attached, EARLY_STOPPED: the status
+    alone is written, so a kill cannot leave it stopped without its scores."""
+    trial = client._experiment.trials[index]
+    trial.mark_early_stopped()
+    _save_status(client, trial)
+
+
+def _save_status(client: Any, trial: Any) -> None:
     from ax.core.trial import Trial
     from ax.storage.sqa_store.db import session_scope
 
-    client.attach_data(trial_index=index, raw_data=scores)
-    trial = client._experiment.trials[index]
-    trial.mark_completed()
     settings = client.db_settings if client.db_settings_set else None
     if settings is None or trial.db_id is None:
         return

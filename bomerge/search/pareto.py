@@ -10,6 +10,8 @@ PickRule = Literal["best_metric", "best_loss", "knee", "loss_bound"]
 # (name, maximise): "loss" and "metric" are the record's own fields, other names its extras.
 Objective = tuple[str, bool]
 LOSS_METRIC: tuple[Objective, ...] = (("loss", False), ("metric", True))
+#: the status of a trial Ax stopped early (``search.early_stopping``)
+STOPPED = "EARLY_STOPPED"
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,9 @@ class TrialRecord:
 
     @property
     def completed(self) -> bool:
-        return self.loss is not None and self.metric is not None
+        """Scored on every selection row: a trial stopped early keeps its running scores
+        for tables and plots, but is never on the front nor picked."""
+        return self.loss is not None and self.metric is not None and self.status != STOPPED
 
     def value(self, name: str) -> float:
         if name in ("loss", "metric"):

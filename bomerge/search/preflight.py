@@ -88,7 +88,8 @@ def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
     check_storage(config.storage.url)
     check_objectives(config)
     with_executor(config)
-    evaluation_rows(config, task)
+    selection, _ = evaluation_rows(config, task)
+    check_early_stopping(config, len(selection))
     if config.train is not None:
         task.load_split(config.task.data, "train")
     runnable = [*methods, *(m for m in optional if has_base(config) or not m.needs_base)]
@@ -122,6 +123,20 @@ def check_objectives(config: StudyConfig) -> None:
             f"search.strategy '{strategy.name}' takes at most {strategy.max_objectives} "
             f"objectives (qLogNEHVI); search.objectives '{config.search.objectives}' gives "
             f"{count}: use search.strategy parego, or search.objectives average")
+
+
+def check_early_stopping(config: StudyConfig, selection_rows: int) -> None:
+    """Refuse early stopping the study's strategy cannot use, or more chunks than rows."""
+    settings = config.search.early_stopping
+    if not settings.enabled:
+        return
+    strategy = get_strategy(config.search.strategy)
+    if not strategy.supports_early_stopping:
+        raise BomergeError(f"search.early_stopping: search.strategy '{strategy.name}' cannot "
+                           "use partial scores (use gp or saas, or disable early stopping)")
+    if settings.chunks > selection_rows:
+        raise BomergeError(f"search.early_stopping.chunks {settings.chunks}: more chunks than "
+                           f"the {selection_rows} selection rows")
 
 
 def layer_count(config: StudyConfig) -> int | None:

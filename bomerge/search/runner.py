@@ -30,13 +30,15 @@ from bomerge.search.baselines import (
 )
 from bomerge.search.claims import keep_rows
 from bomerge.search.client import open_client, study_design
-from bomerge.search.completion import complete_trial
+from bomerge.search.completion import complete_trial, mark_early_stopped
+from bomerge.search.early_stopping import ChunkJudge, scores_of, stopping_strategy
 from bomerge.search.executors import ExecutorContext, PendingTrial, executor_for
 from bomerge.search.failures import ConsecutiveFailures
 from bomerge.search.pareto import TrialRecord
 from bomerge.search.picks import choose_picks, study_result
 from bomerge.search.preflight import check_points, task_supports, unsupported_message
 from bomerge.search.rebuild import trial_merge
+from bomerge.search.recovery import interrupted_trials, is_search_trial, unlogged_trials
 from bomerge.search.records import (
     StudyOutcome,
     baseline_records,
@@ -48,7 +50,7 @@ from bomerge.search.records import (
 from bomerge.search.space import lift_point, study_space
 from bomerge.search.store import StudyStore
 from bomerge.search.strategies import get_strategy
-from bomerge.search.trial import TrialOutcome, evaluate_point
+from bomerge.search.trial import ChunkDecision, TrialOutcome, evaluate_point
 from bomerge.search.workbench import Workbench
 from bomerge.tasks import Task
 from bomerge.tasks.base import EvalResult
@@ -81,6 +83,26 @@ class StudyRunner:
         self.client = self._client(url)
         self.strategy = get_strategy(self.config.search.strategy)
         self.strategy.prepare()
+        self.judge = ChunkJudge(self.client)
+        if self.stopping:
+            self.client.set_early_stopping_strategy(
+                stopping_strategy(self.config.search.early_stopping, self.bench.selection.n))
+
+    @property
+    def stopping(self) -> bool:
+        """Whether trials are scored chunk by chunk and may be stopped early."""
+        return self.config.search.early_stopping.enabled
+
+    def _progression(self) -> int | None:
+        """The progression a full evaluation is attached at: all selection rows when trials
+        are stopped early (Ax compares running scores by rows seen), else none."""
+        return self.bench.selection.n if self.stopping else None
+
+    def decide_for(self, index: int, stoppable: bool = True) -> ChunkDecision | None:
+        """What judges trial ``index`` after each chunk (main thread), or None to score its
+        rows in one go; baseline arms and ``search.points`` are scored chunk by chunk too
+        (reference curves) but never stopped."""
+        return self.judge.for_trial(index, stoppable) if self.stopping else None
 
     def _client(self, url: str) -> Any:
         design = study_design(self.config, self.space, study_objectives(self.config))
@@ -88,14 +110,16 @@ class StudyRunner:
 
     # ---- trials ---------------------------------------------------------------------
     def _run_trial(self, index: int, params: dict[str, float], progress: Progress,
-                   timing: dict[str, float] | None = None) -> str | None:
+                   stoppable: bool = True) -> str | None:
         """Merge, evaluate and complete one trial; returns None, or the reason it failed."""
-        return self._record_trial(index, self._evaluate(params), progress, timing)
+        outcome = self._evaluate(params, self.decide_for(index, stoppable))
+        return self._record_trial(index, outcome, progress)
 
-    def _evaluate(self, params: dict[str, float]) -> TrialOutcome:
-        """Merge and score one point (no Ax or file access, so an executor may run it beside
-        the main thread while that thread generates and records trials)."""
-        return evaluate_point(self.bench, self.method, self.space, params)
+    def _evaluate(self, params: dict[str, float],
+                  on_chunk: ChunkDecision | None = None) -> TrialOutcome:
+        """Merge and score one point (no Ax or file access of its own, so an executor may
+        run it beside the main thread; ``on_chunk`` is the main thread's to call)."""
+        return evaluate_point(self.bench, self.method, self.space, params, on_chunk)
 
     def _record_trial(self, index: int, outcome: TrialOutcome, progress: Progress,
                       timing: dict[str, float] | None = None) -> str | None:
@@ -103,11 +127,15 @@ class StudyRunner:
 
         A trial that raised (out of memory, a merge that cannot be formed) or scored a
         non-finite loss or metric is marked FAILED in Ax with the reason, logged, and the
-        study goes on; a KeyboardInterrupt leaves it RUNNING, to be re-run on resume."""
+        study goes on; a KeyboardInterrupt leaves it RUNNING, to be re-run on resume. An
+        early-stopped trial keeps its running scores (attached after its last chunk) and is
+        marked EARLY_STOPPED; the log says how many rows it was scored on."""
         started = time.perf_counter()
         seconds = {"merge_s": round(outcome.merge_s, 4), "eval_s": round(outcome.eval_s, 4),
                    **{k: round(v, 4) for k, v in (timing or {}).items()},
                    "t_start": round(outcome.started_at, 4), "t_end": round(outcome.finished_at, 4)}
+        if outcome.result is not None:
+            seconds["rows"] = outcome.result.n
         if outcome.reason is not None:
             self.client.mark_trial_failed(index, failed_reason=outcome.reason[:1000])
             record = self.record(index)
@@ -117,14 +145,19 @@ class StudyRunner:
             return outcome.reason
         result = outcome.result
         assert result is not None
-        complete_trial(self.client, index, {"loss": result.loss, "metric": result.metric, **result.extra})
+        if outcome.stopped:
+            mark_early_stopped(self.client, index)
+        else:
+            complete_trial(self.client, index, scores_of(result), self._progression())
         record = self.record(index)
         seconds["book_s"] = round(time.perf_counter() - started, 4)
         self.store.append_log(log_entry(record) | seconds)
+        stopped = (f"  [yellow]stopped after {result.n}/{self.bench.selection.n} rows[/]"
+                   if outcome.stopped else "")
         progress.console.print(
             f"trial {index:3d} [dim]{record.node:>9}[/] {record.arm:>12}  "
             f"loss {result.loss:.4f}  {self.task.metric} {result.metric:.4f}  "
-            f"{format_coefficients(record.coefficients)}"
+            f"{format_coefficients(record.coefficients)}{stopped}"
         )
         return None
 
@@ -159,9 +192,13 @@ class StudyRunner:
                 # Ax holds one arm per point.
                 return index
         index = self.client.attach_trial(params, arm_name=label)
-        complete_trial(self.client, index, dict(result.selection))
+        if self.stopping:
+            for rows, scores in result.extra.get("curve", []):
+                self.client.attach_data(index, scores, progression=rows)
+        complete_trial(self.client, index, dict(result.selection), self._progression())
         self.store.append_log(log_entry(self.record(index)) | {"merge_s": result.seconds["merge"],
-                                                                "eval_s": result.seconds["evaluate"]})
+                                                                "eval_s": result.seconds["evaluate"],
+                                                                "rows": self.bench.selection.n})
         return index
 
     def run_baselines(self, names: list[str], rerun: bool = False, strict: bool = False,
@@ -224,13 +261,13 @@ class StudyRunner:
         )
         failures = ConsecutiveFailures(self.config.search.max_consecutive_failures, self.store.name)
         with progress:
-            for trial in self._interrupted_trials():
+            for trial in interrupted_trials(self.client):
                 # Evaluation is deterministic: re-running gives the result the interrupted
                 # run would have recorded, and the trial is counted once.
                 if not (trial.status.is_running or trial.status.is_completed):
                     trial.mark_running(no_runner_required=True)
-                failures.add(trial.index,
-                             self._run_trial(trial.index, dict(trial.arm.parameters), progress))
+                failures.add(trial.index, self._run_trial(
+                    trial.index, dict(trial.arm.parameters), progress, is_search_trial(trial)))
             self._complete_log()
             self.run_baselines(self._baseline_names(), echo=progress.console.print)
             for label, values in self._user_points():
@@ -262,7 +299,8 @@ class StudyRunner:
         queue: deque[PendingTrial] = deque()
         started = done
         context = ExecutorContext(self.config, self._evaluate, self.store.directory,
-                                  self.bench.paths, self.bench.base_folder, progress.console)
+                                  self.bench.paths, self.bench.base_folder, progress.console,
+                                  self.decide_for)
 
         def generate() -> None:
             nonlocal started
@@ -310,36 +348,15 @@ class StudyRunner:
             return None
         params = self.space.encode(lift_point(self.method, values, self.pool.k))
         index = self.client.attach_trial(params, arm_name=label)
-        return index, self._run_trial(index, params, progress)
-
-    def _interrupted_trials(self) -> list[Any]:
-        """Trials a crash left unfinished: created but not started, RUNNING, or COMPLETED
-        without their scores (stores written before ``completion.complete_trial`` saved data
-        before status: Ax's own completion could leave a COMPLETED trial with no data)."""
-        unfinished = []
-        for trial in self.client._experiment.trials.values():
-            if not trial.status.is_terminal:
-                unfinished.append(trial)
-            elif trial.status.is_completed and not self._scored(trial.index):
-                unfinished.append(trial)
-        return sorted(unfinished, key=lambda t: t.index)
-
-    def _scored(self, index: int) -> bool:
-        names = set(self.client._experiment.lookup_data(trial_indices=[index]).df["metric_name"])
-        return {"loss", "metric"} <= names
+        return index, self._run_trial(index, params, progress, stoppable=False)
 
     def _complete_log(self) -> None:
         """Add log lines for trials Ax committed just before an interruption."""
-        logged = self.store.logged_trials()
-        for index, trial in sorted(self.client._experiment.trials.items()):
-            if trial.status.is_completed and index not in logged:
-                self.store.append_log(log_entry(self.record(index)))
+        for index in unlogged_trials(self.client, self.store):
+            self.store.append_log(log_entry(self.record(index)))
 
     def _search_trials_started(self) -> int:
-        return sum(
-            1 for t in self.client._experiment.trials.values()
-            if t.generator_runs and t.generator_runs[0]._generation_node_name is not None
-        )
+        return sum(1 for t in self.client._experiment.trials.values() if is_search_trial(t))
 
     # ---- results --------------------------------------------------------------------
     def record(self, index: int) -> TrialRecord:

@@ -6,6 +6,8 @@
 * ``study.json`` — format version, seed, storage URL, the candidate folders;
 * ``ax.sqlite`` — the Ax experiment and generation strategy (Ax's SQL storage); a
   ``storage.url`` in the config puts them on a shared database server instead;
+* ``selection_order.json`` — the fixed order of the selection rows and the chunks trials are
+  scored in (``search.early_stopping``);
 * ``trials.jsonl`` — a human-readable line per finished trial;
 * ``result.json`` — the pick and its score on the report rows, once the study finishes;
 * ``predictions/`` — per report row, the prediction, label and head of each model scored on
@@ -67,6 +69,9 @@ class StudyMeta:
     candidates: list[str]
     # SHA-256 of each candidate's weight file, by folder, recorded when first loaded.
     candidate_sha256: dict[str, str] = field(default_factory=dict)
+    # Chunks of the selection order (selection_order.json) trials are scored in; None for a
+    # study created before progressive evaluation (its rows keep their one batching).
+    selection_chunks: int | None = None
 
 
 class StudyStore:
@@ -111,6 +116,12 @@ class StudyStore:
         return self.directory / "inner"
 
     @property
+    def selection_order_path(self) -> Path:
+        """The study's fixed, label-stratified order of its selection rows and its chunks
+        (``bomerge.progression.RowPlan``), drawn when the study first opens."""
+        return self.directory / "selection_order.json"
+
+    @property
     def candidates_dir(self) -> Path:
         return self.directory / "candidates"
 
@@ -144,6 +155,7 @@ class StudyStore:
             seed=config.seed,
             storage_url=url,
             candidates=[],
+            selection_chunks=config.search.early_stopping.chunks,
         )
         self.write_meta(meta)
 

@@ -29,6 +29,7 @@ from bomerge.merge.cache import StatisticsCache
 from bomerge.merge.statistics import StatisticsSource, rows_fingerprint
 from bomerge.models import check_same_tokenizer, load_tokenizer, packaged_minilm_path
 from bomerge.pool import CandidatePool
+from bomerge.progression import RowPlan, planned_batches
 from bomerge.search.space import study_method
 from bomerge.search.store import StudyStore
 from bomerge.tasks import Task, get_task
@@ -223,11 +224,29 @@ class Workbench:
                                "recorded them; accepted (--allow-changed-candidates)[/]")
         return {str(f.resolve()): weight_file_sha256(f) for f in folders}
 
+    def selection_plan(self) -> RowPlan | None:
+        """The study's order of its selection rows in chunks: recorded, or drawn (seeded by
+        the study) and recorded the first time; None for a study older than the order."""
+        chunks = self.store.read_meta().selection_chunks
+        if chunks is None:
+            return None
+        path = self.store.selection_order_path
+        if path.is_file():
+            return RowPlan.read(path, len(self.selection_rows))
+        # Never more chunks than rows (the preflight refuses that when trials are stopped
+        # early; otherwise the chunks only batch the rows).
+        plan = RowPlan.stratified(self.selection_rows, min(chunks, len(self.selection_rows)),
+                                  self.config.seed)
+        plan.write(path)
+        return plan
+
     def _evaluator(self, rows: list[Example], part: str) -> Evaluator:
         eval_cfg = self.config.task.eval
-        batches = self.task.batches(rows, self.tokenizer, self.config.task.max_length,
-                                    eval_cfg.batch_size, self.device)
-        evaluator = Evaluator(self.skeleton, batches, self.task, eval_cfg.precision)
+        plan = self.selection_plan() if part == "selection" else None
+        batches, ends = planned_batches(self.task, rows, plan, self.tokenizer,
+                                        self.config.task.max_length, eval_cfg.batch_size,
+                                        self.device)
+        evaluator = Evaluator(self.skeleton, batches, self.task, eval_cfg.precision, ends)
         if self.task.normalised:
             evaluator.task = self.task.with_references(self.references(part, evaluator))
         return evaluator

@@ -20,6 +20,8 @@ def bilevel_config(glue_root: Path, studies: Path, name: str = "bilevel"):
     raw = tiny_study_dict(glue_root, studies, name, trials=2, initial_trials=2)
     raw["train"].update(max_train_examples=160, epochs=1, save_every=2, keep_last=3)
     raw["task"]["eval"].update(max_selection_examples=60, max_report_examples=60)
+    # inner trials are scored chunk by chunk, as early stopping scores them
+    raw["search"]["early_stopping"] = {"enabled": True, "chunks": 2}
     raw["outer"] = {
         "trials": 2, "initial_trials": 2,
         "space": {"learning_rate": {"low": 5e-4, "high": 5e-3},
@@ -99,6 +101,8 @@ def test_an_interrupted_bilevel_study_resumes_where_it_stopped_without_retrainin
     inner_log = read_jsonl(store.directory / "inner" / "bilevel.o001" / "trials.jsonl")
     indices = [e["trial"] for e in inner_log]
     assert indices == sorted(set(indices)) == list(range(len(indices)))
+    assert all(0 < e["rows"] <= 60 for e in inner_log if "rows" in e)
+    assert any("rows" in e for e in inner_log)
     # Deterministic training and evaluation: the same outer results as without interruption.
     # (Ax keeps 9 decimals of a reloaded trial's scores.)
     assert [r.coefficients for r in resumed.records] == [r.coefficients for r in outcome.records]

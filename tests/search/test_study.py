@@ -37,12 +37,12 @@ def sabotage(runner: StudyRunner, plan: dict[int, str]) -> list[int]:
     real = evaluator.evaluate
     calls: list[int] = []
 
-    def evaluate(params):
+    def evaluate(params, *rest):
         n = len(calls)
         calls.append(n)
         if plan.get(n) == "oom":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        result = real(params)
+        result = real(params, *rest)
         if plan.get(n) == "nan":
             return EvalResult(math.nan, result.metric, result.extra, result.n)
         return result

@@ -24,7 +24,7 @@ from rich.console import Console
 
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
-from bomerge.search.trial import TrialOutcome
+from bomerge.search.trial import ChunkDecision, TrialOutcome
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,25 @@ class PendingTrial:
     gen_s: float
 
 
+def _never_judged(index: int) -> ChunkDecision | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ExecutorContext:
-    """What an executor may use: the study's config, the in-process scoring function, and
-    the folders a worker in another process opens by path."""
+    """What an executor may use: the study's config, the in-process scoring function, the
+    folders a worker in another process opens by path, and ``decide_for``: what judges a
+    trial after each chunk of its rows (None: score them in one go). A decision attaches
+    data to Ax, so it runs in the study's main thread: an executor that scores elsewhere
+    hands each chunk's running scores back and waits for the answer."""
 
     config: StudyConfig
-    evaluate: Callable[[dict[str, float]], TrialOutcome]
+    evaluate: Callable[[dict[str, float], ChunkDecision | None], TrialOutcome]
     study_dir: Path
     paths: list[Path]
     base: Path | None
     console: Console
+    decide_for: Callable[[int], ChunkDecision | None] = _never_judged
 
 
 class Executor(ABC):

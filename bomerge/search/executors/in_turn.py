@@ -37,7 +37,7 @@ class InTurn(Executor):
     def next_finished(self) -> tuple[PendingTrial, TrialOutcome]:
         trial, self._current = self._current, None
         assert trial is not None, "no trial submitted"
-        return trial, self.context.evaluate(trial.params)
+        return trial, self.context.evaluate(trial.params, self.context.decide_for(trial.index))
 
     def status(self) -> str:
         return f"trial {self._current.index}" if self._current is not None else "idle"

@@ -24,7 +24,8 @@ from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.search.executors.base import Executor, ExecutorContext, PendingTrial, register
 from bomerge.search.ray_cluster import check_reachable, import_ray
-from bomerge.search.trial import TrialOutcome, evaluate_point
+from bomerge.search.trial import ChunkDecision, SteppedTrial, TrialOutcome, evaluate_point
+from bomerge.tasks.base import EvalResult
 
 
 class TrialWorker:
@@ -57,6 +58,18 @@ class TrialWorker:
 
     def evaluate(self, params: dict[str, float]) -> TrialOutcome:
         return evaluate_point(self.bench, self.method, self.space, params)
+
+    def start(self, params: dict[str, float]) -> EvalResult | TrialOutcome:
+        """Merge and score the first chunk of a trial judged chunk by chunk: its running
+        scores (the driver answers with ``step`` or ``stop``), or its outcome."""
+        self.trial = SteppedTrial(self.bench, self.method, self.space, params)
+        return self.trial.step()
+
+    def step(self) -> EvalResult | TrialOutcome:
+        return self.trial.step()
+
+    def stop(self) -> TrialOutcome:
+        return self.trial.stop()
 
 
 @dataclass(frozen=True)
@@ -99,8 +112,8 @@ class OnRay(Executor):
         self._started_ray = False
         self._idle: list[Any] = []
         # The one record of what is in flight: each Ray result reference, with the trial it
-        # scores and the worker scoring it.
-        self._in_flight: dict[Any, tuple[PendingTrial, Any]] = {}
+        # scores, the worker scoring it and what judges its chunks (None: scored in one go).
+        self._in_flight: dict[Any, tuple[PendingTrial, Any, ChunkDecision | None]] = {}
 
     @classmethod
     def check_available(cls) -> None:
@@ -161,35 +174,44 @@ class OnRay(Executor):
 
     def submit(self, trial: PendingTrial) -> None:
         worker = self._idle.pop()
-        self._in_flight[worker.evaluate.remote(trial.params)] = (trial, worker)
+        decide = self.context.decide_for(trial.index)
+        call = worker.evaluate if decide is None else worker.start
+        self._in_flight[call.remote(trial.params)] = (trial, worker, decide)
 
     def next_finished(self) -> tuple[PendingTrial, TrialOutcome]:
         """Wait for the first trial in flight to finish.
 
-        A worker that died (killed for memory, its node lost) fails its trial with the
-        reason and is replaced."""
+        A trial judged chunk by chunk comes back after each chunk with its running scores:
+        they are judged here (the driver alone talks to Ax) and the worker is told to score
+        the next chunk or to stop. A worker that died (killed for memory, its node lost)
+        fails its trial with the reason and is replaced."""
         ray = import_ray()
         if not self._in_flight:
             raise BomergeError("no Ray trial in flight to wait for")
-        (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
-        trial, worker = self._in_flight.pop(ref)
-        try:
-            outcome = ray.get(ref)
-        except ray.exceptions.RayError as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            outcome = TrialOutcome(None, f"Ray worker failed: {type(error).__name__}: {first_line}",
-                                   0.0, 0.0)
-            ray.kill(worker)
-            worker = self._new_worker()
-        self._idle.append(worker)
-        return trial, outcome
+        while True:
+            (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
+            trial, worker, decide = self._in_flight.pop(ref)
+            try:
+                value = ray.get(ref)
+            except ray.exceptions.RayError as error:
+                first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                value = TrialOutcome(None, f"Ray worker failed: {type(error).__name__}: "
+                                     f"{first_line}", 0.0, 0.0)
+                ray.kill(worker)
+                worker = self._new_worker()
+            if isinstance(value, TrialOutcome):
+                self._idle.append(worker)
+                return trial, value
+            assert decide is not None
+            call = worker.stop if decide(value) else worker.step
+            self._in_flight[call.remote()] = (trial, worker, decide)
 
     def status(self) -> str:
         return f"{len(self._in_flight)} on Ray"
 
     def __exit__(self, *exc: object) -> None:
         ray = import_ray()
-        for worker in [*self._idle, *(w for _, w in self._in_flight.values())]:
+        for worker in [*self._idle, *(w for _, w, _ in self._in_flight.values())]:
             ray.kill(worker)
         self._idle, self._in_flight = [], {}
         if self._started_ray:

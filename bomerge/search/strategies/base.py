@@ -58,6 +58,9 @@ class SearchStrategy(ABC):
     #: that draws something at random per call (ParEGO's weights) would otherwise draw the
     #: same thing every time, as Ax's Client re-seeds torch at every call.
     reseed_each_call: ClassVar[bool] = False
+    #: Whether its surrogate can take the partial scores of trials stopped early (Ax adds
+    #: the progression as an input of the GP; ``search.early_stopping``).
+    supports_early_stopping: ClassVar[bool] = True
 
     def seed_for_call(self, seed: int, trials: int) -> int:
         """The client seed of the generation call made when ``trials`` trials exist

@@ -21,11 +21,13 @@ from bomerge.search.executors.ray import OnRay
 from bomerge.search.failures import ConsecutiveFailures
 from bomerge.search.runner import StudyRunner
 from bomerge.search.trial import TrialOutcome
+from bomerge.tasks.base import EvalResult
 
 
 def config(executor: str = "local", overlap: bool = False, batch_size: int = 1) -> Any:
     return SimpleNamespace(executor=executor,
-                           search=SimpleNamespace(overlap=overlap, batch_size=batch_size))
+                           search=SimpleNamespace(overlap=overlap, batch_size=batch_size,
+                                                  early_stopping=SimpleNamespace(enabled=False)))
 
 
 def test_the_config_selects_the_executor():
@@ -47,6 +49,7 @@ class Recorder:
         self.events: list[tuple[Any, ...]] = []
         self.evaluated: list[int] = []
         self.generated = 0
+        self.outcomes: dict[int, TrialOutcome] = {}
         self.gate = evaluate_gate
         self.runner._generate = self.generate  # type: ignore[method-assign]
         self.runner._evaluate = self.evaluate  # type: ignore[method-assign]
@@ -58,16 +61,20 @@ class Recorder:
         self.events.append(("gen", [i for i, _ in trials]))
         return trials, 0.5 * q
 
-    def evaluate(self, params: dict[str, float]) -> TrialOutcome:
+    def evaluate(self, params: dict[str, float], on_chunk: Any = None) -> TrialOutcome:
         index = int(params["x"])
         if self.gate is not None:
             self.gate(index)
         self.evaluated.append(index)
+        for rows in (10, 20, 30):  # three chunks of ten rows before the last
+            if on_chunk is not None and on_chunk(EvalResult(1.0, 0.5, {}, rows)):
+                return TrialOutcome(EvalResult(1.0, 0.5, {}, rows), None, 0.0, 0.0, stopped=True)
         return TrialOutcome(None, None, 0.0, 0.0)
 
     def record(self, index: int, outcome: TrialOutcome, progress: Any,
                timing: dict[str, float] | None = None) -> str | None:
         self.events.append(("record", index, timing))
+        self.outcomes[index] = outcome
         return None
 
     def search(self, done: int, target: int) -> None:
@@ -173,3 +180,26 @@ def test_a_pool_generates_one_call_for_all_idle_workers_and_records_as_they_fini
         ("gen", [4]), ("record", 3, {"gen_s": 0.5}),
         ("record", 4, {"gen_s": 0.5}),
     ]
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_chunk_decisions_are_made_in_the_study_thread_and_can_stop_a_trial(overlap):
+    """Trials scored chunk by chunk hand each chunk's running scores to the runner's main
+    thread (the one that talks to Ax), in order, and stop when it says so; the overlapped
+    executor's worker thread waits for each answer."""
+    log = Recorder(config(overlap=overlap))
+    asked: list[tuple[int, int, bool]] = []
+
+    def decide_for(index: int) -> Any:
+        def decide(running: EvalResult) -> bool:
+            asked.append((index, running.n, threading.current_thread() is threading.main_thread()))
+            return index == 1 and running.n == 20  # trial 1 stops after its second chunk
+        return decide
+
+    log.runner.decide_for = decide_for  # type: ignore[method-assign]
+    log.search(0, 3)
+    assert [(i, n) for i, n, _ in asked] == [(0, 10), (0, 20), (0, 30), (1, 10), (1, 20),
+                                            (2, 10), (2, 20), (2, 30)]
+    assert all(main for _, _, main in asked)
+    assert log.outcomes[1].stopped and log.outcomes[1].result.n == 20
+    assert not log.outcomes[0].stopped and not log.outcomes[2].stopped

@@ -39,12 +39,12 @@ def study(glue_root: Path, candidates: list[Path], studies: Path, name: str, **e
     return StudyRunner(store, config, show_progress=False)
 
 
-def on_ray(runner: StudyRunner, paths: list[Path]) -> OnRay:
+def on_ray(runner: StudyRunner, paths: list[Path], decide_for=None) -> OnRay:
     """The Ray executor of ``runner``'s study, as the search loop builds it."""
     from rich.console import Console
 
     context = ExecutorContext(runner.config, runner._evaluate, runner.store.directory, paths,
-                              None, Console(quiet=True))
+                              None, Console(quiet=True), decide_for or (lambda index: None))
     return OnRay(context)
 
 
@@ -109,6 +109,26 @@ def test_ray_scores_do_not_depend_on_which_worker_or_how_many_trials_run_at_once
                     scored[trial.index] = outcome.result
             assert [(r.loss, r.metric) for r in (scored[i] for i in range(4))] == \
                    [(r.loss, r.metric) for r in local]
+
+    # Chunk by chunk: each chunk's running scores come back to the driver, which stops
+    # trial 0 after its first chunk; the others finish with the same scores as in one go.
+    chunks = runner.bench.selection.chunk_ends
+    first = sum(len(b.labels) for b in runner.bench.selection.batches[:chunks[0]])
+    asked: list[tuple[int, int]] = []
+
+    def decide_for(index):
+        return lambda running: bool(asked.append((index, running.n))) or index == 0
+
+    with on_ray(runner, runner.bench.paths, decide_for) as workers:
+        for i in range(2):
+            workers.submit(PendingTrial(i, points[i], 0.0))
+        outcomes = {trial.index: outcome
+                    for trial, outcome in (workers.next_finished() for _ in range(2))}
+    assert outcomes[0].stopped and outcomes[0].result.n == first
+    assert not outcomes[1].stopped and (outcomes[1].result.loss, outcomes[1].result.metric) == \
+           (local[1].loss, local[1].metric)
+    assert [n for i, n in asked if i == 0] == [first]
+    assert len([n for i, n in asked if i == 1]) == len(chunks) - 1
 
 
 def test_workers_default_to_one_per_gpu_else_one_per_cpu(glue_root, tmp_path):

@@ -1,0 +1,65 @@
+"""Early stopping: a trial's running scores go to Ax after each chunk of its selection rows,
+and Ax's early-stopping strategy says whether the trial is worth finishing.
+
+The progression is the number of selection rows scored so far (``bomerge.progression``:
+the study's fixed, stratified order, so every trial's running scores after ``r`` rows are
+over the same rows). The strategy is Ax's percentile rule on the study's metric: after at
+least ``min_progression`` of the rows, a trial whose running metric is below the
+``percentile``-th of the other trials' at the same progression is stopped (Ax's
+``PercentileEarlyStoppingStrategy``; "Cheaper trials" in ``ALGORITHMS.md``). A stopped
+trial is EARLY_STOPPED with its partial scores: Ax's surrogate sees them with the
+progression as a feature, the pick never does. Baseline arms and ``search.points`` are
+never stopped; their running scores are attached all the same, as reference curves.
+
+Only the study process calls this (it alone talks to Ax): executors that score trials
+elsewhere hand each chunk's scores back and wait for the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bomerge.config import EarlyStoppingConfig
+from bomerge.search.trial import ChunkDecision, non_finite_reason
+from bomerge.tasks.base import EvalResult
+
+__all__ = ["ChunkJudge", "scores_of", "stopping_strategy"]
+
+
+def stopping_strategy(settings: EarlyStoppingConfig, rows: int) -> Any:
+    """Ax's percentile early-stopping strategy on the metric, with ``min_progression`` in
+    rows of the study's ``rows`` selection rows."""
+    from ax.early_stopping.strategies import PercentileEarlyStoppingStrategy
+
+    return PercentileEarlyStoppingStrategy(
+        metric_signatures=["metric"], percentile_threshold=settings.percentile,
+        min_progression=math.ceil(settings.min_progression * rows),
+        normalize_progressions=False,
+    )
+
+
+def scores_of(result: EvalResult) -> dict[str, float]:
+    """The raw data Ax is given for an evaluation: loss, metric and every other score."""
+    return {"loss": result.loss, "metric": result.metric, **result.extra}
+
+
+class ChunkJudge:
+    """After each chunk of a trial: attach its running scores at progression = rows seen,
+    and (for a trial that may be stopped) ask Ax's early-stopping strategy."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.asked: dict[int, int] = {}  # trial → chunks judged (the log shows them)
+
+    def for_trial(self, index: int, stoppable: bool) -> ChunkDecision:
+        """The decision function of trial ``index`` (main thread only)."""
+
+        def decide(result: EvalResult) -> bool:
+            if non_finite_reason(result) is not None:
+                return True  # nothing to attach: the trial fails with the reason
+            self.client.attach_data(index, scores_of(result), progression=result.n)
+            self.asked[index] = self.asked.get(index, 0) + 1
+            return stoppable and bool(self.client.should_stop_trial_early(index))
+
+        return decide
