@@ -38,7 +38,6 @@ from bomerge.search.pareto import TrialRecord
 from bomerge.search.picks import choose_picks, study_result
 from bomerge.search.preflight import check_points, task_supports, unsupported_message
 from bomerge.search.rebuild import trial_merge
-from bomerge.search.recovery import interrupted_trials, is_search_trial, unlogged_trials
 from bomerge.search.records import (
     StudyOutcome,
     baseline_records,
@@ -47,6 +46,7 @@ from bomerge.search.records import (
     study_objectives,
     trial_record,
 )
+from bomerge.search.recovery import interrupted_trials, is_search_trial, unlogged_trials
 from bomerge.search.space import lift_point, study_space
 from bomerge.search.store import StudyStore
 from bomerge.search.strategies import get_strategy
