@@ -80,11 +80,7 @@ class Evaluator:
         ``on_chunk`` is shown the running result after every chunk but the last; when it
         returns True the pass stops there and that running result (``n`` < all rows) is
         returned."""
-        evaluation = self.start(parameters)
-        while True:
-            result = evaluation.next_chunk()
-            if evaluation.finished or (on_chunk is not None and on_chunk(result)):
-                return result
+        return self.start(parameters).run(on_chunk)
 
     def start(self, parameters: Mapping[str, torch.Tensor]) -> EvaluationPass:
         """A pass over the batches with ``parameters``, to be run chunk by chunk."""
@@ -103,10 +99,7 @@ class Evaluator:
         for given in parameters.values():
             self._check(given)
         tensors = {group: {**self._buffers, **given} for group, given in parameters.items()}
-        evaluation = EvaluationPass(self, tensors.__getitem__)
-        while not evaluation.finished:
-            result = evaluation.next_chunk()
-        return result
+        return EvaluationPass(self, tensors.__getitem__).run()
 
     def _check(self, parameters: Mapping[str, torch.Tensor]) -> None:
         missing = self._required - parameters.keys()
@@ -126,6 +119,7 @@ class EvaluationPass:
         self.evaluator = evaluator
         self.tensors_of = tensors_of
         self.done = 0  # chunks run
+        self.rows_seen = 0
         self.loss_sums: dict[str, float] = {}
         self.predictions = np.empty(evaluator.n, dtype=np.float64)
         self.labels = np.empty(evaluator.n, dtype=np.float64)
@@ -134,15 +128,26 @@ class EvaluationPass:
     def finished(self) -> bool:
         return self.done == self.evaluator.chunks
 
-    @property
-    def rows_seen(self) -> int:
-        ev = self.evaluator
-        return sum(len(b.labels) for b in ev.batches[:ev.chunk_ends[self.done - 1]]) if self.done else 0
+    def run(self, on_chunk: Callable[[RowResult], bool] | None = None) -> RowResult:
+        """Run the remaining chunks; ``on_chunk`` (see ``Evaluator.evaluate``) may stop the
+        pass after any chunk but the last. Without it no running result is summarised."""
+        while not self.finished:
+            self.run_chunk()
+            if not self.finished and on_chunk is not None:
+                running = self.result()
+                if on_chunk(running):
+                    return running
+        return self.result()
 
-    @torch.inference_mode()
     def next_chunk(self) -> RowResult:
         """Run the next chunk's batches; the running result over every row seen so far (the
         whole pass's result after the last chunk)."""
+        self.run_chunk()
+        return self.result()
+
+    @torch.inference_mode()
+    def run_chunk(self) -> None:
+        """Run the next chunk's batches, filling the pass's arrays."""
         ev = self.evaluator
         if self.finished:
             raise BomergeError("the evaluation pass has no chunk left")
@@ -157,7 +162,12 @@ class EvaluationPass:
             order = batch.order.numpy()
             self.predictions[order] = ev.task.predictions(batch, outputs).double().cpu().numpy()
             self.labels[order] = batch.labels.double().cpu().numpy()
+            self.rows_seen += len(order)
         self.done += 1
+
+    def result(self) -> RowResult:
+        """The running result over the rows seen (the whole pass's once finished)."""
+        ev = self.evaluator
         if self.finished:
             rows = Scored(self.predictions, self.labels, ev.groups, ev.batch_order,
                           dict(self.loss_sums))

@@ -86,6 +86,24 @@ def tiny_study_dict(glue_root: Path, studies_dir: Path, name: str = "tiny", **se
     }
 
 
+def candidates_study(glue_root: Path, candidates: list[Path], studies_dir: Path, name: str,
+                     extra: dict | None = None, **search: Any) -> Any:
+    """A created tiny study over existing candidate folders (no training), ready to run:
+    ``search`` keys go to its search section, ``extra`` keys (``executor``, ``ray``) to the
+    config's top level."""
+    from bomerge.search.runner import StudyRunner
+    from bomerge.search.store import StudyStore
+
+    data = tiny_study_dict(glue_root, studies_dir, name=name, **search)
+    del data["train"]
+    data["candidates"] = {"paths": [str(p) for p in candidates]}
+    data.update(extra or {})
+    config = parse_config(data, "test", studies_dir)
+    store = StudyStore(config.study_dir)
+    store.create(config)
+    return StudyRunner(store, config, show_progress=False)
+
+
 def write_config(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data))
     return path

@@ -60,7 +60,10 @@ def evaluate_model(
     head: str | None = None  # a cross-task study's task: its rows of the study's chunks
     if study is not None:
         # The study's settings are the defaults; explicit options still win.
-        config = StudyStore.locate(study, studies_dir).read_config()
+        store = StudyStore.locate(study, studies_dir)
+        config = store.read_config()
+        # selection rows are scored in the study's chunks, as its trials were
+        chunked = part == "selection" and store.read_meta().selection_chunks is not None
         ev = config.task.eval
         sections = {canonical_name(s if isinstance(s, str) else s.name): s
                     for s in config.task.tasks or []}
@@ -69,8 +72,7 @@ def evaluate_model(
                 raise BomergeError(f"study '{study}' merges the tasks {', '.join(sections)}: give "
                                    "--task with one of them (and an exported OUT/<task> folder)")
             section = sections[canonical_name(task)]
-            store = StudyStore.locate(study, studies_dir)
-            if part == "selection" and store.read_meta().selection_chunks is not None:
+            if chunked:
                 order, head = store.selection_order_path, canonical_name(task)
             if isinstance(section, str):
                 section = config.task.model_copy(update={"name": section, "tasks": None})
@@ -79,9 +81,8 @@ def evaluate_model(
         elif task is None or canonical_name(task) == canonical_name(config.task.name):
             # The study's own task section: a csv study's columns and files come with it.
             task, task_config, data_config = config.task.name, config.task, config.task.data
-            store = StudyStore.locate(study, studies_dir)
-            if part == "selection" and store.read_meta().selection_chunks is not None:
-                order = store.selection_order_path  # scored in the study's chunks
+            if chunked:
+                order = store.selection_order_path
         else:
             data = data or config.task.data.root
         fraction, length, batch, hub = ev.selection_fraction, config.task.max_length, ev.batch_size, config.task.data.hub

@@ -27,6 +27,7 @@ from bomerge.merge import METHODS
 from bomerge.merge.base import MergeMethod, uniform
 from bomerge.merge.weights import WeightedAverage
 from bomerge.search.claims import keep_rows
+from bomerge.search.trial import scores_of
 
 SINGLE_PREFIX = "candidate_"
 # The weighted average's fixed recipes are the groups below (its own point, the uniform
@@ -216,15 +217,15 @@ class BaselineRunner:
         merged = bench.merge(method, values)
         merged_at = time.perf_counter()
         curve: list[tuple[int, dict[str, float]]] = []  # running scores, chunk by chunk
-        selection = bench.selection.evaluate(merged, lambda running: bool(curve.append(
-            (running.n, {"loss": running.loss, "metric": running.metric, **running.extra}))))
+        selection = bench.selection.evaluate(
+            merged, lambda running: bool(curve.append((running.n, scores_of(running)))))
         evaluated = time.perf_counter()
         report = bench.report.evaluate(merged)
         self._keep_rows(label, report)
         result = BaselineResult(
             label=label, method=method.name, coefficients=jsonable(values),
-            selection={"loss": selection.loss, "metric": selection.metric, **selection.extra},
-            report={"loss": report.loss, "metric": report.metric, **report.extra},
+            selection=scores_of(selection),
+            report=scores_of(report),
             seconds={"prepare": round(prepared - started, 3), "merge": round(merged_at - prepared, 3),
                      "evaluate": round(evaluated - merged_at, 3),
                      "wall": round(evaluated - started, 3)},
@@ -254,8 +255,8 @@ class BaselineRunner:
         self._keep_rows(INDIVIDUAL, report)
         result = BaselineResult(
             label=INDIVIDUAL, method=INDIVIDUAL, coefficients={},
-            selection={"loss": selection.loss, "metric": selection.metric, **selection.extra},
-            report={"loss": report.loss, "metric": report.metric, **report.extra},
+            selection=scores_of(selection),
+            report=scores_of(report),
             seconds={"prepare": 0.0, "merge": 0.0, "evaluate": round(evaluated - started, 3),
                      "wall": round(evaluated - started, 3)},
             note="each task by its own candidate")

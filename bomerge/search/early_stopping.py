@@ -21,10 +21,10 @@ import math
 from typing import Any
 
 from bomerge.config import EarlyStoppingConfig
-from bomerge.search.trial import ChunkDecision, non_finite_reason
+from bomerge.search.trial import ChunkDecision, non_finite_reason, scores_of
 from bomerge.tasks.base import EvalResult
 
-__all__ = ["ChunkJudge", "scores_of", "stopping_strategy"]
+__all__ = ["ChunkJudge", "stopping_strategy"]
 
 
 def stopping_strategy(settings: EarlyStoppingConfig, rows: int) -> Any:
@@ -39,18 +39,12 @@ def stopping_strategy(settings: EarlyStoppingConfig, rows: int) -> Any:
     )
 
 
-def scores_of(result: EvalResult) -> dict[str, float]:
-    """The raw data Ax is given for an evaluation: loss, metric and every other score."""
-    return {"loss": result.loss, "metric": result.metric, **result.extra}
-
-
 class ChunkJudge:
     """After each chunk of a trial: attach its running scores at progression = rows seen,
     and (for a trial that may be stopped) ask Ax's early-stopping strategy."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.asked: dict[int, int] = {}  # trial → chunks judged (the log shows them)
 
     def for_trial(self, index: int, stoppable: bool) -> ChunkDecision:
         """The decision function of trial ``index`` (main thread only)."""
@@ -59,7 +53,6 @@ class ChunkJudge:
             if non_finite_reason(result) is not None:
                 return True  # nothing to attach: the trial fails with the reason
             self.client.attach_data(index, scores_of(result), progression=result.n)
-            self.asked[index] = self.asked.get(index, 0) + 1
             return stoppable and bool(self.client.should_stop_trial_early(index))
 
         return decide

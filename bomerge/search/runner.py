@@ -31,7 +31,7 @@ from bomerge.search.baselines import (
 from bomerge.search.claims import keep_rows
 from bomerge.search.client import open_client, study_design
 from bomerge.search.completion import complete_trial, mark_early_stopped
-from bomerge.search.early_stopping import ChunkJudge, scores_of, stopping_strategy
+from bomerge.search.early_stopping import ChunkJudge, stopping_strategy
 from bomerge.search.executors import ExecutorContext, PendingTrial, executor_for
 from bomerge.search.failures import ConsecutiveFailures
 from bomerge.search.pareto import TrialRecord
@@ -50,7 +50,7 @@ from bomerge.search.recovery import interrupted_trials, is_search_trial, unlogge
 from bomerge.search.space import lift_point, study_space
 from bomerge.search.store import StudyStore
 from bomerge.search.strategies import get_strategy
-from bomerge.search.trial import ChunkDecision, TrialOutcome, evaluate_point
+from bomerge.search.trial import ChunkDecision, TrialOutcome, evaluate_point, scores_of
 from bomerge.search.workbench import Workbench
 from bomerge.tasks import Task
 from bomerge.tasks.base import EvalResult
@@ -396,4 +396,4 @@ class StudyRunner:
         label: str | None = f"trial_{record.index}"
         if not keep_rows(self.store, label, result):
             label = None
-        return {"loss": result.loss, "metric": result.metric, **result.extra}, label
+        return scores_of(result), label

@@ -51,6 +51,19 @@ def non_finite_reason(result: EvalResult) -> str | None:
     return "non-finite " + ", ".join(f"{name} {value}" for name, value in bad.items())
 
 
+def scores_of(result: EvalResult) -> dict[str, float]:
+    """An evaluation's scores as Ax and the study's files record them: loss, metric and
+    every other score."""
+    return {"loss": result.loss, "metric": result.metric, **result.extra}
+
+
+def failure_reason(error: Exception) -> str:
+    """A failed trial's reason; out of CUDA memory, the cache is emptied for the next one."""
+    if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return f"{type(error).__name__}: {error}".strip()
+
+
 class SteppedTrial:
     """One point merged and scored on the selection rows chunk by chunk, for executors that
     hand each chunk's running scores to the study process between calls (a Ray worker keeps
@@ -74,9 +87,7 @@ class SteppedTrial:
                 self.evaluation = self.bench.selection.start(merged)
             self.last = self.evaluation.next_chunk()
         except Exception as error:  # noqa: BLE001 - any failure of one trial is that trial's
-            if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            return self._outcome(None, f"{type(error).__name__}: {error}".strip())
+            return self._outcome(None, failure_reason(error))
         if self.evaluation.finished:
             return self._outcome(self.last, non_finite_reason(self.last))
         return self.last
@@ -110,8 +121,5 @@ def evaluate_point(bench: Workbench, method: MergeMethod, space: SearchSpace,
                             time.perf_counter() - merged_at, wall, time.time(),
                             stopped=result.n < bench.selection.n)
     except Exception as error:  # noqa: BLE001 - any failure of one trial is that trial's
-        if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        return TrialOutcome(None, f"{type(error).__name__}: {error}".strip(),
-                            merged_at - started, time.perf_counter() - merged_at, wall,
-                            time.time())
+        return TrialOutcome(None, failure_reason(error), merged_at - started,
+                            time.perf_counter() - merged_at, wall, time.time())

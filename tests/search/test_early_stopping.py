@@ -15,23 +15,16 @@ from bomerge.search.pareto import pareto_set
 from bomerge.search.preflight import preflight_study
 from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
-from bomerge.search.store import StudyStore
 from bomerge.search.strategies import STRATEGIES
 from bomerge.search.strategies.gp import GaussianProcess
-from tests.conftest import tiny_study_dict
+from tests.conftest import candidates_study, tiny_study_dict
 from tests.test_cli import bomerge_here
 
 STOPPING = {"enabled": True, "chunks": 4, "min_progression": 0.25, "percentile": 50}
 
 
 def study(glue_root: Path, candidates: list[Path], studies: Path, name: str, **search) -> StudyRunner:
-    data = tiny_study_dict(glue_root, studies, name=name, trials=4, initial_trials=4, **search)
-    del data["train"]
-    data["candidates"] = {"paths": [str(p) for p in candidates]}
-    config = parse_config(data, "test", studies)
-    store = StudyStore(config.study_dir)
-    store.create(config)
-    return StudyRunner(store, config, show_progress=False)
+    return candidates_study(glue_root, candidates, studies, name, trials=4, initial_trials=4, **search)
 
 
 @pytest.fixture(scope="module")

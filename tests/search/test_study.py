@@ -14,19 +14,12 @@ from bomerge.config import parse_config
 from bomerge.errors import BomergeError
 from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
-from bomerge.search.store import StudyStore
 from bomerge.tasks.base import EvalResult
-from tests.conftest import tiny_study_dict
+from tests.conftest import candidates_study
 
 
 def runner_for(glue_root: Path, candidates: list[Path], tmp_path: Path, **search) -> StudyRunner:
-    data = tiny_study_dict(glue_root, tmp_path / "studies", name="flaky", **search)
-    del data["train"]
-    data["candidates"] = {"paths": [str(p) for p in candidates]}
-    config = parse_config(data, "test", tmp_path)
-    store = StudyStore(config.study_dir)
-    store.create(config)
-    return StudyRunner(store, config, show_progress=False)
+    return candidates_study(glue_root, candidates, tmp_path / "studies", "flaky", **search)
 
 
 def sabotage(runner: StudyRunner, plan: dict[int, str]) -> list[int]:

@@ -16,7 +16,7 @@ from bomerge.search.executors.ray import OnRay, WorkerShape
 from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
-from tests.conftest import tiny_study_dict
+from tests.conftest import candidates_study, tiny_study_dict
 
 ray = pytest.importorskip("ray")
 
@@ -29,14 +29,7 @@ def local_ray():
 
 
 def study(glue_root: Path, candidates: list[Path], studies: Path, name: str, **extra) -> StudyRunner:
-    data = tiny_study_dict(glue_root, studies, name=name, trials=4, initial_trials=2)
-    del data["train"]
-    data["candidates"] = {"paths": [str(p) for p in candidates]}
-    data.update(extra)
-    config = parse_config(data, "test", studies)
-    store = StudyStore(config.study_dir)
-    store.create(config)
-    return StudyRunner(store, config, show_progress=False)
+    return candidates_study(glue_root, candidates, studies, name, extra, trials=4, initial_trials=2)
 
 
 def on_ray(runner: StudyRunner, paths: list[Path], decide_for=None) -> OnRay:
