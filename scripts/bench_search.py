@@ -28,7 +28,7 @@ It also prints each arm's mean generation seconds per trial (``gen_s`` of trials
 
 **Early stopping** (``--early-stopping``): the ``-es`` arms (``model-gp-es``, ``block-gp-es``,
 ``block-saas-es``) are the same studies with ``search.early_stopping`` on (``--chunks``,
-``--min-progression``, ``--percentile``); the flag alone runs ``model-gp``, ``model-gp-es``,
+``--min-progression``, ``--percentile``, ``--rule``); the flag alone runs ``model-gp``, ``model-gp-es``,
 ``block-gp`` and ``block-gp-es``. Their real cost is the selection rows scored (a stopped
 trial counts the rows it was scored on), so the table adds the rows each run scored and
 the hypervolume per arm with its seed-std; a stopped trial is never a point of the front.
@@ -170,7 +170,9 @@ def main() -> None:
     parser.add_argument("--min-progression", type=float, default=0.25,
                         help="-es arms: fraction of rows before a trial may be stopped")
     parser.add_argument("--percentile", type=float, default=50.0,
-                        help="-es arms: stop below this percentile")
+                        help="-es arms, rule percentile: stop below this percentile")
+    parser.add_argument("--rule", choices=["percentile", "dominance"], default="percentile",
+                        help="-es arms: search.early_stopping.rule")
     parser.add_argument("--out", type=Path, help="also write every trace as JSON here")
     parser.add_argument("--runs", type=Path,
                         help="keep each finished run here and skip those already in it (resume)")
@@ -187,7 +189,7 @@ def main() -> None:
     else:
         parser.error("give --candidates (with --config) or --listing")
     stopping = {"chunks": args.chunks, "min_progression": args.min_progression,
-                "percentile": args.percentile}
+                "percentile": args.percentile, "rule": args.rule}
 
     runs: dict[str, list[Run]] = {arm: [] for arm in args.arms}
     # Finished runs are kept in --runs as they finish, so an interrupted benchmark resumes.

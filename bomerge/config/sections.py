@@ -159,6 +159,11 @@ class MergeConfig(StrictRecord):
         None, description="granularity block: how many contiguous blocks the encoder layers "
         "are cut into (1 ≤ blocks ≤ layers)"
     )
+    pool_dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="the type the K candidates are stored in on the device: "
+        "bfloat16 or float16 halve the pool's memory (each weight rounded once); every merge "
+        "still accumulates and writes the merged model in float32"
+    )
     statistics: StatisticsConfig = StatisticsConfig()
 
     @model_validator(mode="after")
@@ -179,6 +184,11 @@ class EarlyStoppingConfig(StrictRecord):
     hopeless early (Ax progressions; see the README's "Cheaper trials")."""
 
     enabled: bool = Field(False, description="ask Ax after each chunk whether to stop")
+    rule: Literal["percentile", "dominance"] = Field(
+        "percentile", description="percentile: Ax's percentile rule on the metric; dominance: "
+        "stop a trial dominated by the finished trials' front at the same rows beyond one "
+        "standard error"
+    )
     chunks: int = Field(
         4, ge=1, description="chunks of the study's fixed, label-stratified selection order "
         "a trial is scored in (fixed when the study is created)"
@@ -188,8 +198,8 @@ class EarlyStoppingConfig(StrictRecord):
         "may be stopped, in (0, 1]"
     )
     percentile: float = Field(
-        50.0, gt=0, lt=100, description="a trial whose running metric is below this "
-        "percentile of the other trials' at the same rows is stopped"
+        50.0, gt=0, lt=100, description="rule percentile: a trial whose running metric is "
+        "below this percentile of the other trials' at the same rows is stopped"
     )
 
     @field_validator("min_progression")

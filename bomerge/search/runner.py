@@ -86,7 +86,8 @@ class StudyRunner:
         self.judge = ChunkJudge(self.client)
         if self.stopping:
             self.client.set_early_stopping_strategy(
-                stopping_strategy(self.config.search.early_stopping, self.bench.selection.n))
+                stopping_strategy(self.config.search.early_stopping, self.bench.selection.n,
+                                  study_objectives(self.config)))
 
     @property
     def stopping(self) -> bool:

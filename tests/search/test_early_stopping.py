@@ -1,5 +1,6 @@
 """Early stopping (``search.early_stopping``): trials scored chunk by chunk on the study's
-fixed selection order, hopeless ones stopped by Ax's percentile rule, never picked, and a
+fixed selection order, hopeless ones stopped (Ax's percentile rule or the dominance rule),
+never picked, and a
 trial that is not stopped scoring exactly what it scores without early stopping."""
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ def with_untrained(tiny_candidates: list[Path]) -> list[Path]:
     return [tiny_candidates[0].parent / "base", tiny_candidates[0], tiny_candidates[-1]]
 
 
-@pytest.fixture(scope="module")
-def stopped_and_full(glue_root, with_untrained, tmp_path_factory) -> tuple[StudyRunner, StudyRunner]:
-    studies = tmp_path_factory.mktemp("early-stopping")
-    stopping = study(glue_root, with_untrained, studies, "stopping", early_stopping=STOPPING)
+@pytest.fixture(scope="module", params=["percentile", "dominance"])
+def stopped_and_full(request, glue_root, with_untrained, tmp_path_factory) -> tuple[StudyRunner, StudyRunner]:
+    """The same study with early stopping (each rule) and without."""
+    studies = tmp_path_factory.mktemp(f"early-stopping-{request.param}")
+    stopping = study(glue_root, with_untrained, studies, "stopping",
+                     early_stopping={**STOPPING, "rule": request.param})
     full = study(glue_root, with_untrained, studies, "full")
     stopping.run()
     full.run()
