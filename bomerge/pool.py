@@ -122,11 +122,16 @@ def _few(items: list[str], limit: int = 5) -> str:
 
 
 class CandidatePool:
-    """K candidate checkpoints packed as one ``(K, P)`` float32 matrix on ``device``.
+    """K candidate checkpoints packed as one ``(K, P)`` matrix on ``device``.
+
+    The matrix is float32, or a half type (bfloat16, float16) that halves its memory: the
+    candidates are then stored rounded to it, but merges still compute in
+    ``compute_dtype`` (float32), so only the storage is narrow, never the arithmetic.
 
     Attributes:
         paths: the K model folders, in order (candidate i is row i).
-        stacked: ``(K, P)`` tensor; row i holds candidate i's floating-point values.
+        stacked: ``(K, P)`` tensor in the storage dtype; row i holds candidate i's
+            floating-point values (``row(i)`` gives them in ``compute_dtype``).
         slots: the layout of named tensors inside a row.
         fixed: tensors never merged: non-floating-point ones, taken from the first
             candidate, and cross-task candidates' own heads (``unmerged``).
@@ -149,16 +154,20 @@ class CandidatePool:
 
     @classmethod
     def load(cls, paths: list[Path], device: torch.device | str = "cpu",
-             unmerged: Unmerged | None = None) -> CandidatePool:
-        """Read K model folders, check they share one architecture, and stack them;
-        tensors ``unmerged`` names are kept, under their new names, with the fixed ones.
+             unmerged: Unmerged | None = None, dtype: torch.dtype = torch.float32) -> CandidatePool:
+        """Read K model folders, check they share one architecture, and stack them in
+        ``dtype`` (each value rounded to nearest); tensors ``unmerged`` names are kept, under
+        their new names and in float32, with the fixed ones.
 
         Raises:
-            BomergeError: no candidates, a folder is missing or unreadable, or the
-                candidates' tensor names or shapes differ (naming the tensors).
+            BomergeError: no candidates, a folder is missing or unreadable, the candidates'
+                tensor names or shapes differ (naming the tensors), or ``dtype`` is not a
+                floating-point type.
         """
         if not paths:
             raise BomergeError("no candidate checkpoints given")
+        if not dtype.is_floating_point:
+            raise BomergeError(f"the candidate pool needs a floating-point dtype, not {dtype}")
         full = [read_state_dict(Path(p)) for p in paths]
         state_dicts = [merged_part(state, i, unmerged) for i, state in enumerate(full)]
         _check_same_layout(paths, state_dicts)
@@ -167,12 +176,19 @@ class CandidatePool:
             if tensor.is_floating_point():
                 slots.append(Slot(name, offset, tuple(tensor.shape)))
                 offset += tensor.numel()
-        stacked = torch.empty((len(paths), offset), dtype=torch.float32, device=device)
+        stacked = torch.empty((len(paths), offset), dtype=dtype, device=device)
+        # float16 tops out at 65504: a larger weight would silently become inf.
+        narrow = torch.finfo(dtype).max < torch.finfo(torch.float32).max
         for row, state in enumerate(state_dicts):
             for slot in slots:
-                stacked[row, slot.offset : slot.offset + slot.numel].copy_(
-                    state[slot.name].reshape(-1)
-                )
+                target = stacked[row, slot.offset : slot.offset + slot.numel]
+                target.copy_(state[slot.name].reshape(-1))
+                if narrow and bool(torch.isinf(target).any()) \
+                        and not bool(torch.isinf(state[slot.name]).any()):
+                    raise BomergeError(
+                        f"candidate {paths[row]}: tensor {slot.name} exceeds the range of "
+                        f"{str(dtype).removeprefix('torch.')} (±{torch.finfo(dtype).max:g}); "
+                        "use merge.pool_dtype bfloat16 or float32")
         fixed = {
             name: tensor.to(device)
             for name, tensor in state_dicts[0].items()
@@ -205,6 +221,22 @@ class CandidatePool:
     def names(self) -> list[str]:
         return [slot.name for slot in self.slots]
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype merges accumulate and write in: float32 for a float32 or half-precision
+        pool (a half type only stores the candidates), the pool's own when wider (float64)."""
+        return torch.promote_types(self.stacked.dtype, torch.float32)
+
+    @property
+    def rounded(self) -> bool:
+        """Whether the candidates are stored narrower than merges compute (a half pool)."""
+        return self.stacked.dtype != self.compute_dtype
+
+    def row(self, index: int) -> torch.Tensor:
+        """Candidate ``index``'s ``(P,)`` values in ``compute_dtype``: a view of ``stacked``
+        when it is stored so, else a converted copy (exact: every half value is a float32)."""
+        return self.stacked[index].to(self.compute_dtype)
+
     def parameter(self, name: str) -> torch.Tensor:
         """The ``(K, *shape)`` view of tensor ``name`` across the K candidates."""
         slot = self._by_name[name]
@@ -222,7 +254,7 @@ class CandidatePool:
     def flatten(self, tensors: Mapping[str, torch.Tensor], fill: float = 0.0) -> torch.Tensor:
         """A ``(P,)`` vector in the pool's layout from named tensors; slots absent from
         ``tensors`` hold ``fill``."""
-        flat = torch.full((self.num_values,), fill, dtype=self.stacked.dtype, device=self.device)
+        flat = torch.full((self.num_values,), fill, dtype=self.compute_dtype, device=self.device)
         for slot in self.slots:
             if slot.name in tensors:
                 flat[slot.offset : slot.offset + slot.numel].copy_(tensors[slot.name].reshape(-1))
@@ -252,7 +284,9 @@ class CandidatePool:
                 base shares no tensor with the candidates.
         """
         state = read_state_dict(folder)
-        base = self.stacked.mean(dim=0)
+        # θ_0 keeps full precision: it is never stored K times, and task vectors θ_i − θ_0
+        # are then off only by θ_i's rounding.
+        base = self.stacked.mean(dim=0, dtype=self.compute_dtype)
         known = torch.zeros(self.num_values, dtype=torch.bool, device=self.device)
         for slot in self.slots:
             name = slot.name if slot.name in state else slot.name.removeprefix(prefix)
@@ -277,9 +311,10 @@ class CandidatePool:
         for a fine-tune of a pretrained base, about 0 for an unrelated initialisation."""
         matrices = self.slot_mask(lambda name: len(self._by_name[name].shape) >= 2) & known
         reference = base[matrices]
-        return [float(torch.corrcoef(torch.stack([self.stacked[i][matrices], reference]))[0, 1])
+        return [float(torch.corrcoef(torch.stack([self.row(i)[matrices], reference]))[0, 1])
                 for i in range(self.k)]
 
     def empty_merge_buffer(self) -> torch.Tensor:
-        """Preallocated ``(P,)`` storage that merge methods write into, trial after trial."""
-        return torch.empty(self.num_values, dtype=self.stacked.dtype, device=self.device)
+        """Preallocated ``(P,)`` storage in ``compute_dtype`` that merge methods write into,
+        trial after trial."""
+        return torch.empty(self.num_values, dtype=self.compute_dtype, device=self.device)

@@ -39,6 +39,20 @@ def test_wrong_type_names_the_key_and_the_value(tmp_path: Path):
         load_config(path)
 
 
+def test_pool_dtype_defaults_to_float32_and_other_types_are_refused_naming_the_key(tmp_path: Path):
+    """merge.pool_dtype: float32 (default), bfloat16 or float16; float64 would double the
+    pool that the half types exist to halve, and is refused naming the key."""
+    path = tmp_path / "study.yaml"
+    path.write_text(MINIMAL)
+    assert load_config(path).merge.pool_dtype == "float32"
+    path.write_text(MINIMAL + "merge:\n  pool_dtype: bfloat16\n")
+    assert load_config(path).merge.pool_dtype == "bfloat16"
+    path.write_text(MINIMAL + "merge:\n  pool_dtype: float64\n")
+    with pytest.raises(BomergeError, match=r"study\.yaml: key 'merge\.pool_dtype'.*"
+                                           r"'float32', 'bfloat16' or 'float16'.*'float64'"):
+        load_config(path)
+
+
 def test_missing_required_key(tmp_path: Path):
     path = tmp_path / "study.yaml"
     path.write_text("name: demo\n")

@@ -14,11 +14,15 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from rich.console import Console
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+
+if TYPE_CHECKING:
+    from bomerge.pool import CandidatePool
 
 
 def candidate_signature(folder: Path) -> dict[str, object]:
@@ -27,6 +31,16 @@ def candidate_signature(folder: Path) -> dict[str, object]:
     from bomerge.integrity import weight_file_sha256
 
     return {"folder": str(folder.resolve()), "sha256": weight_file_sha256(folder)}
+
+
+def row_signature(pool: CandidatePool, index: int) -> dict[str, object]:
+    """What statistics computed at the pool's row ``index`` depend on: its candidate's
+    weights and, in a half-precision pool, the type they were rounded to (a float32 pool
+    keeps the key of the checkpoint alone, so existing cache entries stay valid)."""
+    signature = candidate_signature(pool.paths[index])
+    if pool.rounded:
+        signature["stored_as"] = str(pool.stacked.dtype).removeprefix("torch.")
+    return signature
 
 
 class StatisticsCache:

@@ -34,7 +34,7 @@ from bomerge.merge.base import (
     simplex_weights,
     uniform,
 )
-from bomerge.merge.cache import cached, candidate_signature
+from bomerge.merge.cache import cached, row_signature
 from bomerge.merge.groups import ParameterGroups
 from bomerge.merge.statistics import StatisticsSource, fisher_diagonal
 from bomerge.merge.weights import CHUNK, accumulate
@@ -100,12 +100,12 @@ class FisherMerge(MergeMethod):
         for i in range(pool.k):
             own = source.for_candidate(i)  # a cross-task candidate: its own task's rows
             key = {
-                "candidate": candidate_signature(pool.paths[i]), "rows": own.fingerprint,
+                "candidate": row_signature(pool, i), "rows": own.fingerprint,
                 "estimator": opts.estimator, "samples": opts.samples, "sigma": opts.sigma,
             }
 
             def compute(i: int = i, own: StatisticsSource = own) -> dict[str, torch.Tensor]:
-                params = pool.unflatten(pool.stacked[i])
+                params = pool.unflatten(pool.row(i))
                 diagonal = fisher_diagonal(own, params, opts.estimator, opts.samples, opts.sigma)
                 return {"fisher": pool.flatten(diagonal)}
 
@@ -113,11 +113,13 @@ class FisherMerge(MergeMethod):
         return self.state_from_fisher(pool, torch.stack(rows))
 
     def state_from_fisher(self, pool: CandidatePool, fisher: torch.Tensor) -> FisherState:
-        """The combine state from ``(K, P)`` diagonal Fishers in the pool's layout."""
+        """The combine state from ``(K, P)`` diagonal Fishers in the pool's layout, kept in
+        the pool's ``compute_dtype`` (a Fisher can be far below float16's range, and the
+        ratio of two half-precision sums would lose what the float32 pool keeps)."""
         # With a searched ε the floor is applied per trial instead.
         floor = 0.0 if self.options.search_floor else self.options.floor
-        fisher = fisher + floor
-        weighted = fisher * pool.stacked
+        fisher = fisher.to(pool.compute_dtype) + floor
+        weighted = fisher * pool.stacked  # promotes a half pool's rows to float32
         scratch = torch.empty(min(CHUNK, pool.num_values), dtype=fisher.dtype, device=fisher.device)
         return FisherState(pool, fisher, weighted, floor, scratch)
 

@@ -33,7 +33,7 @@ from bomerge.merge.base import (
     chunks,
     register,
 )
-from bomerge.merge.cache import cached, candidate_signature
+from bomerge.merge.cache import cached, row_signature
 from bomerge.merge.statistics import StatisticsSource
 from bomerge.merge.task_arithmetic import TaskVectorState
 from bomerge.merge.ties import top_fraction_thresholds
@@ -76,7 +76,7 @@ def learn_mask_scores(
     """σ(S) ``(P,)`` after ``options.steps`` Adam steps on
     loss(θ_0 + σ(S) ⊙ τ on eligible entries, θ_i elsewhere) + penalty · mean σ(S)."""
     pool, model = state.pool, source.skeleton
-    theta = pool.stacked[candidate]
+    theta = pool.row(candidate)
     tau = theta - state.base
     on = eligible.to(theta.dtype)
     magnitudes = torch.where(eligible, tau.abs(), torch.tensor(-1.0, device=tau.device))
@@ -138,7 +138,7 @@ class LocalizeStitch(MergeMethod):
             rows = []
             for i in range(pool.k):
                 own = source.for_candidate(i)  # a cross-task candidate: its own task's rows
-                key = {"candidate": candidate_signature(pool.paths[i]), "rows": own.fingerprint,
+                key = {"candidate": row_signature(pool, i), "rows": own.fingerprint,
                        "options": self.options.model_dump()}
 
                 def compute(i: int = i, own: StatisticsSource = own) -> dict[str, torch.Tensor]:
@@ -165,9 +165,9 @@ class LocalizeStitch(MergeMethod):
             thresholds.append(top_fraction_thresholds(score[eligible][None], sparsity)[0])
         threshold = torch.stack(thresholds)
         for part in chunks(stacked.shape[1]):
-            vectors = stacked[:, part] - base[part]
+            vectors = stacked[:, part] - base[part]  # a half pool's rows promoted to the base's
             scores = vectors.abs() if state.scores is None else state.scores[:, part]
             masks = (scores >= threshold[:, None]) & eligible[part]
             out[part] = torch.where(eligible[part], base[part] + stitch(vectors, masks),
-                                    stacked[:, part].mean(0))
+                                    stacked[:, part].mean(0, dtype=out.dtype))
         return out

@@ -30,7 +30,12 @@ from bomerge.merge.base import (
     simplex_weights,
     uniform,
 )
-from bomerge.merge.regmean import LayerSystem, LinearSystemsState, collect_layer_factors
+from bomerge.merge.regmean import (
+    LayerSystem,
+    LinearSystemsState,
+    candidate_weights,
+    collect_layer_factors,
+)
 from bomerge.merge.weights import weighted_sum
 from bomerge.tasks.base import KFAC
 
@@ -131,7 +136,7 @@ class Mats(MergeMethod):
             context, self.name, True, self.options.shrinkage
         ):
             assert gradients is not None
-            x = pool.parameter(weight).transpose(1, 2).cpu()  # (K, in, out)
+            x = candidate_weights(pool, weight)  # (K, in, out)
             products = torch.matmul(torch.matmul(grams, x), gradients)
             layers.append(LayerSystem(weight, grams, gradients, products))
         return LinearSystemsState(pool, layers, base)
@@ -146,6 +151,7 @@ class Mats(MergeMethod):
             if bases is not None:
                 base, candidates = bases[layer.weight], pool.parameter(layer.weight)  # (K, out, in)
                 scale = self.options.init_scale
+                # candidates − base promotes a half pool's weights to the base's float32
                 start = (base + scale * (candidates - base).sum(dim=0)).T
             else:
                 start = merged[layer.weight].T

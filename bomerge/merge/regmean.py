@@ -29,7 +29,7 @@ from bomerge.merge.base import (
     simplex_weights,
     uniform,
 )
-from bomerge.merge.cache import cached, candidate_signature
+from bomerge.merge.cache import cached, row_signature
 from bomerge.merge.statistics import StatisticsSource, kfac_factors, linear_layers
 from bomerge.merge.weights import weighted_sum
 from bomerge.pool import CandidatePool
@@ -58,6 +58,12 @@ def regmean_solve(grams: torch.Tensor, products: torch.Tensor, weights: np.ndarr
         # A singular Gram matrix (a dead input dimension): least-squares solution.
         solution = torch.linalg.lstsq(lhs.double(), rhs.double(), driver="gelsd").solution.to(rhs)
     return solution
+
+
+def candidate_weights(pool: CandidatePool, weight: str) -> torch.Tensor:
+    """X_i = W_iᵀ of every candidate, ``(K, in, out)`` in host memory and in the pool's
+    ``compute_dtype`` (the Grams' dtype: a half pool's weights are widened before solves)."""
+    return pool.parameter(weight).transpose(1, 2).to(device="cpu", dtype=pool.compute_dtype)
 
 
 @dataclass
@@ -91,11 +97,11 @@ def collect_layer_factors(
     per_candidate = []
     for i in range(pool.k):
         rows = source.for_candidate(i)
-        key = {"candidate": candidate_signature(pool.paths[i]), "rows": rows.fingerprint,
+        key = {"candidate": row_signature(pool, i), "rows": rows.fingerprint,
                "gradients": with_gradients}
 
         def compute(i: int = i, rows: StatisticsSource = rows) -> dict[str, torch.Tensor]:
-            factors = kfac_factors(rows, pool.unflatten(pool.stacked[i]), with_gradients,
+            factors = kfac_factors(rows, pool.unflatten(pool.row(i)), with_gradients,
                                    layers=layers)
             tensors = {}
             for name, (a, g) in factors.items():
@@ -138,7 +144,7 @@ class RegMean(MergeMethod):
         pool = context.pool
         layers = []
         for weight, grams, _ in collect_layer_factors(context, self.name, False, self.options.shrinkage):
-            x = pool.parameter(weight).transpose(1, 2).cpu()  # (K, in, out)
+            x = candidate_weights(pool, weight)  # (K, in, out)
             layers.append(LayerSystem(weight, grams, None, torch.bmm(grams, x)))
         return LinearSystemsState(pool, layers)
 

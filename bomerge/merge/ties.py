@@ -104,7 +104,7 @@ class Ties(MergeMethod):
         if not 0 < density <= 1:
             raise BomergeError(f"TIES density {density} is not in (0, 1]")
         stacked, base, known = state.pool.stacked, state.base, state.known
-        magnitudes = torch.empty_like(stacked[0])
+        magnitudes = torch.empty_like(base)  # the base's dtype: float32 for a half pool
         thresholds = []
         for i in range(state.pool.k):
             # |τ_i| over the entries the base supplies; the rest never count towards top-k.
@@ -116,6 +116,7 @@ class Ties(MergeMethod):
     def _write(state: TaskVectorState, threshold: torch.Tensor, lam: float, out: torch.Tensor,
                part: slice) -> None:
         stacked, base, known = state.pool.stacked, state.base, state.known
-        vectors = stacked[:, part] - base[part]
+        vectors = stacked[:, part] - base[part]  # promotes a half pool's rows to the base's
         merged = ties_merge_vectors(vectors, threshold)
-        out[part] = torch.where(known[part], base[part] + lam * merged, stacked[:, part].mean(0))
+        average = stacked[:, part].mean(0, dtype=out.dtype)
+        out[part] = torch.where(known[part], base[part] + lam * merged, average)

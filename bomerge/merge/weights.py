@@ -40,8 +40,15 @@ CHUNK = 1 << 20
 
 
 def accumulate(rows: torch.Tensor, weights: list[float], out: torch.Tensor) -> torch.Tensor:
-    """``out`` ← Σ_i weights[i] · rows[i] for ``rows`` ``(K, n)`` and ``out`` ``(n,)``."""
-    torch.mul(rows[0], weights[0], out=out)
+    """``out`` ← Σ_i weights[i] · rows[i] for ``rows`` ``(K, n)`` and ``out`` ``(n,)``,
+    computed in ``out``'s dtype (float32 for the rows of a half-precision pool)."""
+    if rows.dtype == out.dtype:
+        torch.mul(rows[0], weights[0], out=out)
+    else:
+        # mul(half row, scalar) would round the product to the half type before writing
+        # it; the copy widens exactly, so the product is taken in out's dtype. The adds
+        # below already promote to out's dtype.
+        out.copy_(rows[0]).mul_(weights[0])
     for row, weight in zip(rows[1:], weights[1:], strict=True):
         out.add_(row, alpha=weight)
     return out

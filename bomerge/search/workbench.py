@@ -188,7 +188,8 @@ class Workbench:
         trial worker does with the folders the study already resolved and checked."""
         config = self.config
         self.paths, self.base_folder = paths, base
-        self.pool = CandidatePool.load(paths, self.device, self.task.unmerged(paths, self.owners))
+        self.pool = CandidatePool.load(paths, self.device, self.task.unmerged(paths, self.owners),
+                                       dtype=getattr(torch, config.merge.pool_dtype))
         self.buffer = self.pool.empty_merge_buffer()
         self.base: torch.Tensor | None = None
         self.base_known: torch.Tensor | None = None
@@ -268,8 +269,9 @@ class Workbench:
         # references are set).
         if evaluator not in self._individual:
             rows = self.task.candidate_rows
+            # row(i) widens a half pool's candidates: K float32 copies for this one pass.
             self._individual[evaluator] = evaluator.evaluate_each({
-                rows(self.owners, i): self.pool.unflatten(self.pool.stacked[i])
+                rows(self.owners, i): self.pool.unflatten(self.pool.row(i))
                 for i in range(self.pool.k)}).rows
         scored = self._individual[evaluator]
         summary = evaluator.task.summarize(scored)

@@ -109,6 +109,20 @@ def test_user_points_are_evaluated_as_labelled_arms_before_the_search(glue_root,
     assert [r["arm"] for r in runner.store.read_log()].count("point_1") == 1
 
 
+def test_a_bfloat16_pool_study_stores_its_candidates_in_bfloat16_and_merges_in_float32(
+        glue_root, tiny_candidates, tmp_path):
+    runner = candidates_study(glue_root, tiny_candidates, tmp_path / "studies", "half",
+                              extra={"merge": {"pool_dtype": "bfloat16"}}, trials=2,
+                              initial_trials=2, baselines=False)
+    runner.run()
+    assert runner.bench.pool.stacked.dtype == torch.bfloat16
+    assert runner.bench.buffer.dtype == torch.float32
+    assert runner.store.read_config().merge.pool_dtype == "bfloat16"  # what resume reloads
+    records = load_records(runner.store)
+    assert [r.status for r in records] == ["COMPLETED", "COMPLETED"]
+    assert all(r.loss is not None and math.isfinite(r.loss) for r in records)
+
+
 def test_a_completed_trial_whose_scores_were_not_saved_is_rerun(glue_root, tiny_candidates, tmp_path):
     """Ax's own ``complete_trial`` saves a trial's status and its data in separate
     transactions; a store it left with a COMPLETED trial without scores (a kill between them)
