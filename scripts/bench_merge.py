@@ -54,9 +54,11 @@ def bert_base_groups(values: int, blocks: int) -> ParameterGroups:
     return ParameterGroups(names, ranges, {})
 
 
-def random_pool(k: int, values: int, device: torch.device) -> CandidatePool:
+def random_pool(k: int, values: int, device: torch.device,
+                dtype: torch.dtype = torch.float32) -> CandidatePool:
+    """K random candidates of ``values`` values stacked in ``dtype`` (``merge.pool_dtype``)."""
     generator = torch.Generator(device=device).manual_seed(k)
-    stacked = torch.randn((k, values), generator=generator, device=device)
+    stacked = torch.randn((k, values), generator=generator, device=device, dtype=dtype)
     return CandidatePool([Path(f"candidate-{i}") for i in range(k)], stacked,
                          [Slot("flat", 0, (values,))], {}, {"flat": torch.float32})
 

@@ -37,7 +37,7 @@ from bomerge.merge.base import (
 from bomerge.merge.cache import cached, row_signature
 from bomerge.merge.groups import ParameterGroups
 from bomerge.merge.statistics import StatisticsSource, fisher_diagonal
-from bomerge.merge.weights import CHUNK, accumulate
+from bomerge.merge.weights import accumulate, chunk_values
 from bomerge.pool import CandidatePool
 from bomerge.tasks.base import FISHER
 
@@ -55,7 +55,7 @@ class FisherOptions(Options):
 @dataclass
 class FisherState:
     """``fisher``: F + ε, ``(K, P)``; ``weighted``: (F + ε) ⊙ θ, ``(K, P)``; ``scratch``:
-    ``(min(CHUNK, P),)`` storage for one chunk's denominator."""
+    ``(min(chunk_values(device), P),)`` storage for one chunk's denominator."""
 
     pool: CandidatePool
     fisher: torch.Tensor
@@ -120,7 +120,8 @@ class FisherMerge(MergeMethod):
         floor = 0.0 if self.options.search_floor else self.options.floor
         fisher = fisher.to(pool.compute_dtype) + floor
         weighted = fisher * pool.stacked  # promotes a half pool's rows to float32
-        scratch = torch.empty(min(CHUNK, pool.num_values), dtype=fisher.dtype, device=fisher.device)
+        scratch = torch.empty(min(chunk_values(pool.device), pool.num_values), dtype=fisher.dtype,
+                              device=fisher.device)
         return FisherState(pool, fisher, weighted, floor, scratch)
 
     def grouped_variables(self, k: int) -> frozenset[str]:
@@ -128,7 +129,7 @@ class FisherMerge(MergeMethod):
 
     def combine(self, state: FisherState, values: Values, out: torch.Tensor) -> torch.Tensor:
         lam, floor = self._coefficients(state, values)
-        for part in chunks(state.pool.num_values, CHUNK):
+        for part in chunks(state.pool.num_values, chunk_values(state.pool.device)):
             self._combine_chunk(state, lam, floor, out, part)
         return out
 
@@ -138,7 +139,7 @@ class FisherMerge(MergeMethod):
         for group_values, ranges in zip(values, groups.ranges, strict=True):
             lam, floor = self._coefficients(state, group_values)
             for run in ranges:
-                for part in chunks_of(run, CHUNK):
+                for part in chunks_of(run, chunk_values(state.pool.device)):
                     self._combine_chunk(state, lam, floor, out, part)
         return out
 
