@@ -15,7 +15,9 @@ Three modes (``train.mode``):
 
 ``train.max_train_examples`` caps each head's rows; ``train.task_weights`` weights the
 heads in ``train.tasks`` order (default 1 each). The shared encoder is the model's
-``base_model_prefix`` module; every other parameter belongs to a head.
+``base_model_prefix`` module; every other parameter belongs to a head. ``train.smart`` adds
+SMART's terms to each head's loss before it is weighted, or its gradient taken for the
+surgery (``bomerge.train.smart``); the logged losses stay the heads' own.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch import nn
 from bomerge.errors import BomergeError
 from bomerge.tasks.base import Batch, Example, Task
 from bomerge.train.pcgrad import pcgrad
+from bomerge.train.smart import Smart, smart_for
 from bomerge.train.snapshots import (
     SnapshotKeeper,
     TrainingRun,
@@ -71,6 +74,7 @@ def train_groups(run: TrainingRun) -> list[Path]:
                                for ex in subsample(rows[name], train.max_train_examples, train.seed)]
 
     model, tokenizer = start_point(task, train, examples, run.out_dir, device)
+    smart = smart_for(train.smart, task, model)  # refuses a model it cannot perturb, before step 1
 
     generator = torch.Generator().manual_seed(train.seed)
     batches = task.batches(examples, tokenizer, task_cfg.max_length, train.batch_size, "cpu")
@@ -87,6 +91,8 @@ def train_groups(run: TrainingRun) -> list[Path]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
+        if smart is not None:
+            smart.after_step()
         running = keeper.step(loss_value)
         progress.update(bar, advance=1, description=f"{task.name} {mode} {label} loss {running:.3f}")
 
@@ -96,14 +102,16 @@ def train_groups(run: TrainingRun) -> list[Path]:
             if mode == "pcgrad":
                 for _ in range(steps_per_epoch):
                     total = pcgrad_step(task, model, [streams[n].next() for n in names], weights,
-                                        optimizer, generator, device)
+                                        optimizer, generator, device, smart)
                     step(total, "all")
             else:
                 for batch in round_robin([streams[n].epoch() for n in names]):
                     optimizer.zero_grad(set_to_none=True)
-                    loss = batch_loss(task, model, batch, device)
-                    (weight_of[batch.group] * loss).backward()
+                    objective, loss = batch_objective(task, model, batch, device, smart)
+                    (weight_of[batch.group] * objective).backward()
                     step(float(loss.detach()), batch.group)
+    if smart is not None:
+        smart.close()
     return run.finish(keeper, len(examples))
 
 
@@ -127,19 +135,30 @@ def batch_loss(task: Task, model: nn.Module, batch: Batch,
     return task.loss(on_device, task.forward(model, None, on_device))
 
 
+def batch_objective(task: Task, model: nn.Module, batch: Batch, device: torch.device | str,
+                    smart: Smart | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(objective, loss)`` of one batch of one head: its loss with SMART's terms added
+    when ``smart`` is given (else the loss itself), and the loss alone."""
+    on_device = batch.to(device)
+    outputs = task.forward(model, None, on_device)
+    loss = task.loss(on_device, outputs)
+    return (loss if smart is None else smart.objective(on_device, outputs, loss)), loss
+
+
 def pcgrad_step(task: Task, model: nn.Module, batches: list[Batch], weights: list[float],
                 optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                device: torch.device | str) -> float:
+                device: torch.device | str, smart: Smart | None = None) -> float:
     """Set the gradients of one PCGrad step (surgery on the shared encoder, weighted own
-    gradients on the heads); returns the weighted sum of the task losses."""
+    gradients on the heads), each head's gradient taken of its objective (``smart``: with
+    SMART's terms); returns the weighted sum of the task losses."""
     encoder = f"{model.base_model_prefix}."
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     shared = [p for n, p in named if n.startswith(encoder)]
     heads = [p for n, p in named if not n.startswith(encoder)]
     task_gradients, head_total, total = [], [torch.zeros_like(p) for p in heads], 0.0
     for batch, weight in zip(batches, weights, strict=True):
-        loss = batch_loss(task, model, batch, device)
-        grads = torch.autograd.grad(loss, shared + heads, allow_unused=True)
+        objective, loss = batch_objective(task, model, batch, device, smart)
+        grads = torch.autograd.grad(objective, shared + heads, allow_unused=True)
         task_gradients.append(torch.cat([
             (g if g is not None else torch.zeros_like(p)).reshape(-1)
             for g, p in zip(grads[: len(shared)], shared, strict=True)

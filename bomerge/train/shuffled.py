@@ -3,7 +3,8 @@ batches.
 
 With a constant learning rate after warm-up (the default), the kept snapshots are the
 trajectory stochastic weight averaging (Izmailov et al., 2018) averages, and whose
-weighting MOBO-SWA (Jang et al., 2024) searches.
+weighting MOBO-SWA (Jang et al., 2024) searches. ``train.smart`` adds SMART's terms to the
+loss (``bomerge.train.smart``); the logged loss stays the task's own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from bomerge.train.smart import smart_for
 from bomerge.train.snapshots import (
     SnapshotKeeper,
     TrainingRun,
@@ -30,6 +32,7 @@ def train_shuffled(run: TrainingRun) -> list[Path]:
                          train.seed)
 
     model, tokenizer = start_point(task, train, examples, run.out_dir, device)
+    smart = smart_for(train.smart, task, model)  # refuses a model it cannot perturb, before step 1
 
     encoded = task.encode(examples, tokenizer, task_cfg.max_length)
     steps_per_epoch = -(-len(examples) // train.batch_size)
@@ -44,12 +47,18 @@ def train_shuffled(run: TrainingRun) -> list[Path]:
             order = torch.randperm(len(examples), generator=generator).tolist()
             for start in range(0, len(order), train.batch_size):
                 batch = task.collate(encoded, order[start : start + train.batch_size]).to(device)
-                loss = task.loss(batch, task.forward(model, None, batch))
+                outputs = task.forward(model, None, batch)
+                loss = task.loss(batch, outputs)
+                objective = loss if smart is None else smart.objective(batch, outputs, loss)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                objective.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 scheduler.step()
+                if smart is not None:
+                    smart.after_step()
                 running = keeper.step(float(loss.detach()))
                 progress.update(bar, advance=1, description=f"{task.name} loss {running:.3f}")
+    if smart is not None:
+        smart.close()
     return run.finish(keeper, len(examples))

@@ -59,8 +59,8 @@ class TrainedCheckpoint:
 
 def run_settings(task_cfg: TaskConfig, train: TrainConfig) -> dict[str, object]:
     dumped = train.model_dump(mode="json")
-    for key in ("mode", "tasks", "task_weights", "init_seed"):  # absent unless set, so runs
-        if dumped[key] is None:                                 # recorded before them match
+    for key in ("mode", "tasks", "task_weights", "init_seed", "smart"):  # absent unless set,
+        if dumped[key] is None:                 # so runs recorded before these keys match
             del dumped[key]
     settings: dict[str, object] = {"task": task_cfg.name, "max_length": task_cfg.max_length,
                                    "train": dumped}
