@@ -17,14 +17,19 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the kept checkpoints.")],
     quiet: Quiet = False,
 ) -> None:
-    """Fine-tune a model on a task and keep the last k checkpoints (SWA candidates)."""
+    """Fine-tune a model on a task and keep the last k checkpoints (SWA candidates); with
+    candidates.recipes, each recipe into its own folder."""
     from bomerge.search.names import load_study_config
     from bomerge.search.workbench import resolve_device
     from bomerge.train.finetune import finetune
 
+    from bomerge.search.workbench import run_folder
+
     config = load_study_config(config_path)
     if config.train is None:
         raise BomergeError(f"{config_path}: no 'train' section")
-    paths = finetune(config.task, config.train, out_dir, resolve_device(config.device), not quiet)
-    for path in paths:
-        out.print(str(path))
+    for recipe, settings in config.training_runs():  # candidates.recipes: each into --out/NAME
+        paths = finetune(config.task, settings, run_folder(out_dir, recipe),
+                         resolve_device(config.device), not quiet)
+        for path in paths:
+            out.print(str(path))

@@ -64,6 +64,10 @@ class StudyConfig(StrictRecord):
     ray: RayConfig = RayConfig()
     outer: OuterConfig | None = None
     baselines: list[str] | None = None
+    recipes: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="named variants of the train: section (the keys "
+        "they replace); candidates.recipes says which are trained and merged"
+    )
 
     @field_validator("name")
     @classmethod
@@ -87,7 +91,53 @@ class StudyConfig(StrictRecord):
             raise ValueError("outer: (bilevel search) needs a train: section to fine-tune with")
         if self.search.pick == "loss_bound" and self.search.pick_loss_bound is None:
             raise ValueError("search.pick 'loss_bound' needs search.pick_loss_bound")
+        self._check_recipes()
         return self
+
+    def _check_recipes(self) -> None:
+        listed, defined = self.candidates.recipes, self.recipes
+        if not listed and not defined:
+            return
+        if not listed:
+            raise ValueError(f"recipes: {', '.join(defined)} defined but candidates.recipes "
+                             "lists none to train")
+        if self.train is None:
+            raise ValueError("candidates.recipes: recipes are variants of the train: section; "
+                             "add one with the settings they share")
+        if self.outer is not None:
+            raise ValueError("candidates.recipes cannot be combined with outer: (bilevel "
+                             "search trains its own runs)")
+        for name in listed:
+            if name not in defined:
+                raise ValueError(f"candidates.recipes: unknown recipe '{name}' (the config's "
+                                 f"recipes: {', '.join(defined) or 'none'})")
+        if len(set(listed)) != len(listed):
+            raise ValueError(f"candidates.recipes lists a recipe twice: {listed}")
+        for name in defined:
+            if not STUDY_NAME_PATTERN.match(name):
+                raise ValueError(f"recipes: name '{name}' must start with a letter or digit "
+                                 "and use only letters, digits, '_', '-', '.' (it names a folder)")
+            self.recipe_train(name)
+
+    def recipe_train(self, name: str) -> TrainConfig:
+        """Recipe ``name``: the ``train:`` section with the recipe's keys replaced."""
+        assert self.train is not None
+        merged = {**self.train.model_dump(exclude_unset=True), **self.recipes[name]}
+        try:
+            return TrainConfig.model_validate(merged)
+        except ValidationError as error:
+            first = error.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            problem = ("unknown key" if first["type"] == "extra_forbidden"
+                       else first["msg"].removeprefix("Value error, "))
+            raise ValueError(f"recipes.{name}.{key}: {problem}") from None
+
+    def training_runs(self) -> list[tuple[str | None, TrainConfig]]:
+        """The fine-tuning runs whose snapshots are candidates: each of ``candidates.recipes``
+        (trained into ``candidates/NAME``), else the ``train:`` section (into ``candidates``)."""
+        if self.candidates.recipes:
+            return [(name, self.recipe_train(name)) for name in self.candidates.recipes]
+        return [(None, self.train)] if self.train is not None else []
 
     @property
     def study_dir(self) -> Path:

@@ -152,6 +152,11 @@ class CandidatesConfig(StrictRecord):
         None, description="task multi: the task each candidate was fine-tuned on, parallel "
         "to the candidate list (one candidate per task)"
     )
+    recipes: list[str] = Field(
+        default_factory=list, description="names of the config's recipes: (variants of its "
+        "train: section); each is trained once into candidates/NAME and its kept snapshots "
+        "are candidates, in this order"
+    )
 
 
 class StatisticsConfig(StrictRecord):

@@ -179,7 +179,7 @@ def unsupported_message(task: Task, method: MergeMethod) -> str:
 def expected_candidates(config: StudyConfig) -> int | None:
     """K as far as it is known before training: listed folders, glob matches and the
     snapshots a training run keeps."""
-    k = len(config.candidates.paths) + (config.train.keep_last if config.train else 0)
+    k = len(config.candidates.paths) + sum(train.keep_last for _, train in config.training_runs())
     for pattern in config.candidates.glob:
         k += sum(1 for p in glob.glob(pattern) if Path(p).is_dir())
     return k or None

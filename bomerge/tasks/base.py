@@ -167,8 +167,8 @@ class Task(ABC):
         if unread:
             raise BomergeError(f"task.data.{unread[0]} is not read by task '{self.name}' (it "
                                f"reads {', '.join(self.data_keys)})")
-        if config.train is not None:
-            self.training_plan(config.train)
+        for _, train in config.training_runs():
+            self.training_plan(train)
         objectives = config.search.objectives
         if objectives in ("per_task", "average") and not self.group_metrics:
             raise BomergeError(f"search.objectives '{objectives}' needs a task with one metric "
