@@ -284,22 +284,27 @@ def print_cost_table(runs: dict[str, list[Run]], reference: tuple[float, float],
     def spread(values: list[float]) -> float:
         return statistics.stdev(values) if len(values) > 1 else 0.0
 
-    print(f"\nearly stopping at {trials} trials: cost = selection rows scored")
+    print(f"\nearly stopping at {trials} trials: cost = selection rows scored; 'twin at equal "
+          "rows' = the full-evaluation run of the same seed cut at the trials those rows buy")
     print(f"{'arm':>13} {'hypervolume (mean ± std)':>26} {'best metric':>12} {'rows':>8} "
-          f"{'rows ratio':>10} {'stopped':>8} {'within 1 std':>12}")
+          f"{'rows ratio':>10} {'stopped':>8} {'within 1 std':>12} {'twin at equal rows':>22}")
     for name, arm_runs in runs.items():
         volumes, rows = volumes_of(arm_runs), rows_of(arm_runs)
         stopped = [sum(r.get("stopped") or []) for r in arm_runs]
         twin = runs.get(name.removesuffix("-es")) if name.endswith("-es") else None
-        ratio = within = ""
+        ratio = within = equal_cost = ""
         if twin:
             twin_volumes = volumes_of(twin)
             ratio = f"{statistics.fmean(rows) / statistics.fmean(rows_of(twin)):.2f}"
             level = statistics.fmean(twin_volumes) - spread(twin_volumes)
             within = "yes" if statistics.fmean(volumes) >= level else "no"
+            cut = [hypervolume(full_points(t, n // rows_per_trial), reference)
+                   for t, n in zip(twin, rows, strict=False)]
+            equal_cost = f"{statistics.fmean(cut):.5f} ± {spread(cut):.5f}"
         print(f"{name:>13} {statistics.fmean(volumes):17.5f} ± {spread(volumes):.5f} "
               f"{statistics.median(best_metric(r, trials) for r in arm_runs):12.4f} "
-              f"{statistics.fmean(rows):8.0f} {ratio:>10} {statistics.fmean(stopped):8.1f} {within:>12}")
+              f"{statistics.fmean(rows):8.0f} {ratio:>10} {statistics.fmean(stopped):8.1f} "
+              f"{within:>12} {equal_cost:>22}")
 
 
 if __name__ == "__main__":
