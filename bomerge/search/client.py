@@ -85,15 +85,20 @@ def open_client(name: str, url: str, seed: int, design: ExperimentDesign) -> Any
     from ax.api.client import Client
     from ax.api.configs import StorageConfig
 
-    client = stored_client(name, url, seed)
-    if client is not None:
-        return client
     # Resolved before anything is written: an unknown strategy must not leave an
     # experiment without a generation strategy in the store.
     strategy = get_strategy(design.strategy).build(design.settings)
-    client = Client(storage_config=StorageConfig(url=url), random_seed=seed)
-    client.configure_experiment(parameters=design.parameters,
-                                parameter_constraints=design.parameter_constraints, name=name)
-    client.configure_optimization(design.objective, outcome_constraints=design.outcome_constraints)
-    client.set_generation_strategy(strategy)
+    client = stored_client(name, url, seed)
+    if client is None:
+        client = Client(storage_config=StorageConfig(url=url), random_seed=seed)
+        client.configure_experiment(parameters=design.parameters,
+                                    parameter_constraints=design.parameter_constraints, name=name)
+    # Each step below writes the store on its own: a process killed between them left an
+    # experiment without its optimisation config or generation strategy (and no trial yet),
+    # which the next run completes from the same design.
+    if client._experiment.optimization_config is None:
+        client.configure_optimization(design.objective,
+                                      outcome_constraints=design.outcome_constraints)
+    if client._maybe_generation_strategy is None:
+        client.set_generation_strategy(strategy)
     return client
