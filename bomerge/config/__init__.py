@@ -185,10 +185,20 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             cands["glob"] = [resolve(p) for p in cands["glob"]]
         if isinstance(cands.get("base"), str) and cands["base"] != "minilm":
             cands["base"] = resolve(cands["base"])
-    train = raw.get("train")
-    if isinstance(train, dict) and isinstance(train.get("model"), str):
-        if train["model"] not in ("minilm", "tiny"):
+    def resolve_train(train: Any) -> None:
+        if not isinstance(train, dict):
+            return
+        if isinstance(train.get("model"), str) and train["model"] not in ("minilm", "tiny"):
             train["model"] = resolve(train["model"])
+        intermediate = train.get("intermediate")
+        if isinstance(intermediate, dict):  # its data: and a task section's own data:
+            resolve_task(intermediate)
+            resolve_task(intermediate.get("task"))
+
+    resolve_train(raw.get("train"))
+    if isinstance(raw.get("recipes"), dict):
+        for recipe in raw["recipes"].values():
+            resolve_train(recipe)
     return raw
 
 

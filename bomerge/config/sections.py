@@ -98,6 +98,18 @@ class SmartConfig(StrictRecord):
                             "term D(θ, θ̃)")
 
 
+class IntermediateConfig(StrictRecord):
+    """``train.intermediate``: fine-tune the encoder on another one-head task first (STILTs,
+    Phang et al. 2018); the run starts from it with fresh heads (``bomerge.train.intermediate``
+    says which ``train:`` settings the intermediate run shares, and why)."""
+
+    task: str | TaskConfig = Field(..., description="a one-head task's name, or a task section")
+    data: DataConfig | None = Field(None, description="a named task's rows (default: task.data)")
+    epochs: int = Field(1, gt=0)
+    max_train_examples: int | None = Field(None, gt=0)
+    learning_rate: float | None = Field(None, gt=0, description="default: train.learning_rate")
+
+
 class TrainConfig(StrictRecord):
     """Fine-tuning that produces candidate checkpoints (the last ``keep_last`` snapshots)."""
 
@@ -135,6 +147,8 @@ class TrainConfig(StrictRecord):
         None, description="SMART regularisation of every head's loss (absent: plain "
         "training); 'smart: {}' takes the paper's defaults"
     )
+    intermediate: IntermediateConfig | None = Field(
+        None, description="fine-tune the encoder on another task first (absent: start from model)")
 
 
 class CandidatesConfig(StrictRecord):

@@ -16,6 +16,7 @@ from bomerge.merge import build_method
 from bomerge.search.baselines import check_baseline_names
 from bomerge.search.strategies import get_strategy
 from bomerge.tasks import get_task
+from bomerge.train.intermediate import check_intermediate
 
 
 def check_names(config: StudyConfig, source: str) -> StudyConfig:
@@ -23,6 +24,8 @@ def check_names(config: StudyConfig, source: str) -> StudyConfig:
     whose settings its task cannot honour; the message starts with ``source``."""
     try:
         get_task(config.task).check_config(config)
+        for _, train in config.training_runs():
+            check_intermediate(config.task, train)
         build_method(config.merge.method, config.merge.options)
         if config.baselines is not None:
             check_baseline_names(config.baselines)

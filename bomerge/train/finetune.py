@@ -5,6 +5,9 @@ model soups.
 one-head tasks; ``round_robin``, ``pcgrad`` and ``single`` over the heads of a several-head
 task. A loop is a function of a ``TrainingRun``, listed under its mode in ``TRAINING_LOOPS``
 (a test checks that every registered task's modes have one).
+
+With ``train.intermediate`` a run first fine-tunes (or reuses) its intermediate run beside
+its folder and starts from that encoder (``bomerge.train.intermediate``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from pathlib import Path
 import torch
 
 from bomerge.config import TaskConfig, TrainConfig
+from bomerge.errors import BomergeError
 from bomerge.tasks import get_task
 from bomerge.train.groups import train_groups
+from bomerge.train.intermediate import KEY, check_intermediate, intermediate_folder
 from bomerge.train.shuffled import train_shuffled
 from bomerge.train.snapshots import TrainingRun, finished_checkpoints
 
@@ -43,16 +48,26 @@ def finetune(
 
     A run that actually trains (not one found finished) appends a line to ``log_path``
     (JSON lines: folder, settings, steps, seconds), so callers can tell trained runs from
-    reused ones."""
+    reused ones. With ``train.intermediate``, its run (kept in ``intermediate_folder``)
+    is trained first, or reused when finished, and logged the same way."""
+    intermediate = check_intermediate(task_cfg, train)  # bad settings stop before any work
     done = finished_checkpoints(out_dir, task_cfg, train)
     if done is not None:
         return done
     task = get_task(task_cfg)
     plan = task.training_plan(train)
+    start: Path | None = None
+    if intermediate is not None:
+        folder = intermediate_folder(out_dir)
+        try:
+            finished_checkpoints(folder, *intermediate)
+        except BomergeError as error:  # refused like any run, named as the intermediate one
+            raise BomergeError(f"{KEY}: {error}") from None
+        start = finetune(*intermediate, folder, device, show_progress, log_path)[-1]
     started = time.perf_counter()
     if out_dir.exists():
         shutil.rmtree(out_dir)  # an unfinished run: training is deterministic, start over
     out_dir.mkdir(parents=True)
     run = TrainingRun(task, task_cfg, train, plan, out_dir, device, show_progress, log_path,
-                      started)
+                      started, start)
     return TRAINING_LOOPS[plan.mode](run)

@@ -73,7 +73,7 @@ def train_groups(run: TrainingRun) -> list[Path]:
     examples: list[Example] = [ex for name in names
                                for ex in subsample(rows[name], train.max_train_examples, train.seed)]
 
-    model, tokenizer = start_point(task, train, examples, run.out_dir, device)
+    model, tokenizer = start_point(task, train, examples, run.out_dir, device, run.intermediate)
     smart = smart_for(train.smart, task, model)  # refuses a model it cannot perturb, before step 1
 
     generator = torch.Generator().manual_seed(train.seed)

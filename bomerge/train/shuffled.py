@@ -31,7 +31,7 @@ def train_shuffled(run: TrainingRun) -> list[Path]:
     examples = subsample(task.load_split(task_cfg.data, "train"), train.max_train_examples,
                          train.seed)
 
-    model, tokenizer = start_point(task, train, examples, run.out_dir, device)
+    model, tokenizer = start_point(task, train, examples, run.out_dir, device, run.intermediate)
     smart = smart_for(train.smart, task, model)  # refuses a model it cannot perturb, before step 1
 
     encoded = task.encode(examples, tokenizer, task_cfg.max_length)

@@ -2,7 +2,9 @@
 snapshot keeper that keeps the last k checkpoints and marks a run finished.
 
 A finished run writes ``train.json``; calling again with the same settings returns its
-checkpoints without retraining, and different settings are refused instead of mixed.
+checkpoints without retraining, and different settings are refused instead of mixed. A run
+with ``train.intermediate`` starts from the encoder of its intermediate run
+(``bomerge.train.intermediate``), and its settings hold that run's.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ from bomerge.errors import BomergeError
 from bomerge.fileio import append_jsonl, atomic_write
 from bomerge.models import load_tokenizer, resolve_model_folder, train_wordpiece
 from bomerge.tasks.base import Example, Task, TrainingPlan
+from bomerge.train.intermediate import check_intermediate, data_identity, save_encoder
 
 MANIFEST = "train.json"
 
@@ -43,6 +47,7 @@ class TrainingRun:
     show_progress: bool
     log_path: Path | None
     started: float
+    intermediate: Path | None = None  # the intermediate run's final model, if any
 
     def finish(self, keeper: SnapshotKeeper, train_rows: int) -> list[Path]:
         return keeper.finish(run_settings(self.task_cfg, self.train), train_rows, self.log_path,
@@ -58,16 +63,23 @@ class TrainedCheckpoint:
 
 
 def run_settings(task_cfg: TaskConfig, train: TrainConfig) -> dict[str, object]:
+    """What a run trained, as its manifest records it: a finished run is reused only for
+    equal settings. ``train.intermediate`` is recorded as the intermediate run's own
+    settings (what it trained, not where its rows are)."""
     dumped = train.model_dump(mode="json")
-    for key in ("mode", "tasks", "task_weights", "init_seed", "smart"):  # absent unless set,
-        if dumped[key] is None:                 # so runs recorded before these keys match
+    for key in ("mode", "tasks", "task_weights", "init_seed", "smart",  # absent unless set, so
+                "intermediate"):                   # runs recorded before these keys match
+        if dumped[key] is None:
             del dumped[key]
+    intermediate = check_intermediate(task_cfg, train)
+    if intermediate is not None:
+        dumped["intermediate"] = run_settings(*intermediate)
     settings: dict[str, object] = {"task": task_cfg.name, "max_length": task_cfg.max_length,
                                    "train": dumped}
     # The rows a task reads from files it names (a csv task's files, columns and label
     # order) are part of what was trained; a data root is only where the rows are, and runs
     # recorded before this key match as they are.
-    identity = task_cfg.data.model_dump(mode="json", exclude={"root", "hub"}, exclude_none=True)
+    identity = data_identity(task_cfg.data)
     if identity:
         settings["data"] = identity
     return settings
@@ -98,14 +110,22 @@ def subsample(examples: list[Example], limit: int | None, seed: int) -> list[Exa
 
 
 def start_point(task: Task, train: TrainConfig, examples: list[Example], out_dir: Path,
-                device: torch.device | str) -> tuple[Any, Any]:
+                device: torch.device | str, intermediate: Path | None = None) -> tuple[Any, Any]:
     """The start point θ_0 (pretrained encoder or tiny BERT, freshly initialised head),
     seeded by ``train.init_seed`` (default ``train.seed``) and saved in ``out_dir/base``:
-    the base that task-vector merges of the run's checkpoints subtract. Returns the model,
-    on ``device`` in training mode, and its tokenizer."""
+    the base that task-vector merges of the run's checkpoints subtract. After intermediate
+    training, the encoder is the ``intermediate`` model's (a tiny model with its
+    vocabulary) and ``base`` is that post-intermediate start point. Returns the model, on
+    ``device`` in training mode, and its tokenizer."""
     init_seed = train.seed if train.init_seed is None else train.init_seed
     torch.manual_seed(init_seed)
-    if train.model == "tiny":
+    if intermediate is not None:
+        tokenizer = load_tokenizer(intermediate)
+        with tempfile.TemporaryDirectory(dir=out_dir) as encoder:  # heads start fresh
+            save_encoder(intermediate, Path(encoder))
+            torch.manual_seed(init_seed)  # the heads' init, whatever loading the encoder drew
+            model = task.new_model(Path(encoder), train.dropout)
+    elif train.model == "tiny":
         sentences = [t for ex in examples for t in (ex.text_a, ex.text_b) if t]
         tokenizer = train_wordpiece(sentences, train.tiny.vocab_size)
         model = task.new_tiny_model(tokenizer, train.tiny, init_seed, train.dropout)
