@@ -20,10 +20,8 @@ def train(
     """Fine-tune a model on a task and keep the last k checkpoints (SWA candidates); with
     candidates.recipes, each recipe into its own folder."""
     from bomerge.search.names import load_study_config
-    from bomerge.search.workbench import resolve_device
+    from bomerge.search.workbench import resolve_device, run_folder
     from bomerge.train.finetune import finetune
-
-    from bomerge.search.workbench import run_folder
 
     config = load_study_config(config_path)
     if config.train is None:

@@ -31,7 +31,7 @@ from torch import nn
 from bomerge.errors import BomergeError
 from bomerge.tasks.base import Batch, Example, Task
 from bomerge.train.pcgrad import pcgrad
-from bomerge.train.smart import Smart, smart_for
+from bomerge.train.smart import Smart, batch_objective, smart_for
 from bomerge.train.snapshots import (
     SnapshotKeeper,
     TrainingRun,
@@ -126,23 +126,6 @@ def round_robin(epochs: list[Iterator[Batch]]) -> Iterator[Batch]:
                 still.append(it)
                 yield batch
         active = still
-
-
-def batch_loss(task: Task, model: nn.Module, batch: Batch,
-               device: torch.device | str) -> torch.Tensor:
-    """The head's loss of one batch, run through the model on ``device``."""
-    on_device = batch.to(device)
-    return task.loss(on_device, task.forward(model, None, on_device))
-
-
-def batch_objective(task: Task, model: nn.Module, batch: Batch, device: torch.device | str,
-                    smart: Smart | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(objective, loss)`` of one batch of one head: its loss with SMART's terms added
-    when ``smart`` is given (else the loss itself), and the loss alone."""
-    on_device = batch.to(device)
-    outputs = task.forward(model, None, on_device)
-    loss = task.loss(on_device, outputs)
-    return (loss if smart is None else smart.objective(on_device, outputs, loss)), loss
 
 
 def pcgrad_step(task: Task, model: nn.Module, batches: list[Batch], weights: list[float],

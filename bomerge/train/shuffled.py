@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from bomerge.train.smart import smart_for
+from bomerge.train.smart import batch_objective, smart_for
 from bomerge.train.snapshots import (
     SnapshotKeeper,
     TrainingRun,
@@ -46,10 +46,8 @@ def train_shuffled(run: TrainingRun) -> list[Path]:
         for _ in range(train.epochs):
             order = torch.randperm(len(examples), generator=generator).tolist()
             for start in range(0, len(order), train.batch_size):
-                batch = task.collate(encoded, order[start : start + train.batch_size]).to(device)
-                outputs = task.forward(model, None, batch)
-                loss = task.loss(batch, outputs)
-                objective = loss if smart is None else smart.objective(batch, outputs, loss)
+                batch = task.collate(encoded, order[start : start + train.batch_size])
+                objective, loss = batch_objective(task, model, batch, device, smart)
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

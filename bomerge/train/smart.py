@@ -250,3 +250,14 @@ def frozen_copy(model: nn.Module) -> nn.Module:
 def smart_for(settings: SmartConfig | None, task: Task, model: nn.Module) -> Smart | None:
     """The regulariser ``train.smart`` asks for, or None for plain training."""
     return None if settings is None else Smart(settings, task, model)
+
+
+def batch_objective(task: Task, model: nn.Module, batch: Batch, device: torch.device | str,
+                    smart: Smart | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(objective, loss)`` of one batch of one head, run through the model on ``device``:
+    its loss with SMART's terms added when ``smart`` is given (else the loss itself), and
+    the loss alone (what training logs)."""
+    on_device = batch.to(device)
+    outputs = task.forward(model, None, on_device)
+    loss = task.loss(on_device, outputs)
+    return (loss if smart is None else smart.objective(on_device, outputs, loss)), loss

@@ -17,8 +17,9 @@ from bomerge.search.names import check_names
 from bomerge.tasks.cs224n import CS224N
 from bomerge.tasks.cs224n.model import MultitaskBert
 from bomerge.train.finetune import TRAINING_LOOPS, finetune
-from bomerge.train.groups import batch_loss, pcgrad_step, round_robin
+from bomerge.train.groups import pcgrad_step, round_robin
 from bomerge.train.pcgrad import pcgrad
+from bomerge.train.smart import batch_objective
 from tests.conftest import tiny_multitask_dict
 
 
@@ -76,7 +77,7 @@ def test_a_pcgrad_step_sets_the_encoder_gradient_to_the_surgery_and_heads_to_the
     encoder = [(n, p) for n, p in model.named_parameters() if n.startswith("bert.")]
     task_grads, head_grads, expected_total = [], {}, 0.0
     for batch, weight in zip(picked, weights):
-        loss = batch_loss(CS224N, model, batch, "cpu")
+        _, loss = batch_objective(CS224N, model, batch, "cpu", None)
         expected_total += weight * float(loss.detach())
         grads = torch.autograd.grad(loss, [p for _, p in model.named_parameters()], allow_unused=True)
         named = dict(zip([n for n, _ in model.named_parameters()], grads))
