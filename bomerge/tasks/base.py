@@ -159,12 +159,14 @@ class Task(ABC):
     normalised: bool = False
 
     # ---- configuration --------------------------------------------------------------
+    def unread_data_keys(self, data: DataConfig) -> list[str]:
+        """The keys of ``data`` set away from their defaults that this task does not read."""
+        return [key for key, info in type(data).model_fields.items()
+                if key not in self.data_keys and getattr(data, key) != info.default]
+
     def check_config(self, config: StudyConfig) -> None:
         """Refuse settings this task cannot honour (raise ``BomergeError`` naming the key)."""
-        data = config.task.data
-        unread = [key for key, field_info in type(data).model_fields.items()
-                  if key not in self.data_keys and getattr(data, key) != field_info.default]
-        if unread:
+        if unread := self.unread_data_keys(config.task.data):
             raise BomergeError(f"task.data.{unread[0]} is not read by task '{self.name}' (it "
                                f"reads {', '.join(self.data_keys)})")
         for _, train in config.training_runs():

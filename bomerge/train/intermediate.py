@@ -110,10 +110,7 @@ def check_intermediate(task_cfg: TaskConfig, train: TrainConfig) -> tuple[TaskCo
     if not isinstance(task, SequenceClassificationTask) or len(task.groups) != 1:
         raise BomergeError(f"{KEY}.task: task '{task.name}' has heads "
                            f"{', '.join(task.groups) or 'of several tasks'}; {one_task}")
-    data = inter_cfg.data
-    unread = [key for key, info in type(data).model_fields.items()
-              if key not in task.data_keys and getattr(data, key) != info.default]
-    if unread:
+    if unread := task.unread_data_keys(inter_cfg.data):
         where = f"{KEY}.task.data" if isinstance(section.task, TaskConfig) else f"{KEY}.data"
         raise BomergeError(f"{where}.{unread[0]} is not read by task '{task.name}' (it reads "
                            f"{', '.join(task.data_keys)})")
