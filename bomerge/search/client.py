@@ -85,11 +85,11 @@ def open_client(name: str, url: str, seed: int, design: ExperimentDesign) -> Any
     from ax.api.client import Client
     from ax.api.configs import StorageConfig
 
-    # Resolved before anything is written: an unknown strategy must not leave an
-    # experiment without a generation strategy in the store.
-    strategy = get_strategy(design.strategy).build(design.settings)
-    client = stored_client(name, url, seed)
+    client, strategy = stored_client(name, url, seed), None
     if client is None:
+        # Resolved before anything is written: an unknown strategy must not leave an
+        # experiment without a generation strategy in the store.
+        strategy = get_strategy(design.strategy).build(design.settings)
         client = Client(storage_config=StorageConfig(url=url), random_seed=seed)
         client.configure_experiment(parameters=design.parameters,
                                     parameter_constraints=design.parameter_constraints, name=name)
@@ -100,5 +100,7 @@ def open_client(name: str, url: str, seed: int, design: ExperimentDesign) -> Any
         client.configure_optimization(design.objective,
                                       outcome_constraints=design.outcome_constraints)
     if client._maybe_generation_strategy is None:
+        if strategy is None:
+            strategy = get_strategy(design.strategy).build(design.settings)
         client.set_generation_strategy(strategy)
     return client
