@@ -35,23 +35,27 @@ BERT_BASE_LAYER = 7_087_872
 BERT_BASE_LAYERS = 12
 
 
-def bert_base_groups(values: int, blocks: int) -> ParameterGroups:
-    """BERT-base's groups in a flat layout of ``values``: the embeddings, ``blocks``
-    contiguous blocks of its 12 layers (``blocks`` = 12: per layer), and the head
-    (pooler and classifier: the rest). Scaled down proportionally for a smaller ``values``."""
-    scale = values / BERT_BASE_VALUES
-    embeddings = int(BERT_BASE_EMBEDDINGS * scale)
-    layer = int(BERT_BASE_LAYER * scale)
-    sizes = [embeddings]
-    for b in range(blocks):
-        sizes.append(layer * sum(1 for i in range(BERT_BASE_LAYERS)
-                                 if block_of_layer(i, BERT_BASE_LAYERS, blocks) == b))
-    sizes.append(values - sum(sizes))
-    names = group_names("layer" if blocks == BERT_BASE_LAYERS else "block", None
-                        if blocks == BERT_BASE_LAYERS else blocks, BERT_BASE_LAYERS)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
+def block_groups(sizes: list[int], blocks: int) -> ParameterGroups:
+    """Groups of a flat ``(P,)`` layout whose tensors are ``sizes`` = ``[embeddings, layer
+    0, …, layer L−1, rest]`` values: the embeddings, ``blocks`` contiguous runs of the
+    layers (``blocks`` = L: one per layer) and the rest (pooler and classifier)."""
+    layers = len(sizes) - 2
+    merged = [sizes[0]] + [sum(sizes[1 + i] for i in range(layers)
+                               if block_of_layer(i, layers, blocks) == b) for b in range(blocks)]
+    merged.append(sizes[-1])
+    names = group_names("layer" if blocks == layers else "block",
+                        None if blocks == layers else blocks, layers)
+    offsets = np.concatenate([[0], np.cumsum(merged)])
     ranges = tuple((slice(int(a), int(b)),) for a, b in zip(offsets[:-1], offsets[1:]))
     return ParameterGroups(names, ranges, {})
+
+
+def bert_base_groups(values: int, blocks: int) -> ParameterGroups:
+    """BERT-base's groups (``block_groups``) in a flat layout of ``values``, scaled down
+    proportionally for a smaller ``values``."""
+    scale = values / BERT_BASE_VALUES
+    sizes = [int(BERT_BASE_EMBEDDINGS * scale)] + [int(BERT_BASE_LAYER * scale)] * BERT_BASE_LAYERS
+    return block_groups(sizes + [values - sum(sizes)], blocks)
 
 
 def random_pool(k: int, values: int, device: torch.device,

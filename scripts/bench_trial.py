@@ -50,7 +50,9 @@ def summarise(name: str, lines: list[dict]) -> dict[str, float]:
     return {"mode": name, "trials": len(lines), "span_s": span,
             "trial_s": span / len(lines), "idle": 1 - busy / span, "book": book / span,
             "gen_s": sum(x["gen_s"] for x in lines) / len(lines),
-            "eval_s": sum(x["eval_s"] for x in lines) / len(lines)}
+            "merge_s": sum(x["merge_s"] for x in lines) / len(lines),
+            "eval_s": sum(x["eval_s"] for x in lines) / len(lines),
+            "book_s": book / len(lines)}
 
 
 def main() -> None:

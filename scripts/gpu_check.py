@@ -102,22 +102,8 @@ def group_sizes(shape: str, vocab_size: int) -> tuple[int, list[int]]:
 
 
 # ---- merge -------------------------------------------------------------------------------
-def block_groups(sizes: list[int], blocks: int):
-    """The embeddings, ``blocks`` contiguous runs of layers and the rest, as groups of a
-    flat ``(P,)`` layout."""
-    from bomerge.merge.groups import ParameterGroups, block_of_layer, group_names
-
-    layers = len(sizes) - 2
-    merged = [sizes[0]] + [sum(sizes[1 + i] for i in range(layers)
-                               if block_of_layer(i, layers, blocks) == b) for b in range(blocks)]
-    merged.append(sizes[-1])
-    offsets = np.concatenate([[0], np.cumsum(merged)])
-    ranges = tuple((slice(int(a), int(b)),) for a, b in zip(offsets[:-1], offsets[1:]))
-    return ParameterGroups(group_names("block", blocks, layers), ranges, {})
-
-
 def measure_merge(device: torch.device, sizes: Sizes, vocab_size: int, record: Callable) -> None:
-    from bench_merge import random_pool
+    from bench_merge import block_groups, random_pool
     from benchtools import copy_seconds, median_seconds
 
     from bomerge.merge.fisher import FisherMerge
@@ -245,7 +231,7 @@ def random_candidates(folder: Path, shape: str, tokenizer_folder: Path, sentence
 
 def measure_trials(device: torch.device, sizes: Sizes, data: Path, tokenizer_folder: Path,
                    record: Callable) -> None:
-    from bench_trial import run_study
+    from bench_trial import run_study, summarise
 
     from bomerge.config import DataConfig
     from bomerge.tasks import get_task
@@ -266,16 +252,12 @@ def measure_trials(device: torch.device, sizes: Sizes, data: Path, tokenizer_fol
         for mode, overlap in (("in-turn", False), ("overlapped", True)):
             lines = run_study(raw, root / "config.yaml", root / "studies", mode, overlap,
                               sizes.trials)
-            span = max(x["t_end"] for x in lines) - min(x["t_start"] for x in lines)
-            busy = sum(x["t_end"] - x["t_start"] for x in lines)
-            n = len(lines)
-            record({"shape": sizes.trial_shape, "candidates": 5, "mode": mode, "trials": n,
-                    "s_per_trial": span / n,
-                    "generate_s": sum(x["gen_s"] for x in lines) / n,
-                    "merge_s": sum(x["merge_s"] for x in lines) / n,
-                    "evaluate_s": sum(x["eval_s"] for x in lines) / n,
-                    "bookkeeping_s": sum(x.get("book_s", 0.0) for x in lines) / n,
-                    "evaluator_idle": 1 - busy / span})
+            summary = summarise(mode, lines)
+            record({"shape": sizes.trial_shape, "candidates": 5, "mode": mode,
+                    "trials": summary["trials"], "s_per_trial": summary["trial_s"],
+                    "generate_s": summary["gen_s"], "merge_s": summary["merge_s"],
+                    "evaluate_s": summary["eval_s"], "bookkeeping_s": summary["book_s"],
+                    "evaluator_idle": summary["idle"]})
 
 
 # ---- CUDA tests --------------------------------------------------------------------------
