@@ -24,6 +24,7 @@ seconds each run took.
 
     python scripts/make_candidates.py                       # all five tasks, in turn
     python scripts/make_candidates.py --tasks rte mrpc --threads 1
+    python scripts/make_candidates.py --warm-only           # the cross-task candidates only
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ def task_config(task: str, data_root: Path) -> TaskConfig:
     return TaskConfig(name=task, max_length=MAX_LENGTH[task], data=DataConfig(root=data_root, hub=False))
 
 
-def make_task(task: str, data_root: Path, cache: Path) -> dict[str, Any]:
+def make_task(task: str, data_root: Path, cache: Path, warm_only: bool = False) -> dict[str, Any]:
     """Train (or find) the warm run and the four candidate runs of one task and write its
-    ``candidates.json``."""
+    ``candidates.json`` (with ``warm_only``, the warm run alone: what the cross-task table
+    merges; the listing then names no SWA or soup candidates)."""
     folder = cache / task
     seconds: dict[str, float] = {}
 
@@ -89,15 +91,17 @@ def make_task(task: str, data_root: Path, cache: Path) -> dict[str, Any]:
         return kept
 
     warm = run("warm", TrainConfig(**COMMON, **WARM_RUN, **WARM[task]))[-1]
+    chosen = {} if warm_only else RUNS
     runs = {name: run(name, TrainConfig(**{**COMMON, "model": str(warm)},
                                         max_train_examples=CANDIDATE_ROWS, epochs=1, **settings))
-            for name, settings in RUNS.items()}
+            for name, settings in chosen.items()}
     listing = {
         "task": task,
         "max_length": MAX_LENGTH[task],
+        "warm": str(warm),
         "base": str(folder / "swa" / BASE_FOLDER),
-        "swa": [str(p) for p in runs["swa"]],
-        "soup": [str(runs[name][-1]) for name in RUNS],
+        "swa": [str(p) for p in runs.get("swa", [])],
+        "soup": [str(runs[name][-1]) for name in chosen],
         "recipe": {"common": COMMON, "warm": {**WARM_RUN, **WARM[task]},
                    "candidate_rows": CANDIDATE_ROWS, "runs": RUNS},
         "seconds": _recorded_seconds(folder / "training.jsonl", seconds),
@@ -123,6 +127,8 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--warm-only", action="store_true",
+                        help="only the warm run of each task (the cross-task candidates)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -132,7 +138,7 @@ def main() -> None:
     for run, settings in RUNS.items():
         print(f"  {run}: {json.dumps(settings)}")
     for task in args.tasks:
-        make_task(task, args.data_root.resolve(), args.cache.resolve())
+        make_task(task, args.data_root.resolve(), args.cache.resolve(), args.warm_only)
     print(f"candidates under {args.cache.resolve()}")
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from bomerge.merge import (  # noqa: F401  (each module registers its method)
+    dare,
     fisher,
     localize_stitch,
     mats,
     regmean,
     task_arithmetic,
     ties,
+    tsv,
     weights,
+    wudi,
 )
 from bomerge.merge.base import METHODS, MergeMethod, build_method, get_method, register
 

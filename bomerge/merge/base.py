@@ -9,7 +9,7 @@ into preallocated storage on the device, with no disk I/O.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,7 +46,17 @@ class Scalar:
     log: bool = False
 
 
-Variable = Simplex | Scalar
+@dataclass(frozen=True)
+class Choice:
+    """One of ``options`` (an unordered categorical); ``dependents[option]`` names the
+    variables that exist only while that option is chosen (a hierarchical space)."""
+
+    name: str
+    options: tuple[str, ...]
+    dependents: Mapping[str, tuple[str, ...]]
+
+
+Variable = Simplex | Scalar | Choice
 Values = Mapping[str, "np.ndarray | float"]
 
 
@@ -70,6 +80,9 @@ class PrepareContext:
             structure), or None.
         cache: where computed statistics are kept between runs, or None (no caching).
         show_progress: whether long statistics show a progress bar.
+        prepare: prepares another method through the study's own store of prepared
+            states (so a method chosen per trial shares its statistics with the baseline
+            of the same method), or None to prepare it here.
     """
 
     pool: CandidatePool
@@ -79,6 +92,7 @@ class PrepareContext:
     model: nn.Module | None = None
     cache: StatisticsCache | None = None
     show_progress: bool = False
+    prepare: Callable[[MergeMethod], Any] | None = None
 
     def require_base(self, method: str) -> torch.Tensor:
         if self.base is None:
@@ -137,6 +151,23 @@ class MergeMethod(ABC):
         """The variables a block-wise space copies per parameter group (the coefficients
         over candidates); the others stay global. Empty: no block-wise form."""
         return frozenset()
+
+    def describe(self, values: Values) -> tuple[str, dict[str, Any]]:
+        """The method a point of this method's space merges with, and that point's own
+        coefficients (a method chosen per trial names the chosen one)."""
+        return self.name, dict(values)
+
+    def point_of(self, method: MergeMethod, values: Values, k: int) -> dict[str, Any] | None:
+        """The point of this method's search space that merges as ``method`` at ``values``
+        (a recipe such as a baseline), or None when no point does."""
+        if method.name == self.name and method.options == self.options:
+            return dict(values)
+        return None
+
+    def methods(self) -> tuple[MergeMethod, ...]:
+        """The methods a study of this method may merge with (itself; every listed method
+        when the method is chosen per trial)."""
+        return (self,)
 
     def uses_data(self) -> bool:
         """Whether prepare needs statistics rows with the current options."""

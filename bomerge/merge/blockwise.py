@@ -69,6 +69,15 @@ class Blockwise(MergeMethod):
     def defaults(self, k: int) -> dict[str, np.ndarray | float]:
         return self.lift(self.inner.defaults(k), k)
 
+    def point_of(self, method: MergeMethod, values: Values, k: int) -> dict[str, Any] | None:
+        """A recipe of the inner method (model-level, or already per group) as a point of
+        the block space."""
+        if method.name != self.inner.name or method.options != self.inner.options:
+            return None
+        if any(SEPARATOR in name for name in values):
+            return dict(values)
+        return self.lift(values, k)
+
     def lift(self, values: Values, k: int) -> dict[str, np.ndarray | float]:
         """A model-level point of the inner method as the block point with the same
         coefficients in every group."""
