@@ -18,15 +18,27 @@ split is cut into selection and report halves as in ``results.py``; searches see
   normalised average), starting from the fixed recipes of that space (λ = 0.3, the
   simple average λ = 1/K, the grid's λ);
 * ``cross-ta-block-saas-s<seed>``: the same per group (embeddings, ``--blocks`` blocks of
-  encoder layers, pooler): 5 × K λs under the SAAS-prior GP.
+  encoder layers, pooler): 5 × K λs under the SAAS-prior GP;
+* ``cross-<method>-gp-s<seed>`` / ``cross-<method>-block-saas-s<seed>`` for DARE (task-wise
+  λ and the drop rate), WUDI (its scale) and TSV-M (rank fraction and scale): each new
+  method's own search, model-level (gp) and block-wise (saas);
+* ``cross-methods-gp-s<seed>``: the method itself as a search variable (``merge.method`` a
+  list: task arithmetic with one λ per task vector, TIES, DARE-TIES, RegMean, MaTS, WUDI,
+  TSV-M), warm-started with every listed method's paper defaults as arms.
+
+Searches score every selection row (``--selection-rows 0``, the default: no cap) with early
+stopping on (``search.early_stopping``: 4 chunks, dominance rule), ``--trials`` trials after
+their warm-start arms; ``--searches`` runs some of them.
 
     python scripts/results_cross_task.py            # then: python scripts/results.py --write-only
+    python scripts/results_cross_task.py --searches methods-gp --trials 40
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 import sys
 import time
 from pathlib import Path
@@ -44,14 +56,47 @@ TASKS = ("sst2", "mrpc", "cola", "stsb", "rte")
 TITLES = {"sst2": "SST-2 acc", "mrpc": "MRPC acc", "cola": "CoLA MCC", "stsb": "STS-B r",
           "rte": "RTE acc"}
 FIXED = ["candidates", "individual", "uniform", "greedy_soup", "fisher", "regmean", "mats",
-         "task_arithmetic", "ties", "localize_stitch", "task_arithmetic_grid"]
+         "task_arithmetic", "ties", "localize_stitch", "task_arithmetic_grid",
+         "dare_task_arithmetic", "dare_ties", "wudi", "tsv"]
 ROWS = [("individual", "individual models (reference)"), ("uniform", "simple average"),
         ("greedy_soup", "greedy soup"), ("fisher", "Fisher (uniform λ)"), ("regmean", "RegMean"),
         ("mats", "MaTS"), ("task_arithmetic", "task arithmetic λ = 0.3"),
         ("task_arithmetic_grid", "task arithmetic, grid-best λ"), ("ties", "TIES"),
-        ("localize_stitch", "Localize-and-Stitch (data-free)")]
-SEARCHES = {"ta-gp": ("MOBO task-wise λ (gp)", "model", "gp"),
-            "ta-block-saas": ("MOBO block-wise λ (saas)", "block", "saas")}
+        ("localize_stitch", "Localize-and-Stitch (data-free)"),
+        ("dare_task_arithmetic", "DARE + task arithmetic (p 0.5, λ 0.3)"),
+        ("dare_ties", "DARE + TIES (p 0.5, density 0.2, λ 1)"), ("wudi", "WUDI merging"),
+        ("tsv", "TSV-M")]
+#: The methods the method search chooses among, with the options of their search spaces.
+METHOD_CHOICE = ["task_arithmetic", "ties", "dare_ties", "regmean", "mats", "wudi", "tsv"]
+CHOICE_OPTIONS = {"task_arithmetic": {"per_candidate": True}}
+TASK_WISE = {"per_candidate": True}
+
+
+@dataclass(frozen=True)
+class Search:
+    """One searched row: its title, granularity, strategy, and the merge method(s)."""
+
+    title: str
+    granularity: str
+    strategy: str
+    method: str | list[str]
+    options: dict[str, Any]
+
+
+SEARCHES = {
+    "ta-gp": Search("MOBO task-wise λ (gp)", "model", "gp", "task_arithmetic", TASK_WISE),
+    "ta-block-saas": Search("MOBO block-wise λ (saas)", "block", "saas", "task_arithmetic",
+                            TASK_WISE),
+    "dare-gp": Search("MOBO DARE task-wise λ, p (gp)", "model", "gp", "dare_task_arithmetic",
+                      TASK_WISE),
+    "dare-block-saas": Search("MOBO DARE block-wise λ, p (saas)", "block", "saas",
+                              "dare_task_arithmetic", TASK_WISE),
+    "wudi-gp": Search("MOBO WUDI scale (gp)", "model", "gp", "wudi", {}),
+    "wudi-block-saas": Search("MOBO WUDI block-wise scale (saas)", "block", "saas", "wudi", {}),
+    "tsv-gp": Search("MOBO TSV-M fraction, scale (gp)", "model", "gp", "tsv", {}),
+    "tsv-block-saas": Search("MOBO TSV-M block-wise scale (saas)", "block", "saas", "tsv", {}),
+    "methods-gp": Search("MOBO over methods (gp)", "model", "gp", METHOD_CHOICE, CHOICE_OPTIONS),
+}
 
 
 def warm_checkpoint(cache: Path, task: str) -> tuple[Path, int]:
@@ -60,6 +105,8 @@ def warm_checkpoint(cache: Path, task: str) -> tuple[Path, int]:
 
 
 def base_data(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """A cross-task study of the five warm checkpoints, every selection row unless
+    ``--selection-rows`` caps them."""
     paths, sections = [], []
     for task in TASKS:
         folder, length = warm_checkpoint(args.cache, task)
@@ -69,7 +116,8 @@ def base_data(args: argparse.Namespace, name: str) -> dict[str, Any]:
     return {
         "name": name, "studies_dir": str(args.work / "studies"), "seed": 0, "device": args.device,
         "task": {"name": "multi", "tasks": sections,
-                 "eval": {"selection_fraction": 0.5, "max_selection_examples": args.selection_rows}},
+                 "eval": {"selection_fraction": 0.5,
+                          "max_selection_examples": args.selection_rows or None}},
         "candidates": {"paths": paths, "tasks": list(TASKS), "base": "minilm"},
         "merge": {"method": "task_arithmetic", "options": {"per_candidate": True},
                   "statistics": {"examples": args.statistics_rows}},
@@ -82,26 +130,36 @@ def run_all(args: argparse.Namespace) -> None:
     fixed = base_data(args, "cross-fixed") | {"baselines": FIXED}
     summary = run_study(args, fixed, statistics)
     print(f"cross-fixed: {summary['wall_s']:.0f} s", flush=True)
-    learned = base_data(args, "cross-ls-learned") | {"baselines": ["localize_stitch"]}
-    learned["merge"] = learned["merge"] | {"method": "localize_stitch", "options": {"mask": "learned"}}
-    summary = run_study(args, learned, statistics)
-    print(f"cross-ls-learned: {summary['wall_s']:.0f} s", flush=True)
+    if args.learned_masks:
+        learned = base_data(args, "cross-ls-learned") | {"baselines": ["localize_stitch"]}
+        learned["merge"] = learned["merge"] | {"method": "localize_stitch",
+                                               "options": {"mask": "learned"}}
+        summary = run_study(args, learned, statistics)
+        print(f"cross-ls-learned: {summary['wall_s']:.0f} s", flush=True)
     grid = fixed_summary(args)["baselines"]["task_arithmetic_grid"]["coefficients"]["lambda"]
     k = len(TASKS)
-    points = [{f"lambda_{i}": value for i in range(k)} for value in sorted({0.3, 1 / k, grid})]
-    for key, (_, granularity, strategy) in SEARCHES.items():
+    for key in args.searches:
+        search = SEARCHES[key]
         for seed in range(args.seeds):
             data = base_data(args, f"cross-{key}-s{seed}")
             data["seed"] = seed
             data["search"] = {"trials": args.trials, "initial_trials": args.initial_trials,
-                              "baselines": False, "overlap": True, "strategy": strategy,
-                              "objectives": "average", "points": points}
-            if granularity == "block":
-                data["merge"] = data["merge"] | {"granularity": "block", "blocks": args.blocks}
+                              "overlap": True, "strategy": search.strategy,
+                              "objectives": "average", "pick_by": "model",
+                              "early_stopping": {"enabled": True}}
+            data["merge"] = data["merge"] | {"method": search.method, "options": search.options}
+            if key.startswith("ta-"):
+                # the fixed points of task arithmetic's space (λ = 0.3, the simple average
+                # λ = 1/K, the grid's λ) rather than the method's own single default
+                data["search"] |= {"baselines": False, "points": [
+                    {f"lambda_{i}": value for i in range(k)} for value in sorted({0.3, 1 / k, grid})]}
+            if search.granularity == "block":
+                data["merge"] |= {"granularity": "block", "blocks": args.blocks}
             summary = run_study(args, data, statistics)
-            pick = summary["result"]["scores"]["pick"]["report"]
-            print(f"{data['name']}: report normalised {pick['metric']:.4f} absolute "
-                  f"{pick['absolute']:.4f} ({summary['wall_s']:.0f} s)", flush=True)
+            chosen = summary["result"]["scores"]["pick"]
+            print(f"{data['name']}: pick {chosen['method']} (trial {chosen['trial']}), report "
+                  f"normalised {chosen['report']['metric']:.4f} absolute "
+                  f"{chosen['report']['absolute']:.4f} ({summary['wall_s']:.0f} s)", flush=True)
 
 
 def fixed_summary(args: argparse.Namespace) -> dict[str, Any]:
@@ -121,6 +179,33 @@ def row(label: str, scores: list[dict[str, float]], seconds: str) -> str:
     cells = [cell([s[t] for s in scores]) for t in TASKS]
     return (f"| {label} | " + " | ".join(cells) + f" | {cell([s['absolute'] for s in scores])} | "
             f"**{cell([s['metric'] for s in scores])}** | {seconds} |")
+
+
+def chosen_cell(args: argparse.Namespace, summary: dict[str, Any]) -> str:
+    """One seed's pick: its method, trial and scores, and the observed pick if it differs."""
+    result = summary["result"]
+    picks = result["picks"]
+
+    def described(entry: dict[str, Any]) -> str:
+        return (f"{entry['method']} (trial {entry['trial']}, selection "
+                f"{100 * entry['selection']['metric']:.1f} → report "
+                f"{100 * entry['report']['metric']:.1f})")
+
+    chosen = picks[result["picked_on"]]
+    text = described(chosen)
+    observed = picks["observed"]
+    if observed["trial"] != chosen["trial"]:
+        text += f", observed pick {described(observed)}"
+    return text + f", {search_trials(args, summary['name'])}"
+
+
+def search_trials(args: argparse.Namespace, name: str) -> str:
+    """How the study's search trials ended: scored in full, stopped early, failed."""
+    log = args.work / "studies" / name / "trials.jsonl"
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
+    statuses = [e["status"] for e in lines if e.get("node") != "baseline"]
+    return (f"{statuses.count('COMPLETED')} full / {statuses.count('EARLY_STOPPED')} stopped"
+            + (f" / {statuses.count('FAILED')} failed" if "FAILED" in statuses else ""))
 
 
 def baseline_seconds(baseline: dict[str, Any]) -> str:
@@ -152,16 +237,18 @@ def write_table(args: argparse.Namespace) -> Path | None:
     fixed_rows = {label: baselines[label] for label, _ in ROWS
                   if label in baselines and label != "individual"}
     best = max(fixed_rows, key=lambda label: fixed_rows[label]["report"]["metric"])
-    interval_lines = []
-    for key, (title, _, _) in SEARCHES.items():
+    interval_lines, chosen_lines = [], []
+    for key, search in SEARCHES.items():
         found = [s for seed in range(args.seeds) if (s := summary_of(args, f"cross-{key}-s{seed}"))]
         if not found:
             continue
         picks = [s["result"]["scores"]["pick"]["report"] for s in found]
-        lines.append(row(f"{title}, {len(found)} seeds", picks,
+        lines.append(row(f"{search.title}, {len(found)} seed{'s' * (len(found) > 1)}", picks,
                          f"{np.mean([s['wall_s'] for s in found]):.0f} / seed"))
         difference = seed_mean_difference(args.work / "studies", found, fixed, best)
-        interval_lines.append(f"| {title} − {best} | {interval_cell(difference)} |")
+        interval_lines.append(f"| {search.title} − {best} | {interval_cell(difference)} |")
+        chosen_lines.append(f"| {search.title} | " + "; ".join(
+            chosen_cell(args, s) for s in found) + " |")
     text = [
         "## Cross-task merging: five GLUE tasks into one MiniLM encoder",
         "",
@@ -169,12 +256,17 @@ def write_table(args: argparse.Namespace) -> Path | None:
         "the packaged all-MiniLM-L6-v2 with a fresh head; RTE at max length 256), so the base "
         "θ₀ is MiniLM itself; the merged model is one encoder and each task's own head "
         "(`task: multi`). Report halves of each task's dev split (rows no search or greedy "
-        f"choice saw); searches saw ≤ {args.selection_rows} selection rows per task. "
-        "*average*: mean of the five metrics; *normalised*: mean of metric / the task's "
+        "choice saw); searches saw "
+        + (f"≤ {args.selection_rows} selection rows per task. " if args.selection_rows
+           else "every selection row of each task (early stopping on). ")
+        + "*average*: mean of the five metrics; *normalised*: mean of metric / the task's "
         "individual model on the same rows (the field's usual summary; 100 for the reference). "
-        "MOBO rows: mean ± std over search seeds of the pick (best normalised average on the "
-        f"selection rows), {args.trials} trials after the fixed points of the space "
-        "(λ = 0.3, the simple average λ = 1/5, the grid's λ). wall s: seconds on 2 CPU cores "
+        "MOBO rows: mean ± std over search seeds of the pick (the best normalised average "
+        "on the selection rows by the GP's posterior means, `pick_by: model`), "
+        f"{args.trials} trials after the warm-start arms: the fixed points of the space for "
+        "task arithmetic (λ = 0.3, the simple average λ = 1/5, the grid's λ), each method's "
+        "paper defaults otherwise (every listed method's for the search over methods). "
+        "wall s: seconds on 2 CPU cores "
         "(a fixed recipe: its statistics, merge and evaluations, selection and report; a MOBO "
         "row: its whole study, per seed).",
         "",
@@ -189,9 +281,18 @@ def write_table(args: argparse.Namespace) -> Path | None:
         "|---|---|",
         *interval_lines,
         "",
+        "What each seed's study chose (the pick on the GP's posterior means, `pick_by: model`; "
+        "the observed pick and its report score beside it when it differs), its selection "
+        "and report normalised averages, trials scored in full / stopped early:",
+        "",
+        "| search | per seed: pick → report normalised |",
+        "|---|---|",
+        *chosen_lines,
+        "",
         f"Run: `python scripts/results_cross_task.py --seeds {args.seeds} --trials {args.trials} "
         f"--initial-trials {args.initial_trials} --blocks {args.blocks} --selection-rows "
-        f"{args.selection_rows} --statistics-rows {args.statistics_rows}`.",
+        f"{args.selection_rows} --statistics-rows {args.statistics_rows} --searches "
+        f"{' '.join(args.searches)}`.",
         "",
     ]
     out = args.work / "cross_task.md"
@@ -205,10 +306,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=DEFAULT_CACHE.parent / "results")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--trials", type=int, default=15)
-    parser.add_argument("--initial-trials", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--initial-trials", type=int, default=5)
     parser.add_argument("--blocks", type=int, default=3)
-    parser.add_argument("--selection-rows", type=int, default=200)
+    parser.add_argument("--selection-rows", type=int, default=0,
+                        help="cap per task on the selection rows searches score (0: every row)")
+    parser.add_argument("--searches", nargs="+", choices=list(SEARCHES), default=list(SEARCHES))
+    parser.add_argument("--learned-masks", action="store_true",
+                        help="also Localize-and-Stitch with learned masks (about 17 minutes)")
     parser.add_argument("--statistics-rows", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--write-only", action="store_true")

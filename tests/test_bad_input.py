@@ -96,7 +96,7 @@ CASES = {
     "unknown method": (
         lambda t, s, g, c: ["study", "run", str(write_config(t / "bad.yaml", config_dict(
             s, g, c, **{"merge.method": "fishr"})))],
-        ["bad.yaml", "unknown merge method 'fishr'", "known: fisher"],
+        ["bad.yaml", "unknown merge method 'fishr'", " fisher, localize_stitch,"],
     ),
     "weights that cannot be normalised": (
         lambda t, s, g, c: ["study", "run", str(write_config(t / "bad.yaml", config_dict(

@@ -235,7 +235,7 @@ def test_baseline_prints_one_table_and_records_every_arm(glue_root, tiny_candida
     # weights-space recipes are trials of the study; other methods are labelled arms
     assert {"candidate_0", "candidate_1", "candidate_2", "uniform"} <= in_space
     assert set(foreign) == {"fisher", "regmean", "mats", "task_arithmetic", "ties",
-                            "localize_stitch"}
+                            "localize_stitch", "dare_task_arithmetic", "dare_ties", "wudi", "tsv"}
     assert foreign["ties"]["method"] == "ties" and foreign["ties"]["index"] is None
     assert all(t["node"] == "baseline" for t in listing["trials"])
     table = bomerge("study", "pareto", "b", "--studies-dir", str(tmp_path / "studies"),

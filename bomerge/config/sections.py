@@ -7,13 +7,12 @@ descriptions are the reference for its YAML keys.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-
-class StrictRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from bomerge.config.merging import MergeConfig, StatisticsConfig  # noqa: F401 (re-exported)
+from bomerge.config.record import StrictRecord
 
 
 class DataConfig(StrictRecord):
@@ -171,53 +170,6 @@ class CandidatesConfig(StrictRecord):
         "train: section); each is trained once into candidates/NAME and its kept snapshots "
         "are candidates, in this order"
     )
-
-
-class StatisticsConfig(StrictRecord):
-    """Rows that data-dependent methods (Fisher, RegMean/MaTS, learned masks) compute their
-    statistics on: a seeded sample of the task's ``split`` (never the dev rows the search
-    scores or the report rows)."""
-
-    split: str = "train"
-    examples: int = Field(512, gt=0)
-    batch_size: int = Field(16, gt=0)
-    seed: int = 0
-
-
-class MergeConfig(StrictRecord):
-    """The merge method the study searches, its fixed options (checked against the
-    method's own option schema) and the simplex encoding of its weights."""
-
-    method: str = "weights"
-    options: dict[str, Any] = Field(default_factory=dict)
-    encoding: Literal["stick_breaking", "normalized", "constrained"] = "stick_breaking"
-    granularity: Literal["model", "block", "layer"] = Field(
-        "model", description="model: one set of coefficients; block: one per group (the "
-        "embeddings, each of merge.blocks contiguous runs of encoder layers, the head); "
-        "layer: one group per encoder layer"
-    )
-    blocks: int | None = Field(
-        None, description="granularity block: how many contiguous blocks the encoder layers "
-        "are cut into (1 ≤ blocks ≤ layers)"
-    )
-    pool_dtype: Literal["float32", "bfloat16", "float16"] = Field(
-        "float32", description="the type the K candidates are stored in on the device: "
-        "bfloat16 or float16 halve the pool's memory (each weight rounded once); every merge "
-        "still accumulates and writes the merged model in float32"
-    )
-    statistics: StatisticsConfig = StatisticsConfig()
-
-    @model_validator(mode="after")
-    def _blocks_with_block_granularity(self) -> MergeConfig:
-        if self.blocks is not None and self.granularity != "block":
-            raise ValueError(f"merge.blocks applies to merge.granularity 'block' (granularity "
-                             f"is '{self.granularity}')")
-        if self.granularity == "block" and self.blocks is None:
-            raise ValueError("merge.granularity 'block' needs merge.blocks (the number of "
-                             "contiguous blocks the encoder layers are cut into)")
-        if self.blocks is not None and self.blocks < 1:
-            raise ValueError(f"merge.blocks must be at least 1 (got {self.blocks})")
-        return self
 
 
 class EarlyStoppingConfig(StrictRecord):

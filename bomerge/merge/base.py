@@ -164,6 +164,11 @@ class MergeMethod(ABC):
             return dict(values)
         return None
 
+    def member(self, values: Values) -> MergeMethod:
+        """The method that merges the point ``values`` (itself; the chosen one when the
+        method is chosen per trial)."""
+        return self
+
     def methods(self) -> tuple[MergeMethod, ...]:
         """The methods a study of this method may merge with (itself; every listed method
         when the method is chosen per trial)."""

@@ -13,9 +13,10 @@ tensor merges by task arithmetic (Σ τ_i), and θ = θ_0 + α τ* with α = 1 (
 coefficient; α stays searchable). The solve runs once per study, matrix by matrix, and is
 cached under the study; a trial is one scaled add.
 
-The loss is computed as Σ_i tr(D_i C_i D_iᵀ) / ‖τ_i‖² with D_i = τ − τ_i and C_i = τ_iᵀτ_i
-``(in, in)`` when out > in (the same number as ‖D_i τ_iᵀ‖², without the ``(out, out)``
-products), so a tall matrix costs in² rather than out² per task.
+The objective is quadratic in τ, so each Adam step uses its gradient in closed form (one
+matrix product per step, not K; ``wudi_solve``); ``interference`` computes the objective
+itself as Σ_i tr(D_i C_i D_iᵀ) / ‖τ_i‖² (D_i = τ − τ_i, C_i = τ_iᵀτ_i) when out > in, the
+same number as ‖D_i τ_iᵀ‖² without the ``(out, out)`` products.
 """
 
 from __future__ import annotations
@@ -61,14 +62,24 @@ def interference(merged: torch.Tensor, taus: torch.Tensor) -> torch.Tensor:
 
 
 def wudi_solve(taus: torch.Tensor, steps: int, learning_rate: float) -> torch.Tensor:
-    """The WUDI update of one matrix: Adam on ``interference`` from Σ τ_i, ``(out, in)``."""
+    """The WUDI update of one matrix ``(out, in)``: Adam on ``interference`` from Σ τ_i.
+
+    The objective is quadratic, so its gradient is 2 (τ A − B) with A = Σ_i C_i / ‖τ_i‖²
+    ``(in, in)`` and B = Σ_i τ_i C_i / ‖τ_i‖² ``(out, in)``, C_i = τ_iᵀ τ_i, formed once:
+    each Adam step is then one ``(out, in) × (in, in)`` product instead of K, and takes
+    exactly the steps autograd on ``interference`` would."""
     merged = taus.sum(0).clone().requires_grad_(True)
+    norms = taus.flatten(1).pow(2).sum(1)
+    live = taus[norms > 0]
+    if len(live) == 0:  # no task moved this matrix: nothing interferes
+        return merged.detach()
+    weighted = torch.matmul(live.transpose(1, 2), live) / norms[norms > 0][:, None, None]
+    grams, targets = weighted.sum(0), torch.matmul(live, weighted).sum(0)
     optimiser = torch.optim.Adam([merged], lr=learning_rate)
-    with torch.enable_grad():
-        for _ in range(steps):
-            optimiser.zero_grad()
-            interference(merged, taus).backward()
-            optimiser.step()
+    for _ in range(steps):
+        with torch.no_grad():
+            merged.grad = 2 * (merged @ grams - targets)
+        optimiser.step()
     return merged.detach()
 
 

@@ -115,7 +115,7 @@ def render(view: StudyView) -> str:
 <body>
 <h1>Study <code>{html.escape(view.name)}</code></h1>
 <p class="state {state_class}" id=state>{html.escape(view.state)}</p>
-<p>Task <b>{html.escape(view.config.task.name)}</b>, method <b>{html.escape(view.config.merge.method)}</b>,
+<p>Task <b>{html.escape(view.config.task.name)}</b>, method <b>{html.escape(', '.join(view.config.merge.methods))}</b>,
 {len(view.candidates)} candidates. Chosen on the {html.escape(view.selection_rule())}.
 Pick: trial <b>{view.pick.index}</b> ({html.escape(view.pick.arm)}), dev loss
 {_number(view.pick.loss)}, dev {html.escape(view.metric)} {_number(view.pick.metric)},

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bomerge.config import StudyConfig, load_config
 from bomerge.errors import BomergeError
-from bomerge.merge import build_method
+from bomerge.merge.choice import configured_method
 from bomerge.search.baselines import check_baseline_names
 from bomerge.search.strategies import get_strategy
 from bomerge.tasks import get_task
@@ -26,7 +26,7 @@ def check_names(config: StudyConfig, source: str) -> StudyConfig:
         get_task(config.task).check_config(config)
         for _, train in config.training_runs():
             check_intermediate(config.task, train)
-        build_method(config.merge.method, config.merge.options)
+        configured_method(config.merge)
         if config.baselines is not None:
             check_baseline_names(config.baselines)
         get_strategy(config.search.strategy)

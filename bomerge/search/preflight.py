@@ -21,6 +21,7 @@ from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.merge.base import METHODS, MergeMethod, base_missing_message, build_method
 from bomerge.merge.blockwise import SEPARATOR, Blockwise
+from bomerge.merge.choice import configured_method
 from bomerge.merge.groups import MODEL, encoder_layer_count
 from bomerge.models import check_same_tokenizer, packaged_minilm_path
 from bomerge.pool import check_candidates
@@ -64,8 +65,9 @@ def preflight_study(config: StudyConfig, baselines: list[str], explicit: bool = 
             unmerged = task.unmerged(explicit_paths, owners)
         check_candidates(explicit_paths, unmerged)  # a missing folder is named here
         check_same_tokenizer(explicit_paths)
-    own = build_method(config.merge.method, config.merge.options)
-    suite = [build_method(n) for n in baselines if n in METHOD_BASELINES and n != own.name]
+    own = configured_method(config.merge)
+    listed = {m.name for m in own.methods()}
+    suite = [build_method(n) for n in baselines if n in METHOD_BASELINES and n not in listed]
     preflight(config, [own, *suite] if explicit else [own], optional=suite, source=source)
 
 
@@ -76,11 +78,11 @@ def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
     methods (a baseline suite) are skipped later when they lack a base, but their
     statistics rows are checked too."""
     task = get_task(config.task)
-    for method in methods:
-        if method.needs_base and not has_base(config):
-            raise BomergeError(base_missing_message(method.name))
-        if not task_supports(task, method):
-            raise BomergeError(unsupported_message(task, method))
+    for member in (member for method in methods for member in method.methods()):
+        if member.needs_base and not has_base(config):
+            raise BomergeError(base_missing_message(member.name))
+        if not task_supports(task, member):
+            raise BomergeError(unsupported_message(task, member))
     if config.candidates.base not in (None, "minilm"):
         folder = Path(config.candidates.base)  # type: ignore[arg-type]
         if not folder.is_dir():
@@ -103,10 +105,9 @@ def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
             if path.is_dir():
                 task.check_head(path)
     k = expected_candidates(config)
-    own = methods[0] if methods else build_method(config.merge.method, config.merge.options)
     layers = layer_count(config) if config.merge.granularity != MODEL else None
-    if layers is not None:
-        own = at_granularity(own, config, layers)
+    own = (configured_method(config.merge, lambda m: at_granularity(m, config, layers))
+           if layers is not None else configured_method(config.merge))
     if not own.variables(k or 2):
         raise BomergeError(f"search.strategy '{config.search.strategy}' has nothing to search: "
                            f"merge method '{own.name}' has no search variables")

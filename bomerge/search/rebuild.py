@@ -23,7 +23,8 @@ from bomerge.search.workbench import Workbench
 
 def trial_merge(bench: Workbench, index: int,
                 client: Any = None) -> tuple[MergeMethod, dict[str, torch.Tensor]]:
-    """The study's method and its merge at trial ``index``'s point (``bench`` opened).
+    """The method that merged trial ``index`` (the chosen one when the study chooses its
+    method per trial) and its merge at the trial's point (``bench`` opened).
 
     ``client`` is the study's Ax client when the caller holds it open (the runner, for its
     pick); otherwise the stored experiment is loaded."""
@@ -34,8 +35,8 @@ def trial_merge(bench: Workbench, index: int,
         raise BomergeError(f"study '{store.name}' has no Ax experiment")
     method = bench.study_method()
     space = study_space(config, method, bench.pool.k)
-    params = dict(client._experiment.trials[index].arm.parameters)
-    return method, bench.merge(method, space.decode(params))
+    values = space.decode(dict(client._experiment.trials[index].arm.parameters))
+    return method.member(values), bench.merge(method, values)
 
 
 def baseline_merge(bench: Workbench,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bomerge.config import StudyConfig
+from bomerge.merge.base import MergeMethod
 from bomerge.search.client import stored_client
 from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
 from bomerge.search.space import SearchSpace, study_method, study_space
@@ -67,14 +68,18 @@ def pick_rule_text(config: StudyConfig) -> str:
     return f"{rule} (loss ≤ {config.search.pick_loss_bound})" if rule == "loss_bound" else rule
 
 
-def trial_record(client: Any, space: SearchSpace, index: int, method: str = "") -> TrialRecord:
-    """A trial of the Ax experiment as a ``TrialRecord`` (objectives from Ax's data)."""
+def trial_record(client: Any, space: SearchSpace, index: int,
+                 method: MergeMethod | None = None) -> TrialRecord:
+    """A trial of the Ax experiment as a ``TrialRecord`` (objectives from Ax's data); with
+    the study's ``method``, the record names the method that merged the trial (the chosen
+    one when the method is a search variable) and that method's own coefficients."""
     trial = client._experiment.trials[index]
     node = trial.generator_runs[0]._generation_node_name if trial.generator_runs else None
-    params = dict(trial.arm.parameters)
+    point = space.decode(dict(trial.arm.parameters))
+    name, own = method.describe(point) if method is not None else ("", point)
     coefficients = {
         k: (v.round(6).tolist() if isinstance(v, np.ndarray) else round(float(v), 6))
-        for k, v in space.decode(params).items()
+        for k, v in own.items()
     }
     data = client._experiment.lookup_data(trial_indices=[index]).df
     values = {row.metric_name: float(row["mean"]) for _, row in data.iterrows()}
@@ -87,7 +92,7 @@ def trial_record(client: Any, space: SearchSpace, index: int, method: str = "") 
         loss=values.pop("loss", None),
         metric=values.pop("metric", None),
         extra=values,
-        method=method,
+        method=name,
     )
 
 
@@ -99,7 +104,7 @@ def load_records(store: StudyStore) -> list[TrialRecord]:
         return []
     method = study_method(config, Path(meta.candidates[0]))
     space = study_space(config, method, len(meta.candidates))
-    return [trial_record(client, space, i, method.name) for i in sorted(client._experiment.trials)]
+    return [trial_record(client, space, i, method) for i in sorted(client._experiment.trials)]
 
 
 def baseline_records(store: StudyStore) -> list[TrialRecord]:

@@ -164,25 +164,25 @@ class StudyRunner:
 
     # ---- baselines ------------------------------------------------------------------
     def _baseline_names(self) -> list[str]:
-        """The baselines run before the search: the whole suite for a warm start, else
-        the single candidates, the uniform soup and the method's own default recipe."""
+        """The baselines run before the search: the whole suite for a warm start, else the
+        single candidates, the uniform soup and each of the study's methods' own recipe."""
         search = self.config.search
         if search.warm_start:
             cross_task = self.config.candidates.tasks is not None
             return list(self.config.baselines or default_baselines(cross_task))
         if not search.baselines:
             return []
-        own = [self.method.name] if self.method.name in METHOD_BASELINES else []
+        own = [m.name for m in self.method.methods() if m.name in METHOD_BASELINES]
         return ["candidates", "uniform", *own]
 
     def attach_arm(self, label: str, method: MergeMethod, values: Any, result: BaselineResult) -> int | None:
         """Make a baseline an Ax arm (completed with its selection scores) when it is a point
         of the study's search space; returns its trial index, or None."""
-        same = method.name == self.method.name and method.options == self.method.options
-        if not same:
+        point = self.method.point_of(method, dict(values), self.pool.k)
+        if point is None:
             return None
         experiment = self.client._experiment
-        params = self.space.encode(lift_point(self.method, dict(values), self.pool.k))
+        params = self.space.encode(point)
         for index, trial in experiment.trials.items():
             if trial.arm is None:
                 continue
@@ -361,7 +361,7 @@ class StudyRunner:
 
     # ---- results --------------------------------------------------------------------
     def record(self, index: int) -> TrialRecord:
-        return trial_record(self.client, self.space, index, self.method.name)
+        return trial_record(self.client, self.space, index, self.method)
 
     def finish(self) -> StudyOutcome:
         """Pick on the selection rows (the rule on the observed scores and on the surrogate's

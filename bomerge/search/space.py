@@ -25,11 +25,11 @@ from bomerge.search.axlog import quiet_ax
 
 quiet_ax()
 
-from ax.api.configs import RangeParameterConfig  # noqa: E402
+from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig  # noqa: E402
 
-from bomerge.merge import build_method
-from bomerge.merge.base import MergeMethod, Scalar, Simplex, Variable
+from bomerge.merge.base import Choice, MergeMethod, Scalar, Simplex, Variable
 from bomerge.merge.blockwise import SEPARATOR, Blockwise, blockwise
+from bomerge.merge.choice import MethodChoice, configured_method
 from bomerge.merge.groups import MODEL, encoder_layer_count, group_names
 
 if TYPE_CHECKING:
@@ -45,14 +45,26 @@ class SearchSpace:
     variables: list[Variable]
     encoding: Encoding = "stick_breaking"
 
-    def parameter_names(self, var: Simplex) -> list[str]:
+    def parameter_names(self, var: Variable) -> list[str]:
+        """The Ax parameters of one variable (a simplex takes several)."""
+        if not isinstance(var, Simplex):
+            return [var.name]
         n = var.size if self.encoding == "normalized" else var.size - 1
         return [f"{var.name}{i}" for i in range(n)]
 
-    def parameters(self) -> list[RangeParameterConfig]:
-        params = []
+    def parameters(self) -> list[RangeParameterConfig | ChoiceParameterConfig]:
+        """Ax parameter configs; a ``Choice`` is an unordered choice parameter whose
+        options' own variables are its dependents (Ax's hierarchical search space)."""
+        by_name = {var.name: var for var in self.variables}
+        params: list[RangeParameterConfig | ChoiceParameterConfig] = []
         for var in self.variables:
-            if isinstance(var, Simplex):
+            if isinstance(var, Choice):
+                params.append(ChoiceParameterConfig(
+                    name=var.name, values=list(var.options), parameter_type="str",
+                    is_ordered=False, dependent_parameters={
+                        option: [n for dep in deps for n in self.parameter_names(by_name[dep])]
+                        for option, deps in var.dependents.items()}))
+            elif isinstance(var, Simplex):
                 params += [
                     RangeParameterConfig(name=n, parameter_type="float", bounds=(0.0, 1.0))
                     for n in self.parameter_names(var)
@@ -67,6 +79,16 @@ class SearchSpace:
                     )
                 )
         return params
+
+    def active(self, values: dict[str, Any]) -> list[Variable]:
+        """The variables a point has: all of them, less those of the options a ``Choice``
+        did not choose (the point's own choice, read from ``values``)."""
+        inactive: set[str] = set()
+        for var in self.variables:
+            if isinstance(var, Choice) and var.name in values:
+                inactive |= {dep for option, deps in var.dependents.items()
+                             if option != values[var.name] for dep in deps}
+        return [var for var in self.variables if var.name not in inactive]
 
     def constraints(self) -> list[str]:
         """``Σ w ≤ 1`` for each constrained simplex of more than two weights (with two,
@@ -87,12 +109,17 @@ class SearchSpace:
         if unknown:
             raise BomergeError(f"{where}: unknown variable '{unknown[0]}' (this method searches "
                                f"{', '.join(sorted(names))})")
-        point: dict[str, np.ndarray | float] = {}
-        for var in self.variables:
+        point: dict[str, Any] = {}
+        for var in self.active(values):
             if var.name not in values:
                 raise BomergeError(f"{where}: missing variable '{var.name}'")
             value = values[var.name]
-            if isinstance(var, Simplex):
+            if isinstance(var, Choice):
+                if value not in var.options:
+                    raise BomergeError(f"{where}.{var.name}: {value!r} is not one of "
+                                       f"{', '.join(var.options)}")
+                point[var.name] = value
+            elif isinstance(var, Simplex):
                 if not isinstance(value, list) or len(value) != var.size:
                     raise BomergeError(f"{where}.{var.name}: expected a list of {var.size} "
                                        f"weights (one per candidate), got {value!r}")
@@ -108,38 +135,43 @@ class SearchSpace:
                 point[var.name] = float(value)
         return point
 
-    def decode(self, params: dict[str, float]) -> dict[str, np.ndarray | float]:
-        """Ax parameters → method values (simplex variables as ``(K,)`` weight arrays)."""
-        values: dict[str, np.ndarray | float] = {}
-        for var in self.variables:
-            if isinstance(var, Scalar):
+    def decode(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Ax parameters → method values (simplex variables as ``(K,)`` weight arrays; a
+        choice as the chosen option, and only the chosen option's variables)."""
+        values: dict[str, Any] = {}
+        for var in self.active(params):
+            if isinstance(var, Choice):
+                values[var.name] = str(params[var.name])
+            elif isinstance(var, Scalar):
                 values[var.name] = float(params[var.name])
-                continue
-            raw = np.array([params[n] for n in self.parameter_names(var)], dtype=np.float64)
-            values[var.name] = _decode_simplex(raw, self.encoding, var.size)
+            else:
+                raw = np.array([params[n] for n in self.parameter_names(var)], dtype=np.float64)
+                values[var.name] = _decode_simplex(raw, self.encoding, var.size)
         return values
 
-    def encode(self, values: dict[str, np.ndarray | float]) -> dict[str, float]:
+    def encode(self, values: dict[str, Any]) -> dict[str, Any]:
         """Method values → Ax parameters (to attach known points such as baselines)."""
-        params: dict[str, float] = {}
-        for var in self.variables:
-            if isinstance(var, Scalar):
+        params: dict[str, Any] = {}
+        for var in self.active(values):
+            if isinstance(var, Choice):
+                params[var.name] = str(values[var.name])
+            elif isinstance(var, Scalar):
                 params[var.name] = float(values[var.name])  # type: ignore[arg-type]
-                continue
-            weights = np.asarray(values[var.name], dtype=np.float64)
-            raw = _encode_simplex(weights / weights.sum(), self.encoding)
-            params.update(zip(self.parameter_names(var), map(float, raw), strict=True))
+            else:
+                weights = np.asarray(values[var.name], dtype=np.float64)
+                raw = _encode_simplex(weights / weights.sum(), self.encoding)
+                params.update(zip(self.parameter_names(var), map(float, raw), strict=True))
         return params
 
 
 def study_method(config: StudyConfig, first_candidate: Path) -> MergeMethod:
-    """The study's merge method at its granularity: ``merge.method`` with its options, or
-    its block-wise form over the groups of ``merge.granularity`` (the layer count read from
-    the first candidate's config)."""
-    method = build_method(config.merge.method, config.merge.options)
+    """The study's merge method at its granularity: ``merge.method`` with its options (or
+    the choice among the listed methods), each in its block-wise form over the groups of
+    ``merge.granularity`` (the layer count read from the first candidate's config)."""
     if config.merge.granularity == MODEL:
-        return method
-    return at_granularity(method, config, encoder_layer_count(first_candidate))
+        return configured_method(config.merge)
+    layers = encoder_layer_count(first_candidate)
+    return configured_method(config.merge, lambda m: at_granularity(m, config, layers))
 
 
 def at_granularity(method: MergeMethod, config: StudyConfig, layers: int) -> MergeMethod:
@@ -150,7 +182,11 @@ def at_granularity(method: MergeMethod, config: StudyConfig, layers: int) -> Mer
 
 def lift_point(method: MergeMethod, values: dict[str, Any], k: int) -> dict[str, Any]:
     """A model-level point of a block-wise study's method as a point of its block space
-    (the same coefficients in every group); other points unchanged."""
+    (the same coefficients in every group); other points unchanged. A point of a choice
+    of methods is lifted in its chosen member's space."""
+    if isinstance(method, MethodChoice):
+        member = method.member(values)
+        return method.with_member(member.name, lift_point(member, method.own_values(values), k))
     if isinstance(method, Blockwise) and not any(SEPARATOR in name for name in values):
         return method.lift(values, k)
     return values

@@ -314,8 +314,8 @@ class Workbench:
 
     def method(self, name: str, options: Mapping[str, Any] | None = None) -> MergeMethod:
         """A method with the study's options when it is the study's method, else defaults."""
-        if options is None and name == self.config.merge.method:
-            options = self.config.merge.options
+        if options is None and name in self.config.merge.methods:
+            options = self.config.merge.options_for(name)
         return build_method(name, options)
 
     def study_method(self) -> MergeMethod:
@@ -333,7 +333,7 @@ class Workbench:
                 statistics=self.statistics() if method.uses_data() else None,
                 model=self.skeleton,
                 cache=StatisticsCache(self.store.statistics_dir, self.console),
-                show_progress=self.show_progress,
+                show_progress=self.show_progress, prepare=self.prepared,
             )
             if method.needs_base and self.base is None:
                 context.require_base(method.name)

@@ -62,7 +62,7 @@ class GlueTask(SequenceClassificationTask):
             examples = self.read_file(path)
             source = str(path)
         elif data.hub:
-            examples = self._read_hub(split)
+            examples = self._read_hub(split, path)
             source = f"{self.hub_path}/{self.hub_config} ({split})"
         else:
             raise BomergeError(
@@ -120,15 +120,18 @@ class GlueTask(SequenceClassificationTask):
             )
         return label
 
-    def _read_hub(self, split: str) -> list[Example]:
-        """The official training split from the hub, cut into bomerge's train/dev rows."""
+    def _read_hub(self, split: str, looked_in: Path | None) -> list[Example]:
+        """The official training split from the hub, cut into bomerge's train/dev rows;
+        ``looked_in`` is the local file that was not there (named if the hub fails too)."""
         try:
             import datasets
 
             rows = datasets.load_dataset(self.hub_path, self.hub_config, split="train")
         except Exception as error:  # noqa: BLE001 - any hub failure means "not available"
+            where = (f"data file not found: {looked_in}" if looked_in is not None
+                     else f"no task.data.root (nor {DATA_ROOT_ENV}) is set")
             raise BomergeError(
-                f"task '{self.name}': no local files and the datasets hub failed "
+                f"task '{self.name}': {where}, and the datasets hub failed "
                 f"({self.hub_path}/{self.hub_config}): {type(error).__name__}: {error}"
             ) from None
         dev_rows = glue_dev_rows(self.folder, len(rows))

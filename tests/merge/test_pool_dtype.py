@@ -57,6 +57,10 @@ CASES = [
     ("localize_stitch", {"mask": "learned", "steps": 2}),
     ("regmean", {}),
     ("mats", {"iterations": 10}),
+    ("dare_task_arithmetic", {}),
+    ("dare_ties", {}),
+    ("wudi", {"steps": 5}),
+    ("tsv", {}),
 ]
 # Each case at model granularity and, where the method has per-group coefficients, per layer.
 GRANULAR = [(case, granularity) for case in CASES for granularity in ("model", "layer")

@@ -26,6 +26,17 @@ def test_the_interference_equals_the_paper_objective_for_wide_and_tall_matrices(
         torch.testing.assert_close(interference(merged, taus), direct_interference(merged, taus))
 
 
+def test_the_solve_takes_the_adam_steps_autograd_takes_on_the_paper_objective():
+    taus = torch.randn(3, 7, 4, dtype=torch.float64)
+    merged = taus.sum(0).clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([merged], lr=0.05)
+    for _ in range(25):
+        optimiser.zero_grad()
+        direct_interference(merged, taus).backward()
+        optimiser.step()
+    torch.testing.assert_close(wudi_solve(taus, 25, 0.05), merged.detach())
+
+
 def test_a_task_whose_vector_is_zero_adds_no_interference():
     taus = torch.randn(3, 4, 4, dtype=torch.float64)
     taus[1] = 0

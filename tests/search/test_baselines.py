@@ -49,7 +49,8 @@ def test_method_baselines_are_every_registered_method_but_weights_in_a_fixed_ord
     from bomerge.merge import METHODS
 
     assert METHOD_BASELINES == ("fisher", "regmean", "mats", "task_arithmetic", "ties",
-                                "localize_stitch")
+                                "dare_task_arithmetic", "dare_ties", "localize_stitch", "tsv",
+                                "wudi")
     assert set(METHOD_BASELINES) == set(METHODS) - {"weights"}
     assert BASELINES == ("candidates", "individual", "uniform", "greedy_soup", *METHOD_BASELINES,
                          "task_arithmetic_grid")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bomerge.errors import BomergeError
 from bomerge.merge.base import Scalar, Simplex
 from bomerge.search.space import SearchSpace
 
@@ -47,3 +48,31 @@ def test_scalars_pass_through():
     (param,) = space.parameters()
     assert param.bounds == (0.01, 1.0) and param.scaling.lower() == "log"
     assert space.decode({"lam": 0.3}) == {"lam": 0.3}
+
+
+def test_a_choice_of_methods_is_a_hierarchical_ax_space():
+    from ax.api.configs import ChoiceParameterConfig
+
+    from bomerge.merge import build_method
+    from bomerge.merge.choice import MethodChoice
+
+    method = MethodChoice([build_method("regmean"), build_method("ties")])
+    space = SearchSpace(method.variables(3))
+    choice = space.parameters()[0]
+    assert isinstance(choice, ChoiceParameterConfig) and choice.is_ordered is False
+    # a simplex member's dependents are its encoded box parameters
+    assert choice.dependent_parameters == {"regmean": ["regmean:lambda0", "regmean:lambda1"],
+                                           "ties": ["ties:density", "ties:lambda"]}
+    point = {"method": "regmean", "regmean:lambda": np.array([0.2, 0.3, 0.5])}
+    params = space.encode(point)
+    assert set(params) == {"method", "regmean:lambda0", "regmean:lambda1"}
+    decoded = space.decode(params)
+    assert decoded["method"] == "regmean" and set(decoded) == {"method", "regmean:lambda"}
+    np.testing.assert_allclose(decoded["regmean:lambda"], [0.2, 0.3, 0.5])
+    # a user's point names the method and that method's variables only
+    checked = space.check_point({"method": "ties", "ties:density": 0.3, "ties:lambda": 1.0}, "p")
+    assert checked == {"method": "ties", "ties:density": 0.3, "ties:lambda": 1.0}
+    with pytest.raises(BomergeError, match="missing variable 'ties:lambda'"):
+        space.check_point({"method": "ties", "ties:density": 0.3}, "p")
+    with pytest.raises(BomergeError, match="'mats' is not one of regmean, ties"):
+        space.check_point({"method": "mats"}, "p")

@@ -197,3 +197,29 @@ def test_a_task_without_rows_in_a_part_is_named(glue_root, tmp_path):
     config = parse_config({"name": "x", "task": section.model_dump(mode="json")}, "test", tmp_path)
     with pytest.raises(BomergeError, match="split of 'multi/csv' has 1 rows"):
         evaluation_rows(config, get_task(config.task))
+
+
+def test_a_sub_task_section_inherits_every_key_of_the_task_section_it_does_not_set(glue_root):
+    from bomerge.config import TaskConfig
+
+    task = get_task(TaskConfig(name="multi", max_length=48, data={"root": glue_root, "hub": False},
+                               eval={"batch_size": 8}, tasks=[{"name": "sst2", "max_length": 64}]
+                               + ["stsb"]))
+    sst2 = task.member("sst2").config
+    assert sst2.max_length == 64  # its own
+    assert sst2.data.root == glue_root and sst2.data.hub is False  # inherited
+    assert sst2.eval.batch_size == 8
+    assert task.member("stsb").config.max_length == 48
+    assert len(task.member("sst2").task.load_split(sst2.data, "dev")) > 0
+
+
+def test_missing_task_data_names_the_file_it_looked_for_before_the_hub(tmp_path, monkeypatch):
+    from bomerge.config import TaskConfig
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    task = get_task(TaskConfig(name="multi", data={"root": tmp_path, "hub": True},
+                               tasks=[{"name": "sst2", "max_length": 64}, "rte"]))
+    with pytest.raises(BomergeError, match=f"data file not found: {tmp_path}/SST-2/dev.tsv, "
+                                           "and the datasets hub failed"):
+        task.member("sst2").task.load_split(task.member("sst2").config.data, "dev")
