@@ -146,12 +146,16 @@ class Invariants:
 
 
 @pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
-def test_sigkill_at_random_moments_loses_nothing(glue_root: Path, tmp_path: Path, capsys):
+# One method, and the method itself searched (a hierarchical space whose members are
+# prepared when first chosen: kills land in those preparations too).
+@pytest.mark.parametrize("method", ["fisher", ["fisher", "ties", "weights"]])
+def test_sigkill_at_random_moments_loses_nothing(glue_root: Path, tmp_path: Path, capsys,
+                                                 method: str | list[str]):
     studies = tmp_path / "studies"
     # Trials are scored in chunks and may be stopped early, so kills land between chunks too.
     data = tiny_study_dict(glue_root, studies, name="k", trials=BUDGET, initial_trials=2,
                            early_stopping={"enabled": True, "chunks": 4, "percentile": 50})
-    data["merge"] = {"method": "fisher", "statistics": {"examples": 64}}
+    data["merge"] = {"method": method, "statistics": {"examples": 64}}
     config = write_config(tmp_path / "k.yaml", data)
     store = StudyStore(studies / "k")
     invariants = Invariants(store)

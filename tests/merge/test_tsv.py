@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,3 +74,30 @@ def test_defaults_and_a_bad_fraction():
     with pytest.raises(BomergeError, match="rank fraction"):
         merge(torch.randn(2, 4, 4, dtype=torch.float64), torch.zeros(4, 4, dtype=torch.float64),
               {"rank_fraction": 0.0, "scale": 1.0})
+
+
+def direct_tsv(taus: np.ndarray, fraction: float) -> np.ndarray:
+    """TSV-M as the paper writes it, with NumPy: per task the top-k SVD triplets, the
+    concatenated U and V replaced by U_u V_uᵀ and U_v V_vᵀ from their own SVDs."""
+    k_tasks, rows, cols = taus.shape
+    kept = max(1, int(fraction * min(rows, cols) / k_tasks))
+    us, ss, vs = [], [], []
+    for tau in taus:
+        u, s, vt = np.linalg.svd(tau, full_matrices=False)
+        us.append(u[:, :kept])
+        ss.append(s[:kept])
+        vs.append(vt[:kept].T)
+    u_all, v_all = np.concatenate(us, axis=1), np.concatenate(vs, axis=1)
+    pu, _, qu = np.linalg.svd(u_all, full_matrices=False)
+    pv, _, qv = np.linalg.svd(v_all, full_matrices=False)
+    return (pu @ qu) @ np.diag(np.concatenate(ss)) @ (pv @ qv).T
+
+
+@pytest.mark.parametrize("shape", [(12, 9), (8, 15)])
+@pytest.mark.parametrize("fraction", [1.0, 0.4])
+def test_the_merge_equals_a_direct_implementation_of_the_paper(shape, fraction):
+    base = torch.randn(*shape, dtype=torch.float64)
+    taus = torch.randn(3, *shape, dtype=torch.float64)
+    out = merge(taus, base, {"rank_fraction": fraction, "scale": 0.8})
+    expected = base.numpy() + 0.8 * direct_tsv(taus.numpy(), fraction)
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-10)

@@ -223,3 +223,28 @@ def test_missing_task_data_names_the_file_it_looked_for_before_the_hub(tmp_path,
     with pytest.raises(BomergeError, match=f"data file not found: {tmp_path}/SST-2/dev.tsv, "
                                            "and the datasets hub failed"):
         task.member("sst2").task.load_split(task.member("sst2").config.data, "dev")
+
+
+@pytest.mark.parametrize("name", ["dare_task_arithmetic", "dare_ties", "wudi", "tsv"])
+@pytest.mark.parametrize("granularity", ["model", "block"])
+def test_the_data_free_methods_merge_the_encoder_and_keep_every_head(bench, name, granularity,
+                                                                      tiny_cross_task_candidates):
+    from bomerge.merge.blockwise import blockwise
+    from bomerge.merge.groups import encoder_layer_count, group_names
+
+    paths, _ = tiny_cross_task_candidates
+    options = {"steps": 5} if name == "wudi" else {}
+    inner = build_method(name, options)
+    groups = group_names(granularity, 2 if granularity == "block" else None,
+                         encoder_layer_count(paths[0]))
+    method = blockwise(inner, groups)
+    values = method.defaults(3)
+    merged = bench.merge(method, values)
+    for task, path in zip(CROSS_TASKS, paths, strict=True):
+        assert torch.equal(merged[f"heads.{task}.classifier.weight"],
+                           read_state_dict(path)["classifier.weight"])
+    # the encoder is the base plus the method's update: it moved off every candidate
+    name_q = "bert.encoder.layer.0.attention.self.query.weight"
+    assert all(not torch.equal(merged[name_q], read_state_dict(p)[name_q]) for p in paths)
+    result = bench.evaluate(method, values)
+    assert np.isfinite(result.loss) and set(CROSS_TASKS) <= set(result.extra)
