@@ -57,6 +57,8 @@ def resolve_choice(view: StudyView, choice: ExportChoice, store: StudyStore) -> 
         if b["trial"] is not None:
             return {"trial": b["trial"]}
         return {"baseline": b}
+    if choice.trial is None and view.pick.index is None:  # the pick is a recorded baseline
+        return {"baseline": store.read_baselines()[view.pick.arm]}
     index = view.pick.index if choice.trial is None else choice.trial
     record = view.record(index)  # type: ignore[arg-type]
     if not record.completed:
@@ -91,6 +93,8 @@ def export_merge(
         options, coefficients, scores = method.options, b["coefficients"], b["selection"]
         what = {"trial": None, "arm": b["label"], "node": "baseline"}
 
+    is_pick = what["trial"] == view.pick.index and (
+        what["trial"] is not None or what["arm"] == view.pick.arm)
     models = bench.task.exported_models(merged, bench.paths, bench.owners, bench.pool.dtypes)
     provenance = {
         "study": store.name,
@@ -100,7 +104,7 @@ def export_merge(
         "options": method.options.model_dump() if options is not None else {},
         "coefficients": coefficients,
         "selection": scores,
-        "chosen_by": view.selection_rule() if what["trial"] == view.pick.index else "asked for",
+        "chosen_by": view.selection_rule() if is_pick else "asked for",
         "task": view.config.task.name,
         **({"tasks": {name: f"{name}/" for name in models}} if "" not in models else {}),
         "candidates": [{"path": str(p.resolve()), "sha256": weight_file_sha256(p)}

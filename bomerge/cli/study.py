@@ -115,6 +115,8 @@ def study_pareto(
         print_outer(store)
         return
     view = StudyView.load(store)
+    from bomerge.report.view import verdict
+
     if as_json:
         front = {r.index for r in view.front}
         payload = {
@@ -122,6 +124,9 @@ def study_pareto(
             "complete": view.complete,
             "state": view.state,
             "pick": view.pick.index,
+            "pick_arm": view.pick.arm,
+            "pick_method": view.pick.method,
+            "verdict": verdict(view.result) if view.result is not None else None,
             "pick_rule": view.config.search.pick,
             "pick_by": view.config.search.pick_by,
             "selection": view.selection_rule(),
@@ -132,11 +137,14 @@ def study_pareto(
         }
         out.print_json(json.dumps(payload))
         return
+    from bomerge.report.view import pick_name, verdict
     from bomerge.search.records import study_objectives
 
-    print_pareto(view.records, view.others, view.pick.index, show_all,
+    if view.result is not None:
+        out.print(verdict(view.result), soft_wrap=True)
+    print_pareto(view.records, view.others, view.pick, show_all,
                  study_objectives(view.config), view.extra_columns)
-    out.print(f"Pick: trial {view.pick.index}, chosen on the {view.selection_rule()}.")
+    out.print(f"Pick: {pick_name(view.pick)}, chosen on the {view.selection_rule()}.")
     if view.result is not None:
         print_report(view.result, view.extra_columns)
     if not view.complete:

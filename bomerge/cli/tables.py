@@ -19,12 +19,12 @@ if TYPE_CHECKING:
     from bomerge.search.store import StudyStore
 
 
-def print_pareto(records: list, baselines: list, pick_index: int | None, show_all: bool,
+def print_pareto(records: list, baselines: list, pick: Any, show_all: bool,
                  objectives: tuple = (), extra_columns: Sequence[str] = ()) -> None:
     """Trials on the Pareto front (or all), the study's baseline arms, and baselines of
     other methods (no trial number), sorted by metric; a task with several heads shows
     every head's metric."""
-    from bomerge.search.pareto import LOSS_METRIC, STOPPED, pareto_set
+    from bomerge.search.pareto import LOSS_METRIC, STOPPED, pareto_set, same_record
 
     objectives = objectives or LOSS_METRIC
     front = {r.index for r in pareto_set(records, objectives)}
@@ -32,7 +32,8 @@ def print_pareto(records: list, baselines: list, pick_index: int | None, show_al
     shown.sort(key=lambda r: (-(r.metric if r.metric is not None else float("-inf")),
                               r.index if r.index is not None else -1))
     named = ", ".join(f"{n} {'↑' if up else '↓'}" for n, up in objectives)
-    title = ("Pareto front (dev loss ↓, dev metric ↑) and baselines" if objectives == LOSS_METRIC
+    title = ("Pareto front (selection loss ↓, selection metric ↑) and baselines"
+             if objectives == LOSS_METRIC
              else f"Pareto front ({named}) and baselines")
     table = Table(title=title)
     numeric = ("trial", "loss", "metric", *extra_columns)
@@ -40,7 +41,7 @@ def print_pareto(records: list, baselines: list, pick_index: int | None, show_al
                    "coefficients", "pareto"):
         table.add_column(column, justify="right" if column in numeric else "left")
     for r in shown:
-        mark = "★ pick" if r.index is not None and r.index == pick_index else (
+        mark = "★ pick" if same_record(r, pick) else (
             "●" if r.index is not None and r.index in front else "")
         if r.status == STOPPED:
             mark = "stopped early"
@@ -65,15 +66,17 @@ def print_outcome(outcome: object, name: str, config: StudyConfig) -> None:
 
     assert isinstance(outcome, StudyOutcome)
     per_task = metric_columns(config)
-    print_pareto(outcome.records, outcome.baselines, outcome.pick.index, show_all=False,
+    print_pareto(outcome.records, outcome.baselines, outcome.pick, show_all=False,
                  objectives=study_objectives(config), extra_columns=per_task)
+    from bomerge.report.view import pick_name, verdict
+
     report = outcome.report
-    pick = report["scores"]["pick"]
     out.print(
-        f"\n[bold]Chosen merge[/] (rule: {report['pick_rule']}): trial {pick['trial']} "
-        f"({pick['arm']}), coefficients {report['pick_coefficients']}"
+        f"\n[bold]Chosen merge[/] (rule: {report['pick_rule']}): {pick_name(outcome.pick)}, "
+        f"coefficients {report['pick_coefficients']}"
     )
     print_report(report, per_task)
+    out.print(verdict(report), soft_wrap=True)
     out.print(f"Study saved in studies folder as '{name}'. Inspect: bomerge study pareto {name}")
 
 
@@ -151,7 +154,7 @@ def print_baselines(name: str, metric: str, selection_rows: int, report_rows: in
     whether it was computed now or recorded by an earlier run."""
     table = Table(title=f"Baselines of study '{name}' (selection rows: "
                         f"{selection_rows}, report rows: {report_rows})")
-    for column in ("baseline", "method", "trial", "dev loss", f"dev {metric}", "report loss",
+    for column in ("baseline", "method", "trial", "selection loss", f"selection {metric}", "report loss",
                    f"report {metric}", "wall s", "note"):
         table.add_column(column, justify="left" if column in ("baseline", "method", "note") else "right",
                          no_wrap=column in ("baseline", "method"))

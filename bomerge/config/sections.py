@@ -247,6 +247,11 @@ class SearchConfig(StrictRecord):
         "observed", description="apply the pick rule to the observed selection scores, or to "
         "the surrogate's posterior means at the evaluated points (shrinks lucky points)"
     )
+    pick_from: Literal["all", "trials"] = Field(
+        "all", description="what the pick is chosen among: all = every merge the study "
+        "scored on the selection rows (search trials, warm-start arms and every baseline "
+        "`bomerge baseline` recorded); trials = the study's Ax trials only"
+    )
     pick_loss_bound: float | None = Field(
         None, description="pick: loss_bound takes the best metric among Pareto points "
         "whose loss is at most this"

@@ -25,9 +25,9 @@ def front_line(records: list[TrialRecord]) -> list[TrialRecord]:
 
 
 def objective_plane(
-    records: list[TrialRecord], others: list[TrialRecord], pick_index: int | None, metric: str
+    records: list[TrialRecord], others: list[TrialRecord], pick: TrialRecord | None, metric: str
 ) -> go.Figure:
-    """Dev loss (x) against dev metric (y): search trials coloured by trial number, the
+    """Selection loss (x) against selection metric (y): search trials coloured by trial number, the
     Pareto front as a line, baselines as labelled markers, the pick as a star.
 
     Traces, in order: ``trials`` (one point per completed non-baseline trial), ``Pareto
@@ -58,7 +58,7 @@ def objective_plane(
         customdata=[_label(r) for r in baselines],
         hovertemplate="%{customdata}<br>loss %{x:.4f}<br>" f"{metric} %{{y:.4f}}<extra></extra>",
     ))
-    chosen = [r for r in done if r.index is not None and r.index == pick_index]
+    chosen = [pick] if pick is not None and pick.completed else []
     figure.add_trace(go.Scatter(
         name="pick", x=[r.loss for r in chosen], y=[r.metric for r in chosen], mode="markers",
         marker={"size": 20, "symbol": "star", "color": PICK_COLOUR,
@@ -73,8 +73,8 @@ def objective_plane(
         "scores)<br>loss %{x:.4f}<br>" f"{metric} %{{y:.4f}}<extra></extra>",
     ))
     figure.update_layout(
-        title="Objective plane (selection rows): dev loss ↓ against dev " + metric + " ↑",
-        xaxis_title="dev loss", yaxis_title=f"dev {metric}", height=560,
+        title="Objective plane (selection rows): loss ↓ against " + metric + " ↑",
+        xaxis_title="selection loss", yaxis_title=f"selection {metric}", height=560,
         legend={"orientation": "h", "y": -0.15},
     )
     return figure
@@ -95,7 +95,7 @@ def progress_figure(points: list[ProgressPoint], metric: str, reference: tuple[f
         title=f"Search progress (hypervolume above loss {reference[0]:.4g}, "
               f"{metric} {reference[1]:.4g})",
         xaxis_title="trial", yaxis={"title": "dominated hypervolume"},
-        yaxis2={"title": f"best dev {metric}", "overlaying": "y", "side": "right"},
+        yaxis2={"title": f"best selection {metric}", "overlaying": "y", "side": "right"},
         height=420, legend={"orientation": "h", "y": -0.2},
     )
     return figure

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bomerge.report.coefficients import group_lines, pick_heatmap
 from bomerge.report.figures import coefficients_figure, objective_plane, progress_figure
-from bomerge.report.view import StudyView, pick_lines, report_rows
+from bomerge.report.view import StudyView, pick_lines, pick_name, report_rows, verdict
 from bomerge.search.claims import claim_text
 from bomerge.search.pareto import TrialRecord, progress, reference_point
 
@@ -94,7 +94,7 @@ def render(view: StudyView) -> str:
     reference = reference_point(view.records, search.loss_threshold, search.metric_threshold)
     front = sorted(view.front, key=lambda r: r.index or 0)
     figures = [
-        objective_plane(view.records, view.others, view.pick.index, view.metric),
+        objective_plane(view.records, view.others, view.pick, view.metric),
         progress_figure(progress(view.records, reference), view.metric, reference),
         pick_heatmap(view.pick),
         group_lines(front, view.pick.index),
@@ -114,11 +114,12 @@ def render(view: StudyView) -> str:
 <title>bomerge study {html.escape(view.name)}</title><style>{STYLE}</style></head>
 <body>
 <h1>Study <code>{html.escape(view.name)}</code></h1>
+{f'<p id=verdict><b>{html.escape(verdict(view.result))}</b></p>' if view.result else ''}
 <p class="state {state_class}" id=state>{html.escape(view.state)}</p>
 <p>Task <b>{html.escape(view.config.task.name)}</b>, method <b>{html.escape(', '.join(view.config.merge.methods))}</b>,
 {len(view.candidates)} candidates. Chosen on the {html.escape(view.selection_rule())}.
-Pick: trial <b>{view.pick.index}</b> ({html.escape(view.pick.arm)}), dev loss
-{_number(view.pick.loss)}, dev {html.escape(view.metric)} {_number(view.pick.metric)},
+Pick: <b>{html.escape(pick_name(view.pick))}</b>, selection loss
+{_number(view.pick.loss)}, selection {html.escape(view.metric)} {_number(view.pick.metric)},
 coefficients {html.escape(_coefficients(view.pick))}.</p>
 <h2>Report rows{f" ({report_count} rows the search never saw)" if report_count else ""}</h2>
 {report_table(view)}

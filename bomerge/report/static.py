@@ -36,8 +36,8 @@ def write_plane_png(view: StudyView, path: Path, dpi: int = 150) -> Path:
                           fontsize=7)
         axes.scatter([view.pick.loss], [view.pick.metric], marker="*", s=260, color=PICK_COLOUR,
                      edgecolors="black", label=f"pick (trial {view.pick.index})", zorder=5)
-        axes.set_xlabel("dev loss ↓")
-        axes.set_ylabel(f"dev {view.metric} ↑")
+        axes.set_xlabel("selection loss ↓")
+        axes.set_ylabel(f"selection {view.metric} ↑")
         axes.set_title(f"{view.name}: {view.state.split(' — ')[0]}", fontsize=10)
         axes.legend(fontsize=8, loc="lower left")
         axes.grid(alpha=0.3)

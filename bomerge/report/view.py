@@ -15,6 +15,7 @@ from bomerge.search.records import (
     load_records,
     metric_columns,
     pick_rule_text,
+    pickable,
     study_objectives,
 )
 from bomerge.search.store import StudyStore
@@ -44,8 +45,10 @@ class StudyView:
             raise BomergeError(f"study '{store.name}' has no completed trial yet")
         config = store.read_config()
         result = store.read_result()
-        return cls(store.name, config, records, baseline_records(store),
-                   stored_pick(records, config, result), result, store.read_meta().candidates)
+        others = baseline_records(store)
+        return cls(store.name, config, records, others,
+                   stored_pick(pickable(records, store, config), config, result), result,
+                   store.read_meta().candidates)
 
     @property
     def extra_columns(self) -> list[str]:
@@ -110,21 +113,57 @@ class StudyView:
 
 def stored_pick(records: list[TrialRecord], config: StudyConfig,
                 result: dict[str, Any] | None) -> TrialRecord:
-    """The study's pick: the rule on the observed selection scores, or, when the study
-    picks on the surrogate's posterior means (``search.pick_by: model``), the trial its
-    stored result names (the model is fitted when the study finishes, not when it is
-    read); the observed pick while no result names one."""
+    """The study's pick among ``records`` (``records.pickable``): the rule on the observed
+    selection scores, or, when the study picks on the surrogate's posterior means
+    (``search.pick_by: model``), the trial or baseline its stored result names (the model
+    is fitted when the study finishes, not when it is read); the observed pick while no
+    result names one."""
     observed = choose(records, config)
     if config.search.pick_by != "model" or not result or "scores" not in result:
         return observed
-    trial = result["scores"]["pick"].get("trial")
-    return next((r for r in records if r.index is not None and r.index == trial), observed)
+    named = result["scores"]["pick"]
+    return next((r for r in records if r.index == named.get("trial")
+                 and (r.index is not None or r.arm == named.get("arm"))), observed)
+
+
+def pick_name(record: TrialRecord) -> str:
+    """A pick for people: ``trial 9 (ties)``, or ``baseline 'mats' (mats)`` for a recorded
+    recipe beside the study's trials."""
+    if record.index is None:
+        return f"baseline '{record.arm}' ({record.method})"
+    return f"trial {record.index} ({record.method or record.arm})"
 
 
 def report_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The rows of a result's report table: the pick, then what it is compared with (every
-    baseline, and the pick the configuration did not choose when it is another trial)."""
-    return [("pick", report["scores"]["pick"]), *compared(report).items()]
+    """The rows of a result's report table, by report metric, best first: the pick and what
+    it is compared with (every recipe the study scored, and the pick the configuration did
+    not choose when it is another trial)."""
+    rows = [("pick", report["scores"]["pick"]), *compared(report).items()]
+    return sorted(rows, key=lambda row: -row[1]["report"]["metric"])
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """In words: the merge the study recommends and how every recipe it scored compares on
+    the report rows ("beats" and "is beaten" only where the paired interval excludes 0)."""
+    pick = report["scores"]["pick"]
+    what = (f"trial {pick['trial']} ({pick.get('method') or pick.get('arm')})"
+            if pick["trial"] is not None
+            else f"the recipe '{pick.get('arm')}' ({pick.get('method')})")
+    metric = report.get("metric", "metric")
+    line = (f"The study recommends {what}: report {metric} {pick['report']['metric']:.4f} on "
+            f"{report['report_rows']} rows it never saw.")
+    against = (report.get("claims") or {}).get("against", {})
+    judged = {label: claim["verdict"] for label, claim in against.items() if "verdict" in claim}
+    if not judged:
+        return line + " No paired intervals are stored to compare it with the recipes it scored."
+    beaten = [label for label, v in judged.items() if v == "worse"]
+    tied = [label for label, v in judged.items() if v == "tie"]
+    if beaten:
+        line += f" Beaten on the report rows by {', '.join(beaten)}"
+    else:
+        line += " No recipe it scored beats it on the report rows"
+    line += (f"; ties {', '.join(tied)}" if tied else "; it beats every other") + "."
+    return line
 
 
 def pick_lines(report: dict[str, Any]) -> list[str]:

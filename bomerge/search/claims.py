@@ -38,6 +38,7 @@ SEED = 0
 ROWS_FORMAT = 1
 
 __all__ = ["LEVEL", "RESAMPLES", "SEED", "Bootstrap", "Interval", "claim_text", "compared",
+           "same_merge",
            "iter_resamples", "keep_rows", "load_rows", "paired_interval", "pick_claims", "report_task",
            "resample_rows",
            "rows_from_json", "rows_json", "study_claims"]
@@ -192,15 +193,23 @@ NO_ROWS = ("no report-row predictions stored (recorded before bomerge kept them;
 
 def compared(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What a study's pick is compared with, by label: the pick the configuration did not
-    choose (``observed_pick`` or ``model_pick``) when that is another trial, then every
-    baseline row of the result's ``scores``."""
+    choose (``observed_pick`` or ``model_pick``) and, when the pick is a recipe recorded
+    beside the trials, the pick among the trials (``trials_pick``), each when it is another
+    merge; then every baseline row of the result's ``scores`` but the pick itself."""
     scores = result["scores"]
+    pick = scores["pick"]
     picked_on = result.get("picked_on", "observed")
     rows = {f"{way}_pick": entry for way, entry in (result.get("picks") or {}).items()
-            if way != picked_on and entry is not None
-            and entry["trial"] != scores["pick"]["trial"]}
-    rows.update((label, score) for label, score in scores.items() if label != "pick")
+            if way != picked_on and entry is not None and not same_merge(entry, pick)}
+    rows.update((label, score) for label, score in scores.items()
+                if label != "pick" and not same_merge(score, pick))
     return rows
+
+
+def same_merge(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two rows of a result are one merge: one trial, or one recipe recorded beside
+    the trials (no trial, one label)."""
+    return a["trial"] == b["trial"] and (a["trial"] is not None or a["arm"] == b["arm"])
 
 
 def pick_claims(task: Task, store: StudyStore, pick_label: str | None,

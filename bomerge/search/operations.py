@@ -125,8 +125,9 @@ class BaselineRun:
 def run_baselines(store: StudyStore, config: StudyConfig, names: list[str], rerun: bool,
                   strict: bool, show_progress: bool, allow_changed: bool) -> BaselineRun:
     """Create the study if new, then run ``names`` through its evaluator and record them
-    (``rerun`` recomputes recorded ones; ``strict`` refuses one that cannot run). The caller
-    holds the writer lock."""
+    (``rerun`` recomputes recorded ones; ``strict`` refuses one that cannot run). A study
+    that has a result chooses its pick again, among the new rows too (``search.pick_from``),
+    and rewrites its result. The caller holds the writer lock."""
     from bomerge.search.runner import StudyRunner
 
     if not store.exists():
@@ -135,5 +136,7 @@ def run_baselines(store: StudyStore, config: StudyConfig, names: list[str], reru
                          allow_changed_candidates=allow_changed)
     runner.open()
     results, fresh = runner.run_baselines(names, rerun=rerun, strict=strict)
+    if fresh and store.result_path.is_file():
+        runner.finish()
     return BaselineRun(results, fresh, runner.task.metric, len(runner.bench.selection_rows),
                        len(runner.bench.report_rows))

@@ -1,5 +1,5 @@
-"""Trials as records, their Pareto set on the study's objectives (by default dev loss ↓ and
-dev metric ↑; a task with several heads may use one metric per head), and the pick rule."""
+"""Trials as records, their Pareto set on the study's objectives (by default selection loss ↓
+and selection metric ↑; a task with several heads may use one metric per head), and the pick rule."""
 
 from __future__ import annotations
 
@@ -68,6 +68,18 @@ def pareto_set(records: list[TrialRecord],
     return [r for r in done if not any(dominates(o, r, objectives) for o in done if o is not r)]
 
 
+def order(record: TrialRecord) -> float:
+    """Which of two records with equal scores a pick rule prefers (the lower): the earlier
+    trial, and any trial before a baseline recorded beside the study's trials."""
+    return float("inf") if record.index is None else record.index
+
+
+def same_record(a: TrialRecord, b: TrialRecord) -> bool:
+    """Whether two records are the same merge of a study: the same trial, or the same
+    recorded baseline (no trial index, the same label)."""
+    return a.index == b.index and (a.index is not None or a.arm == b.arm)
+
+
 def pick(records: list[TrialRecord], rule: PickRule, loss_bound: float | None = None,
          objectives: tuple[Objective, ...] = LOSS_METRIC) -> TrialRecord:
     """The chosen trial on the Pareto set of ``objectives``.
@@ -83,8 +95,8 @@ def pick(records: list[TrialRecord], rule: PickRule, loss_bound: float | None = 
     front = pareto_set(records, objectives)
     if not front:
         raise ValueError("no completed trial to pick from")
-    best_metric = max(front, key=lambda r: (r.metric, -r.loss, -r.index))  # type: ignore[operator]
-    best_loss = min(front, key=lambda r: (r.loss, -r.metric, r.index))  # type: ignore[operator]
+    best_metric = max(front, key=lambda r: (r.metric, -r.loss, -order(r)))  # type: ignore[operator]
+    best_loss = min(front, key=lambda r: (r.loss, -r.metric, order(r)))  # type: ignore[operator]
     if rule == "best_loss":
         return best_loss
     if rule == "loss_bound":
@@ -93,7 +105,7 @@ def pick(records: list[TrialRecord], rule: PickRule, loss_bound: float | None = 
         within = [r for r in front if r.loss <= loss_bound]  # type: ignore[operator]
         if not within:
             return best_loss
-        return max(within, key=lambda r: (r.metric, -r.loss, -r.index))  # type: ignore[operator]
+        return max(within, key=lambda r: (r.metric, -r.loss, -order(r)))  # type: ignore[operator]
     if rule == "knee":
         return knee_point(front) or best_metric
     return best_metric
@@ -124,7 +136,7 @@ def knee_point(front: list[TrialRecord]) -> TrialRecord | None:
         return ((y2 - y1) * x - (x2 - x1) * y + x2 * y1 - y2 * x1) / length
 
     towards_ideal = 1.0 if signed(1.0, 1.0) >= 0 else -1.0
-    knee = max(front, key=lambda r: (towards_ideal * signed(*scaled(r)), r.metric, -r.index))  # type: ignore[operator]
+    knee = max(front, key=lambda r: (towards_ideal * signed(*scaled(r)), r.metric, -order(r)))  # type: ignore[operator]
     return knee if towards_ideal * signed(*scaled(knee)) > 1e-12 else None
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bomerge.search.baselines import baseline_scores
 from bomerge.search.claims import compared, pick_claims
-from bomerge.search.pareto import TrialRecord
+from bomerge.search.pareto import TrialRecord, same_record
 from bomerge.search.records import above_floors, choose, study_objectives
 from bomerge.search.strategies import get_strategy
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 OBSERVED = "observed"
 MODEL = "model"
+#: The pick among the study's own trials, recorded when the pick is a recipe beside them.
+TRIALS = "trials"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Picks:
     predicted: dict[str, float]
     pick_by: str
     note: str | None = None
+    #: what the same way picks among the study's own trials (``search.pick_from: trials``)
+    among_trials: TrialRecord | None = None
 
     @property
     def picked_on(self) -> str:
@@ -58,6 +62,8 @@ class Picks:
         found = {OBSERVED: self.observed}
         if self.model is not None:
             found[MODEL] = self.model
+        if self.among_trials is not None and self.chosen.index is None:
+            found[TRIALS] = self.among_trials
         return found
 
 
@@ -88,8 +94,9 @@ def posterior_means(client: Any, indices: list[int],
 
 
 def choose_picks(records: list[TrialRecord], config: StudyConfig, client: Any) -> Picks:
-    """Both picks of a study: the rule on the observed scores, and on the posterior means
-    at the same (completed) trials."""
+    """Both picks of a study among ``records`` (``records.pickable``: its trials, and the
+    recorded baselines beside them): the rule on the observed scores, and on the posterior
+    means at the same (completed) trials, each baseline at its observed scores."""
     observed = choose(records, config)
     done = [r for r in records if r.completed and r.index is not None]
     try:
@@ -100,18 +107,28 @@ def choose_picks(records: list[TrialRecord], config: StudyConfig, client: Any) -
                 else "no model pick is recorded")
         return Picks(observed, None, {}, config.search.pick_by,
                      f"no surrogate model could be fitted to the {len(done)} completed trials "
-                     f"({reason[:200]}); {then}")
-    smoothed = []
+                     f"({reason[:200]}); {then}", among_trials(records, config))
+    # A recorded baseline beside the trials is one fixed recipe, not the best of many
+    # noisy draws: its observed scores carry no winner's curse and stand as they are.
+    smoothed = [r for r in records if r.completed and r.index is None]
     for r in done:
         mean = means[r.index]  # type: ignore[index]
         smoothed.append(replace(
             r, loss=mean.get("loss", r.loss), metric=mean.get("metric", r.metric),
             extra={k: mean.get(k, v) for k, v in r.extra.items()}))
     chosen = choose(smoothed, config)
-    model = next(r for r in done if r.index == chosen.index)
+    model = next(r for r in records if same_record(r, chosen))
     predicted = {"loss": chosen.loss, "metric": chosen.metric, **chosen.extra}
     rounded = {k: round(float(v), 6) for k, v in predicted.items()}  # type: ignore[arg-type]
-    return Picks(observed, model, rounded, config.search.pick_by)
+    trials = among_trials(smoothed if config.search.pick_by == MODEL else records, config)
+    trials = next((r for r in records if trials is not None and same_record(r, trials)), None)
+    return Picks(observed, model, rounded, config.search.pick_by, None, trials)
+
+
+def among_trials(records: list[TrialRecord], config: StudyConfig) -> TrialRecord | None:
+    """The rule's pick among the records that are the study's own trials, if any is."""
+    own = [r for r in records if r.index is not None and r.completed]
+    return choose(own, config) if own else None
 
 
 def pick_entry(record: TrialRecord, report: dict[str, Any],
@@ -157,7 +174,8 @@ def study_result(config: StudyConfig, task: Task, store: StudyStore, records: li
         "pick_above_floors": (above_floors(picks.chosen, config.search.floors)
                               if config.search.floors else None),
         "scores": scored,
-        "picks": {OBSERVED: entries[OBSERVED], MODEL: entries.get(MODEL)},
+        "picks": {OBSERVED: entries[OBSERVED], MODEL: entries.get(MODEL),
+                  TRIALS: entries.get(TRIALS)},
     }
     result["claims"] = pick_claims(task, store, chosen["predictions"], compared(result))
     return result

@@ -16,8 +16,11 @@ import torch
 from bomerge.errors import BomergeError
 from bomerge.merge.base import MergeMethod
 from bomerge.search.baselines import INDIVIDUAL
+from bomerge.search.claims import keep_rows
 from bomerge.search.client import stored_client
+from bomerge.search.pareto import TrialRecord
 from bomerge.search.space import study_space
+from bomerge.search.trial import scores_of
 from bomerge.search.workbench import Workbench
 
 
@@ -51,3 +54,25 @@ def baseline_merge(bench: Workbench,
     values = {k: np.asarray(v) if isinstance(v, list) else v
               for k, v in recorded["coefficients"].items()}
     return method, bench.merge(method, values)
+
+
+def report_scores(bench: Workbench, client: Any, record: TrialRecord,
+                  baselines: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """A picked merge's report-row scores and the label its report-row predictions are
+    stored under: a recorded baseline's (an arm of the study or a recipe beside it),
+    recorded when it ran, else evaluated now (and its predictions kept as ``trial_N``)."""
+    recorded = baselines.get(record.arm)
+    if (recorded is not None and recorded["trial"] == record.index
+            and bench.store.predictions_path(record.arm).is_file()):
+        return dict(recorded["report"]), record.arm
+    if record.index is None:
+        assert recorded is not None, f"no recorded baseline '{record.arm}'"
+        _, merged = baseline_merge(bench, recorded)
+        label: str | None = record.arm
+    else:
+        _, merged = trial_merge(bench, record.index, client)
+        label = f"trial_{record.index}"
+    result = bench.report.evaluate(merged)
+    if not keep_rows(bench.store, label, result):  # type: ignore[arg-type]
+        label = None
+    return scores_of(result), label

@@ -14,6 +14,7 @@ import numpy as np
 
 from bomerge.config import StudyConfig
 from bomerge.merge.base import MergeMethod
+from bomerge.search.baselines import INDIVIDUAL
 from bomerge.search.client import stored_client
 from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
 from bomerge.search.space import SearchSpace, study_method, study_space
@@ -52,6 +53,16 @@ def above_floors(record: TrialRecord, floors: dict[str, float]) -> bool:
     """Whether every task's normalised score is at least its floor (``search.floors``)."""
     return all((record.extra.get(f"{task}_normalised") or float("-inf")) >= floor
                for task, floor in floors.items())
+
+
+def pickable(records: list[TrialRecord], store: StudyStore,
+             config: StudyConfig) -> list[TrialRecord]:
+    """What the study's pick is chosen among: its trials and, with ``search.pick_from: all``
+    (the default), every recorded baseline that is not one of them (another method's
+    recipe, ``bomerge baseline``'s suite) but ``individual``, which is not one merge."""
+    if config.search.pick_from == "trials":
+        return records
+    return records + [b for b in baseline_records(store) if b.method != INDIVIDUAL]
 
 
 def choose(records: list[TrialRecord], config: StudyConfig) -> TrialRecord:

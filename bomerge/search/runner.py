@@ -28,7 +28,6 @@ from bomerge.search.baselines import (
     default_baselines,
     expand,
 )
-from bomerge.search.claims import keep_rows
 from bomerge.search.client import open_client, study_design
 from bomerge.search.completion import complete_trial, mark_early_stopped
 from bomerge.search.early_stopping import ChunkJudge, stopping_strategy
@@ -37,12 +36,13 @@ from bomerge.search.failures import ConsecutiveFailures
 from bomerge.search.pareto import TrialRecord
 from bomerge.search.picks import choose_picks, study_result
 from bomerge.search.preflight import check_points, task_supports, unsupported_message
-from bomerge.search.rebuild import trial_merge
+from bomerge.search.rebuild import report_scores
 from bomerge.search.records import (
     StudyOutcome,
     baseline_records,
     format_coefficients,
     log_entry,
+    pickable,
     study_objectives,
     trial_record,
 )
@@ -53,7 +53,6 @@ from bomerge.search.strategies import get_strategy
 from bomerge.search.trial import ChunkDecision, TrialOutcome, evaluate_point, scores_of
 from bomerge.search.workbench import Workbench
 from bomerge.tasks import Task
-from bomerge.tasks.base import EvalResult
 
 __all__ = ["StudyRunner"]
 
@@ -364,37 +363,24 @@ class StudyRunner:
         return trial_record(self.client, self.space, index, self.method)
 
     def finish(self) -> StudyOutcome:
-        """Pick on the selection rows (the rule on the observed scores and on the surrogate's
-        posterior means; ``search.pick_by`` says which is the pick), score both picks on the
-        report rows, and store the result with every recorded baseline's report scores and
-        the pick's paired bootstrap intervals against them."""
+        """Pick on the selection rows among everything the study scored (``search.pick_from``;
+        the rule on the observed scores and on the surrogate's posterior means,
+        ``search.pick_by`` saying which is the pick), score both picks on the report rows,
+        and store the result with every recorded baseline's report scores and the pick's
+        paired bootstrap intervals against them."""
         records = [self.record(i) for i in sorted(self.client._experiment.trials)]
-        picks = choose_picks(records, self.config, self.client)
+        picks = choose_picks(pickable(records, self.store, self.config), self.config, self.client)
         if picks.note is not None:
             self.console.print(f"[yellow]{picks.note}[/]")
         baselines = self.store.read_baselines()
-        by_trial: dict[int | None, tuple[dict[str, Any], str | None]] = {}
-        for record in picks.records().values():  # the same trial is scored once
-            if record.index not in by_trial:
-                by_trial[record.index] = self._report_scores(record, baselines)
-        reported = {way: by_trial[record.index] for way, record in picks.records().items()}
+        scored: dict[tuple[int | None, str], tuple[dict[str, Any], str | None]] = {}
+        for record in picks.records().values():  # the same merge is scored once
+            key = (record.index, record.arm)
+            if key not in scored:
+                scored[key] = report_scores(self.bench, self.client, record, baselines)
+        reported = {way: scored[(r.index, r.arm)] for way, r in picks.records().items()}
         report = study_result(self.config, self.bench.report.task, self.store, records, picks, reported,
                                self.pool.k, (len(self.bench.selection_rows),
                                              len(self.bench.report_rows)))
         self.store.write_result(report)
         return StudyOutcome(records, picks.chosen, report, True, baseline_records(self.store))
-
-    def _report_scores(self, record: TrialRecord,
-                       baselines: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
-        """A trial's report-row scores and the label its report-row predictions are stored
-        under: a baseline arm's, recorded when it ran (the same merge), else evaluated now."""
-        recorded = baselines.get(record.arm)
-        if (recorded is not None and recorded["trial"] == record.index
-                and self.store.predictions_path(record.arm).is_file()):
-            return dict(recorded["report"]), record.arm
-        _, merged = trial_merge(self.bench, record.index, self.client)  # type: ignore[arg-type]
-        result: EvalResult = self.bench.report.evaluate(merged)
-        label: str | None = f"trial_{record.index}"
-        if not keep_rows(self.store, label, result):
-            label = None
-        return scores_of(result), label

@@ -46,7 +46,7 @@ def make_view(tmp_path: Path, result: dict | None = None) -> StudyView:
 
 def test_objective_plane_draws_every_trial_baseline_and_the_pick(tmp_path):
     view = make_view(tmp_path)
-    figure = objective_plane(view.records, view.others, view.pick.index, "accuracy")
+    figure = objective_plane(view.records, view.others, view.pick, "accuracy")
     traces = {trace.name: trace for trace in figure.data}
     assert len(traces["trials"].x) == 6  # search trials, coloured by index
     assert list(traces["trials"].marker.color) == [4, 5, 6, 7, 8, 9]

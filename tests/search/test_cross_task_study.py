@@ -25,8 +25,11 @@ FLOOR = 0.9
 def test_a_per_task_study_with_a_floor_records_the_references_and_exports_each_task(
         cross_task_root, tiny_cross_task_candidates, tmp_path, capsys):
     paths, base = tiny_cross_task_candidates
+    # the pick among the trials (search.pick_from: trials): floors and the export of a trial
+    # are what this test specifies; recipes beside the trials are tests/search/test_pick_from.py's
     raw = cross_task_dict(cross_task_root, tmp_path / "studies", paths, base, trials=2,
-                          objectives="per_task", floors={"sst2": FLOOR}, warm_start=True)
+                          objectives="per_task", floors={"sst2": FLOOR}, warm_start=True,
+                          pick_from="trials")
     raw["baselines"] = ["candidates", "individual", "task_arithmetic_grid"]
     raw["merge"] |= {"method": "task_arithmetic", "options": {"per_candidate": True}}
     config = write_config(tmp_path / "cross.yaml", raw)

@@ -150,7 +150,8 @@ def test_a_pick_that_is_a_baseline_arm_reports_the_baselines_recorded_report_sco
     def merge_again(*args):
         raise AssertionError("finish must not merge again: the baseline was reported")
 
-    monkeypatch.setattr("bomerge.search.runner.trial_merge", merge_again)
+    monkeypatch.setattr("bomerge.search.rebuild.trial_merge", merge_again)
+    monkeypatch.setattr("bomerge.search.rebuild.baseline_merge", merge_again)
     outcome = runner.run()
     pick = outcome.report["scores"]["pick"]
     recorded = runner.store.read_baselines()[pick["arm"]]
@@ -204,7 +205,7 @@ def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
     assert StudyView.load(store).pick.index == picks["model"]["trial"]
 
     task = get_task(config.task)
-    for entry in [*picks.values(), *result["scores"].values()]:
+    for entry in [*(p for p in picks.values() if p is not None), *result["scores"].values()]:
         rows = load_rows(store, entry.get("predictions") or entry["arm"])
         assert rows is not None and len(rows.labels) == result["report_rows"]
         assert task.summarize(rows).metric == entry["report"]["metric"]  # the same numbers
