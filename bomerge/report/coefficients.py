@@ -38,11 +38,33 @@ class GroupedCoefficients:
         return list(dict.fromkeys(g for by_group in named for g in by_group))
 
 
+def per_candidate(coefficients: dict[str, list[float] | float]) -> dict[str, list[float] | float]:
+    """Coefficients with one scalar per candidate (``lambda_0`` … ``lambda_{K−1}``, or
+    ``block0__lambda_0`` …) folded into one list ``lambda`` (``block0__lambda``), as a
+    simplex's weights are: they are drawn over the candidates alike."""
+    folded: dict[str, list[float] | float] = {}
+    series: dict[str, dict[int, float]] = {}
+    for name, value in coefficients.items():
+        stem, _, suffix = name.rpartition("_")
+        if stem and suffix.isdigit() and not isinstance(value, list):
+            series.setdefault(stem, {})[int(suffix)] = float(value)
+    for name, value in coefficients.items():
+        stem, _, suffix = name.rpartition("_")
+        members = series.get(stem, {})
+        if stem and suffix.isdigit() and len(members) > 1 and set(members) == set(range(len(members))):
+            if stem not in folded:
+                folded[stem] = [members[i] for i in range(len(members))]
+        else:
+            folded[name] = value
+    return folded
+
+
 def grouped(coefficients: dict[str, list[float] | float]) -> GroupedCoefficients:
     """Split a record's coefficients into per-group vectors, per-group scalars and global
-    scalars; plain-named lists belong to the group ``model``."""
+    scalars; plain-named lists belong to the group ``model``; per-candidate scalars are
+    vectors (``per_candidate``)."""
     found = GroupedCoefficients()
-    for name, value in coefficients.items():
+    for name, value in per_candidate(coefficients).items():
         group, var = name.split(SEPARATOR, 1) if SEPARATOR in name else (MODEL_GROUP, name)
         if isinstance(value, list):
             found.vectors.setdefault(var, {})[group] = [float(v) for v in value]
@@ -61,12 +83,15 @@ def _rows(parts: GroupedCoefficients) -> list[tuple[str, str, str]]:
             for var, by_group in parts.vectors.items() for group in by_group]
 
 
-def pick_heatmap(pick: TrialRecord) -> go.Figure:
+def pick_heatmap(pick: TrialRecord) -> go.Figure | None:
     """The pick's weights: one row per group (per group and variable when a method has
     several weight vectors), one column per candidate; per-group and global scalars in the
-    title."""
+    title. A pick with scalars only (TIES's density and λ, WUDI's scale) is drawn as bars
+    of them; one with no coefficients at all gives None (nothing to draw)."""
     parts = grouped(pick.coefficients)
     rows = _rows(parts)
+    if not rows:
+        return scalar_bars(pick, parts)
     width = max((len(parts.vectors[var][group]) for _, var, group in rows), default=0)
     z = [parts.vectors[var][group] + [None] * (width - len(parts.vectors[var][group]))
          for _, var, group in rows]
@@ -91,10 +116,26 @@ def pick_heatmap(pick: TrialRecord) -> go.Figure:
     return figure
 
 
-def group_lines(front: list[TrialRecord], pick_index: int | None) -> go.Figure:
+def scalar_bars(pick: TrialRecord, parts: GroupedCoefficients) -> go.Figure | None:
+    """The pick's scalar coefficients as bars (per-group ones named ``group · var``), or
+    None when it has none."""
+    names = [*parts.globals, *(f"{g} · {var}" for var, by in parts.scalars.items() for g in by)]
+    values = [*parts.globals.values(), *(v for by in parts.scalars.values() for v in by.values())]
+    if not names:
+        return None
+    trial = f"trial {pick.index}" if pick.index is not None else pick.arm
+    figure = go.Figure(go.Bar(x=names, y=values, marker={"color": PICK_COLOUR},
+                              text=[f"{v:.3g}" for v in values], textposition="outside"))
+    figure.update_layout(title=f"Coefficients of the pick ({trial}, {pick.method})",
+                         yaxis_title="value", height=360)
+    return figure
+
+
+def group_lines(front: list[TrialRecord], pick_index: int | None) -> go.Figure | None:
     """The Pareto points' coefficients by group: one panel per group (per group and
     variable), the weights of each Pareto point as a line over the candidates, the pick
-    in bold; per-group scalars get one panel per variable, a line over the groups."""
+    in bold; per-group scalars get one panel per variable, a line over the groups. None
+    when no Pareto point has weights over the candidates or per-group coefficients."""
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
@@ -107,6 +148,8 @@ def group_lines(front: list[TrialRecord], pick_index: int | None) -> go.Figure:
         for var in parts.scalars:
             if (var, var, None) not in panels:
                 panels.append((var, var, None))
+    if not panels:
+        return None
     columns = max(1, min(4, len(panels)))
     rows = max(1, math.ceil(len(panels) / columns))
     figure = make_subplots(rows=rows, cols=columns,

@@ -101,17 +101,22 @@ def progress_figure(points: list[ProgressPoint], metric: str, reference: tuple[f
     return figure
 
 
-def coefficients_figure(front: list[TrialRecord]) -> go.Figure:
+def coefficients_figure(front: list[TrialRecord]) -> go.Figure | None:
     """The merge coefficients of the Pareto points: simplex variables as stacked bars (one
     segment per candidate), scalar variables as grouped bars, one bar per Pareto trial.
     Only the study's global variables (plain names): a block-wise study's per-group ones
     (``group__var``) are drawn by ``bomerge.report.coefficients``."""
+    from bomerge.report.coefficients import per_candidate
+
     figure = go.Figure()
-    labels = [f"trial {r.index}" if r.index is not None else r.arm for r in front]
-    names = list(dict.fromkeys(name for r in front for name in r.coefficients
-                               if "__" not in name))
+    labels = [(f"trial {r.index}" if r.index is not None else r.arm) + f" · {r.method}"
+              for r in front]
+    folded = [per_candidate(r.coefficients) for r in front]
+    names = list(dict.fromkeys(name for c in folded for name in c if "__" not in name))
+    if not names:
+        return None
     for name in names:
-        values = [r.coefficients.get(name) for r in front]
+        values = [c.get(name) for c in folded]
         if any(isinstance(v, list) for v in values):
             width = max(len(v) for v in values if isinstance(v, list))
             for i in range(width):

@@ -9,6 +9,8 @@ import datetime
 import html
 from pathlib import Path
 
+import plotly.graph_objects as go
+
 from bomerge.report.coefficients import group_lines, pick_heatmap
 from bomerge.report.figures import coefficients_figure, objective_plane, progress_figure
 from bomerge.report.view import StudyView, pick_lines, pick_name, report_rows, verdict
@@ -16,6 +18,14 @@ from bomerge.search.claims import claim_text
 from bomerge.search.pareto import TrialRecord, progress, reference_point
 
 FIGURE_IDS = ("objective-plane", "progress", "pick-weights", "coefficient-lines", "coefficients")
+#: What the page says in place of a figure with nothing to draw.
+NOTHING = {
+    "pick-weights": "The pick has no coefficients: it is a fixed recipe with none to set.",
+    "coefficient-lines": "No coefficients by group or by candidate to draw: the Pareto points' "
+                         "coefficients are scalars, drawn below.",
+    "coefficients": "Every coefficient of the Pareto points is one per group: they are drawn "
+                    "by group above.",
+}
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -88,23 +98,34 @@ def report_table(view: StudyView) -> str:
             f"{claim}</tr>{rows}</table>{notes}")
 
 
-def render(view: StudyView) -> str:
-    """The page as one HTML string."""
+def figures(view: StudyView) -> list[go.Figure | None]:
+    """The page's figures in ``FIGURE_IDS`` order; None for one with nothing to draw."""
     search = view.config.search
     reference = reference_point(view.records, search.loss_threshold, search.metric_threshold)
     front = sorted(view.front, key=lambda r: r.index or 0)
-    figures = [
+    return [
         objective_plane(view.records, view.others, view.pick, view.metric),
         progress_figure(progress(view.records, reference), view.metric, reference),
         pick_heatmap(view.pick),
         group_lines(front, view.pick.index),
         coefficients_figure(front),
     ]
-    divs = [
-        figure.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=div_id,
-                       config={"displaylogo": False})
-        for i, (figure, div_id) in enumerate(zip(figures, FIGURE_IDS, strict=True))
+
+
+def figure_divs(view: StudyView, prefix: str = "", plotly_js: bool = True) -> list[str]:
+    """Each figure as an HTML div (id ``prefix`` + its ``FIGURE_IDS`` entry), plotly.js
+    inlined in the first when ``plotly_js``; a sentence where there is nothing to draw."""
+    return [
+        figure.to_html(full_html=False, include_plotlyjs=plotly_js and i == 0,
+                       div_id=prefix + div_id, config={"displaylogo": False})
+        if figure is not None else f"<p class=nothing id={prefix}{div_id}>{NOTHING[div_id]}</p>"
+        for i, (figure, div_id) in enumerate(zip(figures(view), FIGURE_IDS, strict=True))
     ]
+
+
+def render(view: StudyView) -> str:
+    """The page as one HTML string."""
+    divs = figure_divs(view)
     state_class = "complete" if view.complete else "incomplete"
     report_count = view.result["report_rows"] if view.result else None
     candidates = "".join(f"<li><code>{html.escape(c)}</code></li>" for c in view.candidates)
@@ -125,7 +146,7 @@ coefficients {html.escape(_coefficients(view.pick))}.</p>
 {report_table(view)}
 <h2>Objective plane</h2>{divs[0]}
 <h2>Progress</h2>{divs[1]}
-<h2>Weights of the pick</h2>{divs[2]}
+<h2>Coefficients of the pick</h2>{divs[2]}
 <h2>Coefficients of the Pareto points by group</h2>{divs[3]}
 <h2>Coefficients of the Pareto points</h2>{divs[4]}
 <h2>Trials</h2>{trial_table(view)}
