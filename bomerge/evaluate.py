@@ -1,4 +1,5 @@
-"""The evaluator: dev loss and dev metric of any set of parameters, deterministically.
+"""The evaluator: loss and metric of any set of parameters on a set of rows (selection or
+report), deterministically.
 
 It owns the model skeleton and the tokenized dev rows, both resident on the device for the
 life of a study; a trial only hands it a mapping of parameter tensors (views into the merge

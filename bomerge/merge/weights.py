@@ -3,8 +3,8 @@
 θ(w) = Σ_i w_i θ_i with w on the simplex. Uniform w is the uniform soup of Wortsman et al.
 (2022, "Model soups: averaging weights of multiple fine-tuned models improves accuracy
 without increasing inference time") and, for snapshots of one run, stochastic weight
-averaging (Izmailov et al., 2018); searching w with multi-objective BO on (dev loss, dev
-metric) is MOBO-SWA (Jang et al., 2024).
+averaging (Izmailov et al., 2018); searching w with multi-objective BO on (selection loss,
+selection metric) is MOBO-SWA (Jang et al., 2024).
 """
 
 from __future__ import annotations

@@ -150,6 +150,10 @@ def study_result(config: StudyConfig, task: Task, store: StudyStore, records: li
     ``reported`` holds, by what chose it (``observed``, ``model``), a pick's report scores
     and predictions label; ``rows`` is (selection rows, report rows)."""
     entries = {way: pick_entry(record, *reported[way]) for way, record in picks.records().items()}
+    recorded = store.read_baselines()
+    for entry in entries.values():
+        if entry["trial"] is None:  # a recipe beside the trials: the options it was merged with
+            entry["options"] = recorded[entry["arm"]].get("extra", {}).get("options", {})
     if MODEL in entries:
         entries[MODEL]["predicted"] = picks.predicted
     chosen = entries[picks.picked_on]

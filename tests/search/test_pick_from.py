@@ -40,6 +40,7 @@ def test_a_baseline_recorded_after_the_study_becomes_its_pick_and_exports_as_sco
     uniform = json.loads(next(line for line in (study / "baselines.jsonl").read_text().splitlines()
                               if json.loads(line)["label"] == "uniform"))
     assert (pick["arm"], pick["trial"], pick["method"]) == ("uniform", None, "weights")
+    assert pick["options"] == {}  # the options it was merged with (weights has none)
     assert pick["report"] == uniform["report"]
     # the pick among the trials alone is kept, scored on the report rows and compared
     assert result["picks"]["trials"]["arm"] == "point_1"
@@ -52,6 +53,10 @@ def test_a_baseline_recorded_after_the_study_becomes_its_pick_and_exports_as_sco
     assert "Pick: baseline 'uniform' (weights)" in table.stdout
     listing = json.loads(bomerge_here(capsys, "study", "pareto", "weak", "--json", *where).stdout)
     assert (listing["pick"], listing["pick_arm"], listing["pick_method"]) == (None, "uniform", "weights")
+
+    # a resume re-picks among the same merges and keeps the recipe
+    assert bomerge_here(capsys, "study", "resume", "weak", "-q", *where).returncode == 0
+    assert json.loads((study / "result.json").read_text())["scores"]["pick"]["arm"] == "uniform"
 
     out = tmp_path / "merged"
     assert bomerge_here(capsys, "study", "export", "weak", str(out), "--pick", "-q", *where).returncode == 0
