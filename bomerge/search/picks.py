@@ -179,7 +179,7 @@ def study_result(config: StudyConfig, task: Task, store: StudyStore, records: li
                               if config.search.floors else None),
         "scores": scored,
         "picks": {OBSERVED: entries[OBSERVED], MODEL: entries.get(MODEL),
-                  TRIALS: entries.get(TRIALS)},
+                  **({TRIALS: entries[TRIALS]} if TRIALS in entries else {})},
     }
     result["claims"] = pick_claims(task, store, chosen["predictions"], compared(result))
     return result
