@@ -29,6 +29,7 @@ from pydantic import Field
 from bomerge.errors import BomergeError
 from bomerge.merge.base import (
     MergeMethod,
+    Options,
     PrepareContext,
     Scalar,
     Values,
@@ -38,7 +39,7 @@ from bomerge.merge.base import (
     register,
 )
 from bomerge.merge.groups import ParameterGroups
-from bomerge.merge.task_arithmetic import TaskArithmeticOptions, TaskVectorState
+from bomerge.merge.task_arithmetic import TaskArithmetic, TaskArithmeticOptions, TaskVectorState
 from bomerge.merge.ties import TiesOptions, ties_merge_vectors, top_fraction_thresholds
 from bomerge.merge.weights import chunk_values
 
@@ -46,14 +47,17 @@ from bomerge.merge.weights import chunk_values
 MAX_DROP_RATE = 0.95
 
 
-class DropOptions(TaskArithmeticOptions):
+class Drops(Options):
     drop_rate: float = Field(0.5, ge=0, lt=1, description="p, the fraction of each τ_i dropped")
     seed: int = Field(0, ge=0, description="seed of the drops (one random field per study)")
 
 
-class DareTiesOptions(TiesOptions):
-    drop_rate: float = Field(0.5, ge=0, lt=1, description="p, the fraction of each τ_i dropped")
-    seed: int = Field(0, ge=0, description="seed of the drops (one random field per study)")
+class DropOptions(TaskArithmeticOptions, Drops):
+    """Task arithmetic's options and the drops'."""
+
+
+class DareTiesOptions(TiesOptions, Drops):
+    """TIES's options and the drops'."""
 
 
 @dataclass
@@ -95,50 +99,37 @@ def prepare_drops(context: PrepareContext, method: str, seed: int) -> DropState:
 
 
 @register
-class DareTaskArithmetic(MergeMethod):
+class DareTaskArithmetic(TaskArithmetic):
+    """Task arithmetic's λ (one, or one per candidate) and the drop rate."""
+
     name = "dare_task_arithmetic"
     paper = "Yu et al. 2024, Language Models are Super Mario (DARE) + task arithmetic"
     year = 2024
-    needs_base = True
     Options = DropOptions
     options: DropOptions
 
     def variables(self, k: int) -> list[Variable]:
-        top = self.options.max_scale
-        scales = ([Scalar(f"lambda_{i}", 0.0, top) for i in range(k)]
-                  if self.options.per_candidate else [Scalar("lambda", 0.0, top)])
-        return [Scalar("drop_rate", 0.0, MAX_DROP_RATE), *scales]
+        return [Scalar("drop_rate", 0.0, MAX_DROP_RATE), *super().variables(k)]
 
     def defaults(self, k: int) -> dict[str, np.ndarray | float]:
-        scale = min(self.options.scale, self.options.max_scale)
-        scales = ({f"lambda_{i}": scale for i in range(k)} if self.options.per_candidate
-                  else {"lambda": scale})
-        return {"drop_rate": min(self.options.drop_rate, MAX_DROP_RATE), **scales}
+        return {"drop_rate": min(self.options.drop_rate, MAX_DROP_RATE), **super().defaults(k)}
 
-    def grouped_variables(self, k: int) -> frozenset[str]:
-        return frozenset(f"lambda_{i}" for i in range(k)) if self.options.per_candidate \
-            else frozenset({"lambda"})
-
-    def prepare(self, context: PrepareContext) -> DropState:
+    def prepare(self, context: PrepareContext) -> DropState:  # type: ignore[override]
         return prepare_drops(context, self.name, self.options.seed)
-
-    def _scales(self, values: Values, k: int) -> torch.Tensor:
-        if self.options.per_candidate:
-            return torch.tensor([float(values[f"lambda_{i}"]) for i in range(k)])
-        return torch.full((k,), float(values["lambda"]))
 
     def _write(self, state: DropState, values: Values, rate: float, out: torch.Tensor,
                part: slice) -> None:
-        lam = self._scales(values, state.vectors.pool.k).to(out)
+        lam = torch.as_tensor(self.scales(values, state.vectors.pool.k)).to(out)
         out[part] = state.vectors.base[part] + lam @ dropped(state, part, rate)
 
-    def combine(self, state: DropState, values: Values, out: torch.Tensor) -> torch.Tensor:
+    def combine(self, state: DropState, values: Values,  # type: ignore[override]
+                out: torch.Tensor) -> torch.Tensor:
         rate = float(values["drop_rate"])
         for part in chunks(state.vectors.pool.num_values, chunk_values(out.device)):
             self._write(state, values, rate, out, part)
         return out
 
-    def combine_groups(self, state: DropState, values: Sequence[Values],
+    def combine_groups(self, state: DropState, values: Sequence[Values],  # type: ignore[override]
                        groups: ParameterGroups, out: torch.Tensor) -> torch.Tensor:
         """Each group's slices with its own λ, the drop rate global, in one streamed pass."""
         rate = float(values[0]["drop_rate"])
