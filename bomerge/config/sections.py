@@ -7,7 +7,7 @@ descriptions are the reference for its YAML keys.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -65,6 +65,26 @@ class TaskConfig(StrictRecord):
         None, min_length=1, description="task multi: the sub-tasks whose candidates are merged "
         "into one encoder (each keeps its own head)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sub_tasks_inherit(cls, data: Any) -> Any:
+        """A sub-task section takes each of ``INHERITED`` it does not set from this section,
+        when the config is read: the study's stored config then holds every sub-task's own
+        values, and reads back the same."""
+        if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
+            return data
+        inherited = {key: data[key] for key in INHERITED if key in data}
+        members = []
+        for member in data["tasks"]:
+            if isinstance(member, TaskConfig):
+                member = member.model_dump(exclude_unset=True)
+            members.append({**inherited, **member} if isinstance(member, dict) else member)
+        return {**data, "tasks": members}
+
+
+#: The keys of a ``task`` section that its sub-task sections inherit (task multi).
+INHERITED = ("max_length", "data", "eval")
 
 
 class TinyModelConfig(StrictRecord):

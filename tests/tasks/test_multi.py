@@ -248,3 +248,17 @@ def test_the_data_free_methods_merge_the_encoder_and_keep_every_head(bench, name
     assert all(not torch.equal(merged[name_q], read_state_dict(p)[name_q]) for p in paths)
     result = bench.evaluate(method, values)
     assert np.isfinite(result.loss) and set(CROSS_TASKS) <= set(result.extra)
+
+
+def test_inherited_keys_survive_the_studys_stored_config(glue_root, tmp_path):
+    from bomerge.config import dump_config, load_config
+
+    raw = {"name": "x", "task": {"name": "multi", "max_length": 48,
+                                 "data": {"root": str(glue_root), "hub": False},
+                                 "tasks": [{"name": "sst2", "max_length": 64}, "rte"]}}
+    config = parse_config(raw, "x.yaml", tmp_path)
+    stored = tmp_path / "config.yaml"
+    stored.write_text(dump_config(config))
+    again = load_config(stored).task.tasks[0]
+    assert (again.max_length, again.data.root, again.data.hub) == (64, glue_root, False)
+    assert len(get_task(load_config(stored).task).member("sst2").task.load_split(again.data, "dev"))

@@ -263,17 +263,12 @@ def _tasks(owners: Sequence[str] | None) -> list[str]:
     return [canonical_name(owner) for owner in owners or ()]
 
 
-#: The keys of the ``task`` section a sub-task inherits when it does not set them.
-INHERITED = ("max_length", "data", "eval")
-
-
 def _member(entry: str | TaskConfig, parent: TaskConfig) -> Member:
     """A sub-task: a name takes the section's ``max_length``, ``data`` and ``eval``; a
-    sub-task section takes each of them it does not set itself."""
-    if isinstance(entry, str):
-        entry = TaskConfig(name=entry)
-    config = entry.model_copy(update={key: getattr(parent, key) for key in INHERITED
-                                      if key not in entry.model_fields_set})
+    sub-task section has inherited each of them it does not set when the config was read
+    (``TaskConfig``)."""
+    config = (TaskConfig(name=entry, max_length=parent.max_length, data=parent.data,
+                         eval=parent.eval) if isinstance(entry, str) else entry)
     if config.tasks is not None:
         raise BomergeError(f"task.tasks: sub-task '{config.name}' lists tasks of its own")
     task = get_task(config)
