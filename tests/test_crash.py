@@ -148,7 +148,8 @@ class Invariants:
 @pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
 # One method, and the method itself searched (a hierarchical space whose members are
 # prepared when first chosen: kills land in those preparations too).
-@pytest.mark.parametrize("method", ["fisher", ["fisher", "ties", "weights"]])
+@pytest.mark.parametrize("method", ["fisher", ["fisher", "ties", "weights"]],
+                         ids=["fisher", "method-choice"])
 def test_sigkill_at_random_moments_loses_nothing(glue_root: Path, tmp_path: Path, capsys,
                                                  method: str | list[str]):
     studies = tmp_path / "studies"
