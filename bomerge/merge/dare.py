@@ -28,7 +28,6 @@ from pydantic import Field
 
 from bomerge.errors import BomergeError
 from bomerge.merge.base import (
-    MergeMethod,
     Options,
     PrepareContext,
     Scalar,
@@ -40,7 +39,7 @@ from bomerge.merge.base import (
 )
 from bomerge.merge.groups import ParameterGroups
 from bomerge.merge.task_arithmetic import TaskArithmetic, TaskArithmeticOptions, TaskVectorState
-from bomerge.merge.ties import TiesOptions, ties_merge_vectors, top_fraction_thresholds
+from bomerge.merge.ties import Ties, TiesOptions, ties_merge_vectors, top_fraction_thresholds
 from bomerge.merge.weights import chunk_values
 
 #: The highest searchable drop rate: at p → 1 the survivors are scaled by 1 / (1 − p) → ∞.
@@ -141,39 +140,36 @@ class DareTaskArithmetic(TaskArithmetic):
 
 
 @register
-class DareTies(MergeMethod):
+class DareTies(Ties):
+    """TIES's density and λ (λ per group; the density global) and the drop rate (global)."""
+
     name = "dare_ties"
     paper = "Yu et al. 2024, Language Models are Super Mario (DARE) + TIES-Merging"
     year = 2024
-    needs_base = True
     Options = DareTiesOptions
     options: DareTiesOptions
 
     def variables(self, k: int) -> list[Variable]:
-        return [Scalar("drop_rate", 0.0, MAX_DROP_RATE), Scalar("density", 0.01, 1.0, log=True),
-                Scalar("lambda", 0.1, 2.0)]
+        return [Scalar("drop_rate", 0.0, MAX_DROP_RATE), *super().variables(k)]
 
     def defaults(self, k: int) -> dict[str, np.ndarray | float]:
-        return {"drop_rate": min(self.options.drop_rate, MAX_DROP_RATE),
-                "density": self.options.density, "lambda": self.options.scale}
+        return {"drop_rate": min(self.options.drop_rate, MAX_DROP_RATE), **super().defaults(k)}
 
-    def grouped_variables(self, k: int) -> frozenset[str]:
-        return frozenset({"lambda"})  # drop rate and density stay global
-
-    def prepare(self, context: PrepareContext) -> DropState:
+    def prepare(self, context: PrepareContext) -> DropState:  # type: ignore[override]
         return prepare_drops(context, self.name, self.options.seed)
 
-    def combine(self, state: DropState, values: Values, out: torch.Tensor) -> torch.Tensor:
+    def combine(self, state: DropState, values: Values,  # type: ignore[override]
+                out: torch.Tensor) -> torch.Tensor:
         return self.combine_groups(state, [values], _whole(out), out)
 
-    def combine_groups(self, state: DropState, values: Sequence[Values],
+    def combine_groups(self, state: DropState, values: Sequence[Values],  # type: ignore[override]
                        groups: ParameterGroups, out: torch.Tensor) -> torch.Tensor:
         """One trim over the whole model (global drop rate and density), then each group's
         slices scaled by its own λ."""
         rate, density = float(values[0]["drop_rate"]), float(values[0]["density"])
         if not 0 < density <= 1:
             raise BomergeError(f"TIES density {density} is not in (0, 1]")
-        thresholds = self._thresholds(state, rate, density, out.device)
+        thresholds = self._drop_thresholds(state, rate, density, out.device)
         vectors = state.vectors
         for group_values, ranges in zip(values, groups.ranges, strict=True):
             lam = float(group_values["lambda"])
@@ -186,7 +182,7 @@ class DareTies(MergeMethod):
         return out
 
     @staticmethod
-    def _thresholds(state: DropState, rate: float, density: float,
+    def _drop_thresholds(state: DropState, rate: float, density: float,
                     device: torch.device) -> torch.Tensor:
         """``(K,)`` magnitude thresholds keeping each DARE vector's top ``density`` of the
         entries the base supplies."""
