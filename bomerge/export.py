@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -38,10 +39,28 @@ class ExportChoice:
 
 
 def check_out_dir(out_dir: Path, force: bool) -> None:
+    """Refuse to write over anything but an empty folder, or (with ``force``) a folder an
+    earlier export wrote (it holds ``bomerge_merge.json``): like git, bomerge replaces only
+    what it owns, so a user's own files are never deleted."""
     if out_dir.exists() and not out_dir.is_dir():
         raise BomergeError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise BomergeError(f"{out_dir}: folder is not empty (use --force to replace it)")
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if not (out_dir / PROVENANCE_FILE).is_file():
+        raise BomergeError(f"{out_dir}: folder is not empty and holds no {PROVENANCE_FILE}, so "
+                           "bomerge did not write it; export into a new or empty folder")
+    if not force:
+        raise BomergeError(f"{out_dir}: holds an earlier export (use --force to replace it)")
+
+
+def with_umask(folder: Path) -> None:
+    """Give ``folder`` and everything in it the permissions the user's umask asks for
+    (``mkdtemp`` makes its folder 0700, and some writers make files 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def resolve_choice(view: StudyView, choice: ExportChoice, store: StudyStore) -> dict[str, Any]:
@@ -76,6 +95,7 @@ def export_merge(
     from bomerge.search.workbench import Workbench
 
     check_out_dir(out_dir, force)
+    store = StudyStore(store.directory, read_only=True)
     view = StudyView.load(store)
     target = resolve_choice(view, choice, store)
     bench = Workbench(store, view.config, show_progress)
@@ -123,6 +143,7 @@ def export_merge(
             model.save_pretrained(folder, safe_serialization=True)
             load_tokenizer(tokenizer_folder).save_pretrained(folder)
         (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2))
+        with_umask(staging)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)

@@ -111,7 +111,8 @@ def test_pareto_report_export_and_eval_of_a_finished_study(glue_root: Path, tmp_
     assert "★ pick" in table.stdout and "uniform" in table.stdout and "candidate_0" in table.stdout
     assert "pick rule best_metric" in table.stdout and "incomplete" not in table.stdout
     listing = bomerge_here(capsys, "study", "list", *where)
-    assert "e" in listing.stdout and "finished" in listing.stdout
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("│ e "))
+    assert "finished" in row and f"trial {table_pick(table.stdout)}" in row
     again = bomerge_here(capsys, "study", "run", str(config))
     assert again.returncode == 2 and "already exists" in again.stderr
 
@@ -140,20 +141,27 @@ def test_pareto_report_export_and_eval_of_a_finished_study(glue_root: Path, tmp_
     assert AutoModelForSequenceClassification.from_pretrained(out).num_labels == 2
 
     _assert_one_line_error(bomerge_here(capsys, "study", "export", "e", str(out), *where),
-                           "is not empty", "--force")
+                           "holds an earlier export", "--force")
     missing = bomerge_here(capsys, "study", "export", "e", str(tmp_path / "x"), "--trial", "99",
                            *where)
     _assert_one_line_error(missing, "has no trial 99", "trials 0–")
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode not in (0, None)
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert "Traceback" not in result.stderr
-    joined = " ".join(lines)
+    """The command failed with exit 2 and exactly one line on stderr, ``error: …`` holding
+    every fragment."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
     for fragment in fragments:
-        assert fragment in joined, result.stderr
-    assert joined.startswith("error:")
+        assert fragment in lines[0], result.stderr
+    assert lines[0].startswith("error:")
+
+
+def table_pick(stdout: str) -> int:
+    """The trial index of the row ``study pareto`` marks as the pick."""
+    row = next(line for line in stdout.splitlines() if "★ pick" in line)
+    return int(row.split("│")[1].split()[0])
 
 
 def _explicit_config(tmp_path: Path, glue_root: Path, paths: list[Path]) -> Path:

@@ -32,6 +32,7 @@ from bomerge.cli.tables import (
 )
 from bomerge.errors import BomergeError
 from bomerge.search.operations import (
+    created_study,
     hold_writer,
     inner_pick_store,
     place_study,
@@ -60,8 +61,8 @@ def study_run(
     preflight_study(config, warm_start_baselines(config), source=str(config_path))
     with hold_writer(store, warn_takeover(store)):
         store.refuse_existing()  # another `study run` may have created it meanwhile
-        store.create(config)
-        _run(store, trials, quiet, executor=executor)
+        with created_study(store, config):
+            _run(store, trials, quiet, executor=executor)
 
 
 @study_app.command("resume")
@@ -188,7 +189,7 @@ def study_export(
         Optional[str],  # noqa: UP045
         typer.Option("--baseline", help="Export a recorded baseline of another method (e.g. ties)."),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty OUT_DIR.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in OUT_DIR.")] = False,
     studies_dir: StudiesDir = None,
     quiet: Quiet = False,
 ) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from bomerge.cli.app import out
+from bomerge.errors import BomergeError
 
 if TYPE_CHECKING:
     from bomerge.config import StudyConfig
@@ -173,27 +174,44 @@ def print_baselines(name: str, metric: str, selection_rows: int, report_rows: in
 
 
 def print_study_list(root: Path) -> None:
-    """The studies in ``root``: name, creation time, candidates, trials, and whether each
-    is finished, incomplete, or running (with the writer's pid and host)."""
+    """The studies in ``root``: name, creation time, candidates, trials, the pick, and
+    whether each is finished, incomplete, running (the writer's pid and host) or damaged
+    (the file at fault; the other studies are still listed). Reads files only."""
     from bomerge.fileio import read_jsonl
     from bomerge.search.lock import running_holder
     from bomerge.search.store import StudyStore
 
     table = Table(title=f"Studies in {root}")
-    for column in ("name", "created", "candidates", "trials", "state"):
+    for column in ("name", "created", "candidates", "trials", "pick", "state"):
         table.add_column(column)
     for folder in sorted(root.glob("*/")) if root.is_dir() else []:
         store = StudyStore(folder)
         if not store.exists():
+            if store.damaged_folder():
+                table.add_row(folder.name, "", "", "", "", "damaged: study.json missing")
             continue
-        meta = store.read_meta()
-        trials = str(len(store.logged_trials()))
-        candidates = str(len(meta.candidates))
-        outer_log = store.outer_log_path
-        if outer_log.is_file() or store.read_config().outer is not None:
-            trials, candidates = f"{len(read_jsonl(outer_log))} outer", "bilevel"
+        try:
+            meta, config = store.read_meta(), store.read_config()
+            if config.outer is not None:
+                outer = read_jsonl(store.outer_log_path)
+                result = store.read_result()
+                row = [f"{len(outer)} outer", "bilevel",
+                       f"outer trial {result['pick']['outer_trial']}" if result else "",
+                       "finished" if result else "incomplete"]
+            else:
+                progress = store.logged_progress()
+                pick = (progress.result or {}).get("scores", {}).get("pick", {})
+                shown = (f"trial {pick['trial']}" if pick.get("trial") is not None
+                         else f"baseline {pick.get('arm')}")
+                row = [str(len(meta.candidates)), str(progress.trials),
+                       shown if progress.finished else "",
+                       "finished" if progress.finished else
+                       f"incomplete ({progress.search_trials}/{progress.budget} search trials)"]
+        except BomergeError as error:
+            table.add_row(folder.name, "", "", "", "", f"[red]damaged: {error}[/]")
+            continue
         holder = running_holder(store.directory)
-        state = (f"running (pid {holder.pid} on {holder.host})" if holder
-                 else "finished" if store.result_path.is_file() else "incomplete")
-        table.add_row(meta.name, meta.created, candidates, trials, state)
+        if holder:
+            row[-1] = f"running (pid {holder.pid} on {holder.host})"
+        table.add_row(meta.name, meta.created, row[0], row[1], row[2], row[3])
     out.print(table)

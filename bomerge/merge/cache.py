@@ -44,9 +44,14 @@ def row_signature(pool: CandidatePool, index: int) -> dict[str, object]:
 
 
 class StatisticsCache:
-    def __init__(self, directory: Path, console: Console | None = None) -> None:
+    """Statistics kept as safetensors files under ``directory``, keyed by what they depend
+    on; a ``read_only`` cache reads what is there and keeps what it computes in memory."""
+
+    def __init__(self, directory: Path, console: Console | None = None,
+                 read_only: bool = False) -> None:
         self.directory = directory
         self.console = console or Console(stderr=True, quiet=True)
+        self.read_only = read_only
 
     def path(self, kind: str, key: Mapping[str, object]) -> Path:
         digest = hashlib.sha256(_canonical(key).encode()).hexdigest()[:20]
@@ -89,7 +94,8 @@ class StatisticsCache:
         if cached is not None:
             return cached
         tensors = dict(compute())
-        self.store(kind, key, tensors)
+        if not self.read_only:
+            self.store(kind, key, tensors)
         return tensors
 
 

@@ -18,7 +18,7 @@ from bomerge.search.records import (
     pickable,
     study_objectives,
 )
-from bomerge.search.store import StudyStore
+from bomerge.search.store import StudyStore, result_is_current
 from bomerge.tasks import get_task
 
 
@@ -26,8 +26,9 @@ from bomerge.tasks import get_task
 class StudyView:
     """A stored study's trials, other-method baselines, pick and stored result.
 
-    ``complete`` is false while the search budget is not reached, a trial is still marked
-    running, or trials were added after the stored result was written.
+    ``complete`` is false while the search budget is not reached or a trial is still
+    marked running. A result written before trials were added is out of date: ``result``
+    is then None (its pick and report rows describe fewer trials than the tables show).
     """
 
     name: str
@@ -37,18 +38,21 @@ class StudyView:
     pick: TrialRecord
     result: dict[str, Any] | None
     candidates: list[str]
+    budget: int
 
     @classmethod
     def load(cls, store: StudyStore) -> StudyView:
+        config = store.read_config()
         records = load_records(store)
         if not any(r.completed for r in records):
             raise BomergeError(f"study '{store.name}' has no completed trial yet")
-        config = store.read_config()
         result = store.read_result()
+        if result is not None and not result_is_current(result, len(records)):
+            result = None
         others = baseline_records(store)
         return cls(store.name, config, records, others,
                    stored_pick(pickable(records, store, config), config, result), result,
-                   store.read_meta().candidates)
+                   store.read_meta().candidates, store.search_budget(config))
 
     @property
     def extra_columns(self) -> list[str]:
@@ -69,9 +73,8 @@ class StudyView:
 
     @property
     def complete(self) -> bool:
-        if self.result is None or self.running:
-            return False
-        return self.result.get("trials", len(self.records)) == len(self.records)
+        return (self.result is not None and not self.running
+                and self.search_trials >= self.budget)
 
     @property
     def state(self) -> str:
@@ -79,7 +82,7 @@ class StudyView:
         if self.complete:
             return f"complete: {self.search_trials} search trials after the baseline arms"
         parts = [f"incomplete: {self.search_trials} search trials done "
-                 f"(budget {self.config.search.trials})"]
+                 f"(budget {self.budget})"]
         if self.running:
             parts.append(f"trial {', '.join(map(str, self.running))} interrupted in flight")
         if self.result is None:

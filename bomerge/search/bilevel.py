@@ -32,7 +32,7 @@ from bomerge.errors import BomergeError
 from bomerge.fileio import append_jsonl, read_jsonl
 from bomerge.search.completion import complete_trial
 from bomerge.search.pareto import TrialRecord, pick
-from bomerge.search.store import StudyStore
+from bomerge.search.store import StudyStore, sqlite_file
 
 
 def inner_study_name(outer_name: str, index: int) -> str:
@@ -103,16 +103,16 @@ class BilevelRunner:
         )
         return open_client(self.config.name, url, self.config.seed, design)
 
-    def inner_config(self, index: int, params: dict[str, Any], storage_url: str) -> StudyConfig:
+    def inner_config(self, index: int, params: dict[str, Any]) -> StudyConfig:
         """The inner study of outer trial ``index``: the config's task, merge and search,
-        fine-tuned with the trial's hyperparameters, in the outer study's database."""
+        fine-tuned with the trial's hyperparameters (its store is created in the outer
+        study's database)."""
         assert self.config.train is not None
         return self.config.model_copy(update={
             "name": inner_study_name(self.config.name, index),
             "studies_dir": self.store.inner_studies_dir,
             "outer": None,
             "train": train_settings(self.config.train, params),
-            "storage": self.config.storage.model_copy(update={"url": storage_url}),
         })
 
     def run(self, extra_trials: int | None = None) -> OuterOutcome:
@@ -142,10 +142,12 @@ class BilevelRunner:
 
         shown = "  ".join(f"{k}={short_value(v)}" for k, v in params.items())
         self.console.rule(f"outer trial {index}: {shown}")
-        config = self.inner_config(index, params, url)
+        config = self.inner_config(index, params)
         inner = StudyStore(config.study_dir)
         if not inner.exists():
-            inner.create(config)
+            # the outer study's own SQLite file, recorded relative to the inner study
+            shared = sqlite_file(url) if self.config.storage.url is None else None
+            inner.create(config, shared_database=shared)
         started = time.perf_counter()
         runner = StudyRunner(inner, inner.read_config(), self.show_progress)
         outcome = runner.run()
@@ -209,7 +211,7 @@ class BilevelRunner:
                      "inner_study": best["inner_study"], "inner_trial": best["pick_trial"],
                      "inner_pick_rule": best["pick_rule"], "coefficients": best["coefficients"],
                      "selection": best["selection"], "report": best["report"]},
-            "inner_folder": str(self.store.inner_studies_dir),
+            "inner_folder": self.store.inner_studies_dir.name,  # relative: the study may move
         }
         self.store.write_result(result)
         return OuterOutcome(records, chosen, result)

@@ -8,6 +8,7 @@ Nothing here parses arguments or prints, so the command modules stay parsing and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,31 @@ def baseline_names(config: StudyConfig, only: Sequence[str] | None) -> list[str]
     names = list(only) if only else list(config.baselines or default_baselines(config.candidates.tasks is not None))
     check_baseline_names(names)
     return names
+
+
+@contextmanager
+def created_study(store: StudyStore, config: StudyConfig) -> Iterator[None]:
+    """Create the study for the block; if the block fails with a ``BomergeError`` before the
+    study computed anything (a trial, a baseline, a trained candidate, statistics), remove
+    the folder again, so a fixed config can be run under the same name. Otherwise the
+    study stays, and ``resume`` continues it once the cause is fixed."""
+    store.create(config)
+    try:
+        yield
+    except BomergeError:
+        if not computed_anything(store):
+            shutil.rmtree(store.directory, ignore_errors=True)
+        raise
+
+
+def computed_anything(store: StudyStore) -> bool:
+    """Whether the study folder holds results of work (not just its config and tables)."""
+    files = (store.log_path, store.baselines_path, store.training_log_path,
+             store.outer_log_path)
+    folders = (store.candidates_dir, store.statistics_dir, store.predictions_dir,
+               store.inner_studies_dir)
+    return (any(f.is_file() and f.stat().st_size for f in files)
+            or any(d.is_dir() and any(d.iterdir()) for d in folders))
 
 
 @contextmanager
@@ -128,10 +154,17 @@ def run_baselines(store: StudyStore, config: StudyConfig, names: list[str], reru
     (``rerun`` recomputes recorded ones; ``strict`` refuses one that cannot run). A study
     that has a result chooses its pick again, among the new rows too (``search.pick_from``),
     and rewrites its result. The caller holds the writer lock."""
+    if not store.exists():
+        with created_study(store, config):
+            return _run_baselines(store, config, names, rerun, strict, show_progress,
+                                  allow_changed)
+    return _run_baselines(store, config, names, rerun, strict, show_progress, allow_changed)
+
+
+def _run_baselines(store: StudyStore, config: StudyConfig, names: list[str], rerun: bool,
+                   strict: bool, show_progress: bool, allow_changed: bool) -> BaselineRun:
     from bomerge.search.runner import StudyRunner
 
-    if not store.exists():
-        store.create(config)
     runner = StudyRunner(store, config, show_progress=show_progress,
                          allow_changed_candidates=allow_changed)
     runner.open()

@@ -31,7 +31,7 @@ from bomerge.search.records import study_objectives
 from bomerge.search.space import at_granularity, study_space
 from bomerge.search.store import check_storage
 from bomerge.search.strategies import get_strategy
-from bomerge.search.workbench import evaluation_rows, statistics_rows
+from bomerge.search.workbench import evaluation_rows, resolve_device, statistics_rows
 from bomerge.tasks import Task, get_task
 
 
@@ -54,6 +54,8 @@ def preflight_study(config: StudyConfig, baselines: list[str], explicit: bool = 
     """Every check that needs no training, loading or statistics: the candidates' layout and
     heads, the base the study's method (and explicitly asked baselines) need, and the
     statistics rows of data-dependent methods."""
+    check_candidate_count(config)
+    resolve_device(config.device)  # `device: cuda` on a machine without one
     explicit_paths = list(config.candidates.paths)
     if explicit_paths and config.train is None:
         task = get_task(config.task)
@@ -113,6 +115,27 @@ def preflight(config: StudyConfig, methods: Sequence[MergeMethod],
                            f"merge method '{own.name}' has no search variables")
     if k is not None and methods:
         check_points(config, own, k, source)
+
+
+def check_candidate_count(config: StudyConfig) -> None:
+    """Refuse fewer than two candidates (a merge of one model is that model) and a folder
+    listed twice (directly, or matched by a glob too), as far as they are known before
+    training."""
+    listed = [Path(p) for p in config.candidates.paths]
+    for pattern in config.candidates.glob:
+        listed += sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_dir())
+    seen: dict[Path, Path] = {}
+    for path in listed:
+        key = path.resolve()
+        if key in seen:
+            raise BomergeError(f"candidates: folder {path} is listed twice"
+                               + (f" (also as {seen[key]})" if seen[key] != path else "")
+                               + "; a merge takes each candidate once")
+        seen[key] = path
+    k = expected_candidates(config)
+    if k is not None and k < 2:
+        raise BomergeError(f"candidates: {k} candidate folder; a merge needs at least 2 "
+                           "(candidates.paths, candidates.glob or train.keep_last)")
 
 
 def check_objectives(config: StudyConfig) -> None:

@@ -17,7 +17,6 @@ from bomerge.errors import BomergeError
 from bomerge.merge.base import MergeMethod
 from bomerge.search.baselines import INDIVIDUAL
 from bomerge.search.claims import keep_rows
-from bomerge.search.client import stored_client
 from bomerge.search.pareto import TrialRecord
 from bomerge.search.space import study_space
 from bomerge.search.trial import scores_of
@@ -25,20 +24,20 @@ from bomerge.search.workbench import Workbench
 
 
 def trial_merge(bench: Workbench, index: int,
-                client: Any = None) -> tuple[MergeMethod, dict[str, torch.Tensor]]:
+                experiment: Any = None) -> tuple[MergeMethod, dict[str, torch.Tensor]]:
     """The method that merged trial ``index`` (the chosen one when the study chooses its
     method per trial) and its merge at the trial's point (``bench`` opened).
 
-    ``client`` is the study's Ax client when the caller holds it open (the runner, for its
-    pick); otherwise the stored experiment is loaded."""
+    ``experiment`` is the study's Ax experiment when the caller holds it open (the runner,
+    for its pick); otherwise the stored one is read (read-only)."""
     config, store = bench.config, bench.store
-    if client is None:
-        client = stored_client(config.name, store.connect(), config.seed)
-    if client is None:
+    if experiment is None:
+        experiment = store.read_experiment()
+    if experiment is None:
         raise BomergeError(f"study '{store.name}' has no Ax experiment")
     method = bench.study_method()
     space = study_space(config, method, bench.pool.k)
-    values = space.decode(dict(client._experiment.trials[index].arm.parameters))
+    values = space.decode(dict(experiment.trials[index].arm.parameters))
     return method.member(values), bench.merge(method, values)
 
 
@@ -70,7 +69,7 @@ def report_scores(bench: Workbench, client: Any, record: TrialRecord,
         _, merged = baseline_merge(bench, recorded)
         label: str | None = record.arm
     else:
-        _, merged = trial_merge(bench, record.index, client)
+        _, merged = trial_merge(bench, record.index, client._experiment)
         label = f"trial_{record.index}"
     result = bench.report.evaluate(merged)
     if not keep_rows(bench.store, label, result):  # type: ignore[arg-type]

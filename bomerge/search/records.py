@@ -15,7 +15,6 @@ import numpy as np
 from bomerge.config import StudyConfig
 from bomerge.merge.base import MergeMethod
 from bomerge.search.baselines import INDIVIDUAL
-from bomerge.search.client import stored_client
 from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
 from bomerge.search.space import SearchSpace, study_method, study_space
 from bomerge.search.store import StudyStore
@@ -79,12 +78,12 @@ def pick_rule_text(config: StudyConfig) -> str:
     return f"{rule} (loss ≤ {config.search.pick_loss_bound})" if rule == "loss_bound" else rule
 
 
-def trial_record(client: Any, space: SearchSpace, index: int,
+def trial_record(experiment: Any, space: SearchSpace, index: int,
                  method: MergeMethod | None = None) -> TrialRecord:
     """A trial of the Ax experiment as a ``TrialRecord`` (objectives from Ax's data); with
     the study's ``method``, the record names the method that merged the trial (the chosen
     one when the method is a search variable) and that method's own coefficients."""
-    trial = client._experiment.trials[index]
+    trial = experiment.trials[index]
     node = trial.generator_runs[0]._generation_node_name if trial.generator_runs else None
     point = space.decode(dict(trial.arm.parameters))
     name, own = method.describe(point) if method is not None else ("", point)
@@ -92,7 +91,7 @@ def trial_record(client: Any, space: SearchSpace, index: int,
         k: (v.round(6).tolist() if isinstance(v, np.ndarray) else round(float(v), 6))
         for k, v in own.items()
     }
-    data = client._experiment.lookup_data(trial_indices=[index]).df
+    data = experiment.lookup_data(trial_indices=[index]).df
     values = {row.metric_name: float(row["mean"]) for _, row in data.iterrows()}
     return TrialRecord(
         index=index,
@@ -108,14 +107,14 @@ def trial_record(client: Any, space: SearchSpace, index: int,
 
 
 def load_records(store: StudyStore) -> list[TrialRecord]:
-    """The trials of a stored study, without loading its candidates (for ``pareto``)."""
+    """The trials of a stored study, read-only and without loading its candidates."""
     config, meta = store.read_config(), store.read_meta()
-    client = stored_client(config.name, store.connect(), config.seed)
-    if client is None:
+    experiment = store.read_experiment()
+    if experiment is None:
         return []
     method = study_method(config, Path(meta.candidates[0]))
     space = study_space(config, method, len(meta.candidates))
-    return [trial_record(client, space, i, method) for i in sorted(client._experiment.trials)]
+    return [trial_record(experiment, space, i, method) for i in sorted(experiment.trials)]
 
 
 def baseline_records(store: StudyStore) -> list[TrialRecord]:

@@ -248,12 +248,20 @@ class StudyRunner:
     # ---- the study ------------------------------------------------------------------
     def run(self, extra_trials: int | None = None) -> StudyOutcome:
         """Run (or continue) the study; ``extra_trials`` asks for that many search trials
-        beyond those done, otherwise the configured budget is completed.
+        beyond those done (recorded first), otherwise the budget is completed: the config's
+        ``search.trials`` or the target an earlier ``--trials`` recorded, the higher.
 
         KeyboardInterrupt propagates; the trial in flight stays RUNNING in the store and is
         re-run by the next ``run``.
         """
         self.open()
+        started = self._search_trials_started()
+        if extra_trials is not None:
+            # before any trial: an interrupted run is finished by a plain `resume`
+            self.store.record_budget(started + extra_trials)
+            target = started + extra_trials
+        else:
+            target = self.store.search_budget(self.config)
         progress = Progress(
             TextColumn("[bold]study[/] {task.description}"), BarColumn(),
             TextColumn("{task.completed}/{task.total} trials"), TimeElapsedColumn(),
@@ -275,7 +283,6 @@ class StudyRunner:
                 if attached is not None:
                     failures.add(*attached)
             done = self._search_trials_started()
-            target = self.config.search.trials if extra_trials is None else done + extra_trials
             bar = progress.add_task(self.store.name, total=max(target, done), completed=done)
             self._search(done, target, progress, bar, failures)
         return self.finish()
@@ -360,7 +367,7 @@ class StudyRunner:
 
     # ---- results --------------------------------------------------------------------
     def record(self, index: int) -> TrialRecord:
-        return trial_record(self.client, self.space, index, self.method)
+        return trial_record(self.client._experiment, self.space, index, self.method)
 
     def finish(self) -> StudyOutcome:
         """Pick on the selection rows among everything the study scored (``search.pick_from``;

@@ -3,7 +3,9 @@
 ``studies/NAME/`` holds
 
 * ``config.yaml`` — the validated config, paths made absolute (what ``resume`` reruns);
-* ``study.json`` — format version, seed, storage URL, the candidate folders;
+* ``study.json`` — format version, seed, storage URL, the candidate folders, the trial
+  budget of the latest run; paths inside the study folder (its database, the candidates it
+  trained) are kept relative to it, so a copied or moved study is whole on its own;
 * ``ax.sqlite`` — the Ax experiment and generation strategy (Ax's SQL storage); a
   ``storage.url`` in the config puts them on a shared database server instead;
 * ``selection_order.json`` — the fixed order of the selection rows and the chunks trials are
@@ -16,13 +18,17 @@
 * ``candidates/`` — checkpoints trained for the study, when the config has a ``train:`` part.
 
 Ax commits each trial to the database as it is completed, so a crash loses at most the trial
-in flight, and that trial is re-run on resume.
+in flight, and that trial is re-run on resume. Readers (``pareto``, ``report``, ``export``,
+``list``) open the database read-only and never through Ax's client, which saves the
+experiment whenever it opens one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +41,10 @@ from bomerge.search.axlog import quiet_ax
 
 FORMAT_VERSION = 1
 STUDIES_DIR_ENV = "BOMERGE_STUDIES_DIR"
+DATABASE = "ax.sqlite"
+SQLITE = "sqlite:///"
+#: The storage URL of a study's own database, relative to its folder.
+LOCAL_DATABASE_URL = SQLITE + DATABASE
 
 
 def default_studies_dir() -> Path:
@@ -72,13 +82,54 @@ class StudyMeta:
     # Chunks of the selection order (selection_order.json) trials are scored in; None for a
     # study created before progressive evaluation (its rows keep their one batching).
     selection_chunks: int | None = None
+    # Search trials the latest run aims at (``resume --trials N`` records done + N before
+    # its first trial, so a plain ``resume`` after an interrupt finishes that budget); None:
+    # the config's ``search.trials``.
+    target_trials: int | None = None
+
+
+@dataclass(frozen=True)
+class LoggedProgress:
+    """A study's progress as its log and result say: trials logged (baseline arms too),
+    search trials among them, the budget, and the stored result."""
+
+    trials: int
+    search_trials: int
+    budget: int
+    result: dict[str, Any] | None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the stored result covers every trial and the budget is reached (a result
+        written before ``resume --trials N`` added trials is out of date)."""
+        return (self.result is not None and result_is_current(self.result, self.trials)
+                and self.search_trials >= self.budget)
+
+
+def result_is_current(result: dict[str, Any], trials: int) -> bool:
+    """Whether a stored result was written with the study's ``trials`` trials (a bilevel
+    result counts outer trials, and is current when written)."""
+    return bool(result.get("bilevel")) or result.get("trials", trials) == trials
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL (relative or absolute), else None."""
+    if not url.startswith(SQLITE) or url[len(SQLITE):] in ("", ":memory:"):
+        return None
+    return Path(url[len(SQLITE):])
+
 
 
 class StudyStore:
-    """Files of one study directory, and its Ax database."""
+    """Files of one study directory, and its Ax database.
 
-    def __init__(self, directory: Path) -> None:
+    A store opened ``read_only`` (what ``export`` and ``eval --study`` rebuild a merge
+    from) writes nothing: what the study would record (metadata, references, the selection
+    order, statistics) is used in memory only."""
+
+    def __init__(self, directory: Path, read_only: bool = False) -> None:
         self.directory = directory
+        self.read_only = read_only
 
     @property
     def name(self) -> str:
@@ -136,18 +187,39 @@ class StudyStore:
         store = cls(candidate if (candidate / "study.json").is_file() else
                     resolve_studies_dir(studies_dir) / name)
         if not store.exists():
+            if store.damaged_folder():
+                raise BomergeError(f"{store.meta_path}: missing, though the folder holds a "
+                                   f"study's files; {RESTORE}")
             raise BomergeError(
                 f"no study named '{name}' in {store.directory.parent} "
                 f"(see `bomerge study list`)"
             )
         return store
 
-    def create(self, config: StudyConfig) -> None:
-        """Write the config snapshot and metadata of a new study."""
+    def damaged_folder(self) -> bool:
+        """Whether the folder holds a study's files but no ``study.json`` (deleted or lost):
+        a study that must be restored, not a free name."""
+        return not self.exists() and any(
+            (self.directory / name).exists() for name in (DATABASE, "trials.jsonl"))
+
+    def create(self, config: StudyConfig, shared_database: Path | None = None) -> None:
+        """Write the config snapshot, the database's tables and, last, the metadata of a new
+        study (``study.json`` marks a study: a crash before it leaves no study of the name).
+
+        The database is the study's own ``ax.sqlite`` (recorded relative to its folder),
+        ``shared_database`` (a SQLite file another study writes too, e.g. a bilevel study's,
+        also recorded relative) or the config's ``storage.url`` as given (a relative SQLite
+        path in it is relative to the working folder, so it is made absolute)."""
         self.refuse_existing()
         self.directory.mkdir(parents=True, exist_ok=True)
         atomic_write(self.config_path, dump_config(config))
-        url = config.storage.url or f"sqlite:///{(self.directory / 'ax.sqlite').resolve()}"
+        url = config.storage.url or LOCAL_DATABASE_URL
+        explicit = sqlite_file(url) if config.storage.url else None
+        if explicit is not None and not explicit.is_absolute():
+            url = SQLITE + str(explicit.resolve())
+        if shared_database is not None:
+            url = SQLITE + os.path.relpath(shared_database.resolve(), self.directory.resolve())
+        self._create_tables(self._resolve_url(url))
         meta = StudyMeta(
             format_version=FORMAT_VERSION,
             name=config.name,
@@ -160,6 +232,9 @@ class StudyStore:
         self.write_meta(meta)
 
     def refuse_existing(self) -> None:
+        if self.damaged_folder():
+            raise BomergeError(f"{self.directory} holds a study's files without its study.json; "
+                               "restore it, or choose another name")
         if self.exists():
             raise BomergeError(
                 f"study '{self.name}' already exists in {self.directory}; continue it with "
@@ -167,11 +242,9 @@ class StudyStore:
             )
 
     def read_meta(self) -> StudyMeta:
-        """The study's metadata; refuses a file this version of bomerge cannot read."""
-        try:
-            data = json.loads(self.meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise BomergeError(f"{self.meta_path}: not valid JSON ({error})") from None
+        """The study's metadata, paths inside the study folder made absolute again; refuses
+        a file this version of bomerge cannot read."""
+        data = read_json(self.meta_path, RESTORE)
         version = data.get("format_version") if isinstance(data, dict) else None
         if not isinstance(version, int):
             raise BomergeError(f"{self.meta_path}: no integer 'format_version'; not a bomerge study")
@@ -190,13 +263,49 @@ class StudyStore:
         if unknown:
             raise BomergeError(f"{self.meta_path}: unknown key '{unknown[0]}' for format "
                                f"version {version}")
-        return StudyMeta(**data)
+        meta = StudyMeta(**data)
+        origin = self._origin(meta.storage_url)
+        meta.candidates = [self._absolute(p, origin) for p in meta.candidates]
+        meta.candidate_sha256 = {self._absolute(p, origin): h
+                                 for p, h in meta.candidate_sha256.items()}
+        return meta
 
     def write_meta(self, meta: StudyMeta) -> None:
-        atomic_write(self.meta_path, json.dumps(asdict(meta), indent=2))
+        """Write ``study.json`` atomically, paths inside the study folder made relative."""
+        if self.read_only:
+            return
+        stored = asdict(meta)
+        stored["candidates"] = [self._relative(p) for p in meta.candidates]
+        stored["candidate_sha256"] = {self._relative(p): h
+                                      for p, h in meta.candidate_sha256.items()}
+        atomic_write(self.meta_path, json.dumps(stored, indent=2))
+
+    def _relative(self, path: str) -> str:
+        inside = Path(path)
+        root = self.directory.resolve()
+        if inside.is_absolute() and inside.is_relative_to(root):
+            return str(inside.relative_to(root))
+        return path
+
+    def _absolute(self, path: str, origin: Path | None = None) -> str:
+        here = self.directory.resolve()
+        if origin is not None and Path(path).is_relative_to(origin):
+            return str(here / Path(path).relative_to(origin))
+        return path if Path(path).is_absolute() else str(here / path)
 
     def read_config(self) -> StudyConfig:
-        return load_config(self.config_path)
+        """The config snapshot; its ``studies_dir`` is where the study is now (a moved
+        study's snapshot names the folder it was made in)."""
+        from pydantic import ValidationError
+
+        if not self.config_path.is_file():
+            raise BomergeError(f"{self.config_path}: missing; {RESTORE}")
+        try:
+            config = load_config(self.config_path)
+        except (BomergeError, ValidationError) as error:
+            reason = str(error).splitlines()[0]
+            raise BomergeError(f"{self.config_path}: damaged ({reason}); {RESTORE}") from None
+        return config.model_copy(update={"studies_dir": self.directory.parent})
 
     def append_log(self, record: dict[str, Any]) -> None:
         append_jsonl(self.log_path, record)
@@ -206,6 +315,25 @@ class StudyStore:
 
     def logged_trials(self) -> set[int]:
         return {record["trial"] for record in self.read_log()}
+
+    def search_budget(self, config: StudyConfig) -> int:
+        """The search trials the study aims at: the config's ``search.trials``, or the
+        higher target a ``resume --trials N`` recorded."""
+        return max(config.search.trials, self.read_meta().target_trials or 0)
+
+    def record_budget(self, target: int) -> None:
+        """Record the target of a run that adds trials, before its first trial."""
+        meta = self.read_meta()
+        if meta.target_trials != target:
+            meta.target_trials = target
+            self.write_meta(meta)
+
+    def logged_progress(self) -> LoggedProgress:
+        """How far the study is by its files alone (no database: ``study list``)."""
+        log = self.read_log()
+        search = {r["trial"] for r in log if r.get("node") != "baseline"}
+        return LoggedProgress(len({r["trial"] for r in log}), len(search),
+                              self.search_budget(self.read_config()), self.read_result())
 
     @property
     def baselines_path(self) -> Path:
@@ -226,7 +354,10 @@ class StudyStore:
         atomic_write(self.result_path, json.dumps(result, indent=2))
 
     def read_result(self) -> dict[str, Any] | None:
-        return json.loads(self.result_path.read_text()) if self.result_path.is_file() else None
+        """The stored result, or None before the study first finishes."""
+        if not self.result_path.is_file():
+            return None
+        return read_json(self.result_path, recompute(self.name, "its result"))
 
     @property
     def references_path(self) -> Path:
@@ -235,9 +366,11 @@ class StudyStore:
 
     def read_references(self) -> dict[str, Any]:
         path = self.references_path
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return read_json(path, recompute(self.name, "them")) if path.is_file() else {}
 
     def write_references(self, references: dict[str, Any]) -> None:
+        if self.read_only:
+            return
         atomic_write(self.references_path, json.dumps(references, indent=2))
 
     @property
@@ -260,29 +393,138 @@ class StudyStore:
         path = self.predictions_path(label)
         if not path.is_file():
             return None
-        try:
-            return json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise BomergeError(f"{path}: not valid JSON ({error})") from None
+        return read_json(path, f"delete it and rescore: `bomerge baseline --rerun` for a "
+                               f"baseline, `bomerge study resume {self.name}` for the pick")
 
-    def connect(self) -> str:
-        """Point Ax's SQL storage at this study's database, creating its tables once."""
-        from ax.storage.sqa_store.db import (
-            create_all_tables,
-            get_engine,
-            init_engine_and_session_factory,
-        )
+    # ---- the database ----------------------------------------------------------------
+    def _resolve_url(self, url: str) -> str:
+        """A stored URL made usable: a relative SQLite path is relative to the study folder,
+        and a study made before paths were relative is read from its own folder."""
+        path = sqlite_file(url)
+        if path is None:
+            return url
+        origin = self._origin(url)
+        path = self.directory / (DATABASE if origin is not None else path)
+        return SQLITE + str(path.resolve())
 
-        quiet_ax()
-        url = self.read_meta().storage_url
-        postgresql_text_without_length()
-        # Ax keeps one global engine; a process may open several studies in turn.
+    def _origin(self, url: str) -> Path | None:
+        """Where a study made before paths were relative was made, when this folder is a
+        copy or a move of it: such a study records its own database (and the candidates
+        it trained) by absolute path, which in a copy names the original's files."""
+        path = sqlite_file(url)
+        if path is None or not path.is_absolute() or path.name != DATABASE:
+            return None
+        here = self.directory.resolve()
+        if path.parent == here or not (here / DATABASE).is_file():
+            return None  # its own, or another study's database it shares (bilevel)
+        return path.parent
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the study's database (absolute)."""
+        return self._resolve_url(self.read_meta().storage_url)
+
+    def _create_tables(self, url: str) -> None:
+        from ax.storage.sqa_store.db import create_all_tables, get_engine
+
+        init_ax_engine(url)
         try:
-            init_engine_and_session_factory(url=url, force_init=True)
             create_all_tables(get_engine())
         except Exception as error:  # noqa: BLE001 - any driver or server failure, one line
             raise BomergeError(storage_error(url, error)) from None
+
+    def connect(self) -> str:
+        """Point Ax's SQL storage at this study's database, for writing. The tables were
+        made with the study: a SQLite file that is missing or empty is refused, never made
+        again (a fresh schema would hide every recorded trial)."""
+        url = self.database_url()
+        self.check_database(url)
+        init_ax_engine(url)
         return url
+
+    def check_database(self, url: str) -> None:
+        """Refuse a study's SQLite database that is missing, empty or holds no Ax tables."""
+        path = sqlite_file(url)
+        if path is None:
+            return
+        if not path.is_file() or path.stat().st_size == 0:
+            state = "missing" if not path.is_file() else "empty (0 bytes)"
+            raise BomergeError(f"{path}: {state}; {RESTORE}")
+
+    def read_experiment(self) -> Any | None:
+        """The study's Ax experiment as stored, opened read-only (SQLite in ``mode=ro``,
+        no Ax client, so nothing is saved back), or None when it has none yet."""
+        url = self.database_url()
+        self.check_database(url)
+        path = sqlite_file(url)
+        reader = url if path is None else f"{SQLITE}file:{path}?mode=ro&uri=true"
+        name = self.read_config().name
+        try:
+            with ax_engine(reader):
+                from ax.exceptions.core import ObjectNotFoundError
+                from ax.storage.sqa_store.load import load_experiment
+
+                try:
+                    return load_experiment(name)
+                except ObjectNotFoundError:
+                    return None
+        except BomergeError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a damaged file or an unreachable server
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            where = path if path is not None else _hide_password(url)
+            raise BomergeError(f"{where}: cannot read the study's trials ({reason}); "
+                               f"{RESTORE}") from None
+
+
+RESTORE = ("restore it from a copy of the study; `bomerge study check NAME` lists what "
+           "else disagrees")
+
+
+def recompute(study: str, what: str) -> str:
+    """What to do with a damaged file bomerge can write again."""
+    return f"delete it and `bomerge study resume {study}` computes {what} again"
+
+
+def read_json(path: Path, remedy: str) -> Any:
+    """A JSON file of a study; one line naming the file and ``remedy`` when it is missing,
+    empty, cut or not JSON."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BomergeError(f"{path}: missing; {remedy}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        state = "empty" if path.stat().st_size == 0 else f"not valid JSON ({error})"
+        raise BomergeError(f"{path}: {state}; {remedy}") from None
+
+
+def init_ax_engine(url: str) -> None:
+    """Point Ax's one global engine at ``url`` (a process may open several studies)."""
+    from ax.storage.sqa_store.db import init_engine_and_session_factory
+
+    quiet_ax()
+    postgresql_text_without_length()
+    try:
+        init_engine_and_session_factory(url=url, force_init=True)
+    except Exception as error:  # noqa: BLE001 - any driver failure, one line
+        raise BomergeError(storage_error(url, error)) from None
+
+
+@contextmanager
+def ax_engine(url: str) -> Iterator[None]:
+    """Ax's global engine pointed at ``url`` for the block, then back to the one before (a
+    reader in the process of a running study must not take its writer's engine away)."""
+    from ax.storage.sqa_store import db
+
+    previous = db.SESSION_FACTORY
+    db.SESSION_FACTORY = None
+    init_ax_engine(url)
+    try:
+        yield
+    finally:
+        current = db.SESSION_FACTORY
+        if current is not None:
+            db._bound_engine(current).dispose()
+        db.SESSION_FACTORY = previous
 
 
 def storage_error(url: str, error: BaseException) -> str:

@@ -245,7 +245,8 @@ class Workbench:
         # early; otherwise the chunks only batch the rows).
         plan = RowPlan.stratified(self.selection_rows, min(chunks, len(self.selection_rows)),
                                   self.config.seed)
-        plan.write(path)
+        if not self.store.read_only:
+            plan.write(path)
         return plan
 
     def _evaluator(self, rows: list[Example], part: str) -> Evaluator:
@@ -332,7 +333,8 @@ class Workbench:
                 pool=self.pool, base=self.base, base_known=self.base_known,
                 statistics=self.statistics() if method.uses_data() else None,
                 model=self.skeleton,
-                cache=StatisticsCache(self.store.statistics_dir, self.console),
+                cache=StatisticsCache(self.store.statistics_dir, self.console,
+                                      read_only=self.store.read_only),
                 show_progress=self.show_progress, prepare=self.prepared,
             )
             if method.needs_base and self.base is None:
