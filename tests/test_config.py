@@ -181,3 +181,35 @@ def test_a_study_snapshot_reads_back_as_the_same_config(tmp_path: Path):
         snapshot = tmp_path / f"{config.name}.yaml"
         snapshot.write_text(dump_config(config))
         assert load_study_config(snapshot) == config
+
+
+def test_a_key_given_twice_at_the_top_level_is_refused_naming_the_file_the_key_and_both_lines(tmp_path: Path):
+    """Plain YAML keeps the second value and drops the first silently; a config refuses the
+    file instead, in one line."""
+    path = tmp_path / "study.yaml"
+    path.write_text(MINIMAL + "seed: 1\nname: other\n")  # 'name' is line 1 of MINIMAL
+    with pytest.raises(BomergeError) as refused:
+        load_config(path)
+    assert str(refused.value) == (f"{path}: key 'name' appears twice (lines 1 and 7); keep one")
+
+
+def test_a_key_given_twice_in_a_nested_section_is_refused_with_its_dotted_path(tmp_path: Path):
+    path = tmp_path / "study.yaml"
+    path.write_text(MINIMAL + "search:\n  trials: 12\n  initial_trials: 3\n  trials: 15\n")  # lines 6-9
+    with pytest.raises(BomergeError, match=r"^.*study\.yaml: key 'search\.trials' appears twice "
+                                           r"\(lines 7 and 9\); keep one$"):
+        load_config(path)
+    path.write_text(MINIMAL + "search:\n  points:\n    - {w: [1, 0], w: [0, 1]}\n")
+    with pytest.raises(BomergeError, match=r"key 'search\.points\.0\.w' appears twice \(line 8\)"):
+        load_config(path)
+
+
+def test_a_key_set_over_a_merged_anchor_is_an_override_not_a_duplicate(tmp_path: Path):
+    """Anchors and merge keys (``<<: *anchor``) load as plain PyYAML loads them."""
+    path = tmp_path / "study.yaml"
+    path.write_text("name: demo\ntask:\n  name: sst2\ntrain: {model: tiny}\n"
+                    "candidates:\n  recipes: [slow, fast]\n"
+                    "recipes:\n  slow: &slow {learning_rate: 1.0e-4, epochs: 3}\n"
+                    "  fast:\n    <<: *slow\n    learning_rate: 1.0e-3\n")
+    assert load_config(path).recipes == {"slow": {"learning_rate": 1e-4, "epochs": 3},
+                                         "fast": {"learning_rate": 1e-3, "epochs": 3}}

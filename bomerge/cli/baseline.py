@@ -9,14 +9,6 @@ import typer
 
 from bomerge.cli.app import AllowChanged, ConfigPath, ConfigStudiesDir, Quiet, app, warn_takeover
 from bomerge.cli.tables import print_baselines
-from bomerge.search.baselines import BASELINES
-from bomerge.search.operations import (
-    baseline_names,
-    check_baseline_study,
-    hold_writer,
-    place_study,
-    run_baselines,
-)
 
 
 @app.command("baseline")
@@ -24,7 +16,9 @@ def baseline(
     config_path: ConfigPath,
     only: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--only", help=f"Run only these ({', '.join(BASELINES)}); repeatable."),
+        typer.Option("--only", help="Run only these: candidates, individual, uniform, "
+                                    "greedy_soup, task_arithmetic_grid or a merge method's "
+                                    "name (an unknown name lists them all); repeatable."),
     ] = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Recompute recorded baselines.")] = False,
     quiet: Quiet = False,
@@ -35,6 +29,13 @@ def baseline(
     (created if new): single candidates, uniform soup/SWA, greedy soup, Fisher, RegMean,
     MaTS, task arithmetic, TIES, Localize-and-Stitch."""
     from bomerge.search.names import load_study_config
+    from bomerge.search.operations import (
+        baseline_names,
+        check_baseline_study,
+        hold_writer,
+        place_study,
+        run_baselines,
+    )
 
     config = load_study_config(config_path)
     names = baseline_names(config, only)

@@ -10,7 +10,7 @@ import typer
 
 from bomerge.cli.app import StudiesDir, app, out
 from bomerge.errors import BomergeError
-from bomerge.search.store import StudyStore
+from bomerge.search.check import open_study
 
 
 @app.command("eval")
@@ -60,7 +60,7 @@ def evaluate_model(
     head: str | None = None  # a cross-task study's task: its rows of the study's chunks
     if study is not None:
         # The study's settings are the defaults; explicit options still win.
-        store = StudyStore.locate(study, studies_dir)
+        store = open_study(study, studies_dir)
         config = store.read_config()
         # selection rows are scored in the study's chunks, as its trials were
         chunked = part == "selection" and store.read_meta().selection_chunks is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -39,7 +39,11 @@ from bomerge.search.operations import (
     run_stored_study,
     warm_start_baselines,
 )
-from bomerge.search.store import StudyStore, resolve_studies_dir
+from bomerge.search.check import open_study
+from bomerge.search.store import resolve_studies_dir
+
+if TYPE_CHECKING:
+    from bomerge.search.store import StudyStore
 
 
 @study_app.command("run")
@@ -75,8 +79,7 @@ def study_resume(
     executor: Executor = None,
 ) -> None:
     """Continue a stopped study (or extend a finished one with --trials N)."""
-    store = StudyStore.locate(name, studies_dir)
-    store.read_meta(), store.read_config()  # refuse an unreadable study before locking it
+    store = open_study(name, studies_dir)  # a damaged study is refused before locking it
     with hold_writer(store, warn_takeover(store)):
         _run(store, trials, quiet, allow_changed, executor)
 
@@ -111,7 +114,7 @@ def study_pareto(
 
     from bomerge.report.view import StudyView
 
-    store = StudyStore.locate(name, studies_dir)
+    store = open_study(name, studies_dir)
     if store.read_config().outer is not None:
         print_outer(store)
         return
@@ -167,7 +170,7 @@ def study_report(
     from bomerge.report.static import write_plane_png
     from bomerge.report.view import StudyView
 
-    store = inner_pick_store(StudyStore.locate(name, studies_dir))
+    store = inner_pick_store(open_study(name, studies_dir))
     view = StudyView.load(store)
     page = write_page(view, out_file or store.directory / "report.html")
     png = write_plane_png(view, page.with_suffix(".png"))
@@ -198,7 +201,7 @@ def study_export(
 
     if sum([trial is not None, use_pick, baseline is not None]) > 1:
         raise BomergeError("give one of --trial N, --pick, --baseline LABEL")
-    store = StudyStore.locate(name, studies_dir)
+    store = open_study(name, studies_dir)
     if store.read_config().outer is not None:
         if trial is not None or baseline is not None:
             raise BomergeError(f"study '{store.name}' is bilevel: --trial/--baseline name trials "
@@ -217,3 +220,24 @@ def study_export(
 def study_list(studies_dir: StudiesDir = None) -> None:
     """The studies in the studies folder."""
     print_study_list(resolve_studies_dir(studies_dir))
+
+
+@study_app.command("check")
+def study_check(
+    name: StudyName,
+    studies_dir: StudiesDir = None,
+    no_hashes: Annotated[bool, typer.Option(
+        "--no-hashes", help="Skip hashing the candidates' weight files.")] = False,
+) -> None:
+    """Check a study's files against each other (database, trials.jsonl, study.json,
+    baselines, predictions, result, candidate hashes) and print what disagrees; exit 2
+    when anything does. Reads only."""
+    from bomerge.cli.tables import print_findings
+    from bomerge.search.check import full_findings
+    from bomerge.search.store import StudyStore
+
+    store = StudyStore.locate(name, studies_dir)
+    findings = full_findings(store, hashes=not no_hashes)
+    print_findings(store.name, findings)
+    if findings:
+        raise typer.Exit(2)

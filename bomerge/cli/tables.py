@@ -178,6 +178,7 @@ def print_study_list(root: Path) -> None:
     whether each is finished, incomplete, running (the writer's pid and host) or damaged
     (the file at fault; the other studies are still listed). Reads files only."""
     from bomerge.fileio import read_jsonl
+    from bomerge.search.check import file_findings
     from bomerge.search.lock import running_holder
     from bomerge.search.store import StudyStore
 
@@ -191,6 +192,10 @@ def print_study_list(root: Path) -> None:
                 table.add_row(folder.name, "", "", "", "", "damaged: study.json missing")
             continue
         try:
+            damage = file_findings(store)
+            if damage:
+                raise BomergeError(f"{damage[0].path.name}: {damage[0].problem} "
+                                   f"(`bomerge study check {folder.name}`)")
             meta, config = store.read_meta(), store.read_config()
             if config.outer is not None:
                 outer = read_jsonl(store.outer_log_path)
@@ -214,4 +219,18 @@ def print_study_list(root: Path) -> None:
         if holder:
             row[-1] = f"running (pid {holder.pid} on {holder.host})"
         table.add_row(meta.name, meta.created, row[0], row[1], row[2], row[3])
+    out.print(table)
+
+
+def print_findings(name: str, findings: list) -> None:
+    """``study check``: every file that disagrees, what is wrong and what to do, or that
+    every file agrees."""
+    if not findings:
+        out.print(f"study '{name}': every file agrees")
+        return
+    table = Table(title=f"Study '{name}': {len(findings)} problem{'s' * (len(findings) > 1)}")
+    for column in ("file", "problem", "what to do"):
+        table.add_column(column, overflow="fold")
+    for finding in findings:
+        table.add_row(str(finding.path), finding.problem, finding.remedy)
     out.print(table)

@@ -214,19 +214,74 @@ def parse_config(raw: Any, source: str, base_dir: Path) -> StudyConfig:
         raise BomergeError(_format_validation_error(error, source)) from None
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping of the document holds one key twice (``key`` is its dotted path)."""
+
+    def __init__(self, key: str, first_line: int, second_line: int) -> None:
+        lines = (f"line {first_line}" if first_line == second_line
+                 else f"lines {first_line} and {second_line}")
+        super().__init__(f"key '{key}' appears twice ({lines}); keep one")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that holds a key twice at any depth (plain
+    PyYAML keeps the last value and drops the other silently). The check runs on the
+    composed nodes, before merge keys (``<<: *anchor``) are expanded: a key that a mapping
+    sets over one it merges in is an override, not a duplicate."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._refuse_duplicate_keys(node, (), set())
+        return super().construct_document(node)
+
+    def _refuse_duplicate_keys(self, node: yaml.Node, where: tuple[str, ...],
+                               visited: set[int]) -> None:
+        if id(node) in visited:  # an alias of a node already checked (or a recursive one)
+            return
+        visited.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._refuse_duplicate_keys(item, (*where, str(index)), visited)
+            return
+        if not isinstance(node, yaml.MappingNode):
+            return
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # <<: its keys land in this mapping
+                merged = (value_node.value if isinstance(value_node, yaml.SequenceNode)
+                          else [value_node])
+                for source in merged:
+                    self._refuse_duplicate_keys(source, where, visited)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a sequence or mapping as a key: the constructor refuses it
+            key = self.construct_object(key_node)
+            path = (*where, str(key_node.value))
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(".".join(path), seen[key], line)
+                seen[key] = line
+            except TypeError:  # unhashable: the constructor refuses it
+                continue
+            self._refuse_duplicate_keys(value_node, path, visited)
+
+
 def load_config(path: str | Path) -> StudyConfig:
     """Read and validate a study config file's structure (names are checked by
     ``bomerge.search.names.load_study_config``).
 
     Raises:
-        BomergeError: the file is missing, is not valid YAML (with line and column), or a
-            key is unknown, missing or of the wrong type (with its dotted path).
+        BomergeError: the file is missing, is not valid YAML (with line and column), a
+            mapping holds a key twice (with its dotted path and both lines), or a key is
+            unknown, missing or of the wrong type (with its dotted path).
     """
     path = Path(path)
     if not path.is_file():
         raise BomergeError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except _DuplicateKey as error:
+        raise BomergeError(f"{path}: {error}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

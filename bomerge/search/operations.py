@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bomerge.errors import BomergeError
-from bomerge.search.baselines import check_baseline_names, default_baselines
 from bomerge.search.store import StudyStore, resolve_studies_dir
 
 if TYPE_CHECKING:
@@ -37,6 +36,8 @@ def place_study(config: StudyConfig, studies_dir: Path | None) -> tuple[StudyCon
 def warm_start_baselines(config: StudyConfig) -> list[str]:
     """The baselines a new study runs before its search: the config's list (default: all)
     when the search is warm-started from them, none otherwise."""
+    from bomerge.search.baselines import default_baselines
+
     if not config.search.warm_start:
         return []
     return list(config.baselines or default_baselines(config.candidates.tasks is not None))
@@ -45,6 +46,8 @@ def warm_start_baselines(config: StudyConfig) -> list[str]:
 def baseline_names(config: StudyConfig, only: Sequence[str] | None) -> list[str]:
     """The baselines ``bomerge baseline`` runs: ``--only`` when given, else the config's
     list, else all; refuses an unknown name."""
+    from bomerge.search.baselines import check_baseline_names, default_baselines
+
     names = list(only) if only else list(config.baselines or default_baselines(config.candidates.tasks is not None))
     check_baseline_names(names)
     return names
@@ -124,6 +127,9 @@ def check_baseline_study(store: StudyStore, config: StudyConfig, names: list[str
     """Before ``bomerge baseline`` takes the lock: an existing study must have been made from
     the same config (where it lives aside), a new one must pass the preflight."""
     if store.exists():
+        from bomerge.search.check import require_intact
+
+        require_intact(store)
         stored = store.read_config()
         if stored.model_copy(update={"studies_dir": config.studies_dir}) != config:
             raise BomergeError(

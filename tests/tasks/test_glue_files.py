@@ -3,6 +3,8 @@ selection/report."""
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,28 @@ def test_empty_split_and_missing_files_are_errors(tmp_path: Path):
         get_task("sst2").load_split(data, "dev")
     with pytest.raises(BomergeError, match="data file not found: .*train.tsv"):
         get_task("sst2").load_split(data, "train")
+
+
+def test_missing_data_names_the_folder_it_looked_in_before_it_mentions_the_hub(tmp_path: Path,
+                                                                               monkeypatch):
+    """With the hub off, and with the hub on but failing, the message starts with the file
+    that was not found under the data root; the hub comes after it."""
+    monkeypatch.delenv("BOMERGE_DATA_ROOT", raising=False)
+    looked_in = tmp_path / "SST-2" / "train.tsv"
+    with pytest.raises(BomergeError) as refused:
+        get_task("sst2").load_split(DataConfig(root=tmp_path, hub=False), "train")
+    assert str(refused.value).startswith(f"task 'sst2': data file not found: {looked_in} ")
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=offline))
+    with pytest.raises(BomergeError) as refused:
+        get_task("sst2").load_split(DataConfig(root=tmp_path, hub=True), "train")
+    message = str(refused.value)
+    assert message.startswith(f"task 'sst2': data file not found: {looked_in}, ")
+    assert message.index(str(looked_in)) < message.index("hub")
+    assert "ConnectionError: no network" in message
 
 
 def test_data_root_environment_variable_overrides_config(tmp_path: Path, monkeypatch, glue_root):
