@@ -213,3 +213,30 @@ def test_a_key_set_over_a_merged_anchor_is_an_override_not_a_duplicate(tmp_path:
                     "  fast:\n    <<: *slow\n    learning_rate: 1.0e-3\n")
     assert load_config(path).recipes == {"slow": {"learning_rate": 1e-4, "epochs": 3},
                                          "fast": {"learning_rate": 1e-3, "epochs": 3}}
+
+
+def test_a_value_that_fits_no_member_of_a_union_is_one_problem_naming_the_key_itself(tmp_path: Path):
+    """``train.save_every`` is a number or 'epoch': the error names that key (not pydantic's
+    names of the union's members) and says what each member expects."""
+    path = tmp_path / "study.yaml"
+    path.write_text(MINIMAL + "train:\n  model: tiny\n  save_every: often\n")
+    with pytest.raises(BomergeError) as refused:
+        load_config(path)
+    assert str(refused.value) == (f"{path}: key 'train.save_every': Input should be a valid "
+                                  "integer, unable to parse string as an integer or Input "
+                                  "should be 'epoch' (got 'often')")
+    path.write_text(MINIMAL + "merge:\n  method: []\n")
+    with pytest.raises(BomergeError, match=r"^\S*study\.yaml: merge\.method: an empty list"):
+        load_config(path)
+
+
+def test_a_file_that_is_not_utf8_or_holds_a_control_character_is_refused_in_one_line(tmp_path: Path):
+    path = tmp_path / "study.yaml"
+    path.write_bytes(MINIMAL.encode() + b"seed: \xff\n")
+    with pytest.raises(BomergeError, match=r"^\S*study\.yaml: not UTF-8 text \(line 6: "
+                                           r"invalid start byte b'\\xff'\)$"):
+        load_config(path)
+    path.write_text(MINIMAL.replace("sst2", "s\x07t2"))
+    with pytest.raises(BomergeError, match=r"^\S*study\.yaml: invalid YAML at line 3, column 10: "
+                                           r"character #x0007: special characters are not allowed$"):
+        load_config(path)

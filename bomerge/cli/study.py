@@ -160,7 +160,8 @@ def study_report(
     name: StudyName,
     out_file: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--out", help="HTML file (default: studies/NAME/report.html)."),
+        typer.Option("--out", help="HTML file (default: NAME-report.html in the working "
+                                       "folder; the study folder is only read)."),
     ] = None,
     studies_dir: StudiesDir = None,
 ) -> None:
@@ -172,7 +173,7 @@ def study_report(
 
     store = inner_pick_store(open_study(name, studies_dir))
     view = StudyView.load(store)
-    page = write_page(view, out_file or store.directory / "report.html")
+    page = write_page(view, out_file or Path(f"{store.name}-report.html"))
     png = write_plane_png(view, page.with_suffix(".png"))
     out.print(f"Report: {page}\nObjective plane: {png}")
     if not view.complete:
@@ -238,6 +239,6 @@ def study_check(
 
     store = StudyStore.locate(name, studies_dir)
     findings = full_findings(store, hashes=not no_hashes)
-    print_findings(store.name, findings)
+    print_findings(store.name, store.directory, findings)
     if findings:
         raise typer.Exit(2)

@@ -222,15 +222,19 @@ def print_study_list(root: Path) -> None:
     out.print(table)
 
 
-def print_findings(name: str, findings: list) -> None:
-    """``study check``: every file that disagrees, what is wrong and what to do, or that
-    every file agrees."""
+def print_findings(name: str, folder: Path, findings: list) -> None:
+    """``study check``: every file that disagrees (relative to the study ``folder`` when
+    inside it), what is wrong and what to do, or that every file agrees."""
     if not findings:
         out.print(f"study '{name}': every file agrees")
         return
-    table = Table(title=f"Study '{name}': {len(findings)} problem{'s' * (len(findings) > 1)}")
+    root = folder.resolve()
+    table = Table(title=f"Study '{name}' in {folder}: {len(findings)} "
+                        f"problem{'s' * (len(findings) > 1)}")
     for column in ("file", "problem", "what to do"):
         table.add_column(column, overflow="fold")
     for finding in findings:
-        table.add_row(str(finding.path), finding.problem, finding.remedy)
+        path = finding.path.resolve()
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        table.add_row(str(shown), finding.problem, finding.remedy)
     out.print(table)

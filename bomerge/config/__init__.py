@@ -144,19 +144,50 @@ class StudyConfig(StrictRecord):
         return self.studies_dir / self.name
 
 
+def _record_names(record: type = StrictRecord) -> set[str]:
+    names = {record.__name__}
+    for sub in record.__subclasses__():
+        names |= _record_names(sub)
+    return names
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "none", "bytes", "list", "dict"}
+
+
+def _is_union_tag(part: Any) -> bool:
+    """Whether ``part`` of an error's location is not a key but pydantic's name for one
+    member of a union (``str``, ``list[str]``, ``literal['epoch']``, ``TaskConfig``)."""
+    return isinstance(part, str) and (
+        part in _TYPE_TAGS or any(c in part for c in "[]'(),") or part in _record_names()
+    )
+
+
 def _format_validation_error(error: ValidationError, source: str) -> str:
-    problems = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+    """One line: each problem with the dotted key it is about. A value that fits no member
+    of a union is one problem (each member's complaint, joined by 'or')."""
+    problems: dict[tuple[str, Any], list[str]] = {}  # in order; ("key", path) merges members
+    inputs: dict[str, Any] = {}
+    for index, item in enumerate(error.errors()):
+        loc = [part for part in item["loc"] if not _is_union_tag(part)]
+        key = ".".join(str(part) for part in loc) or "<top level>"
+        msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            problems.append(f"unknown key '{key}'")
+            problems[("line", index)] = [f"unknown key '{key}'"]
         elif item["type"] == "missing":
-            problems.append(f"missing key '{key}'")
-        elif not item["loc"]:
-            problems.append(item["msg"].removeprefix("Value error, "))
+            problems[("line", index)] = [f"missing key '{key}'"]
+        elif not loc or item["type"] == "value_error" and re.match(re.escape(key) + r"[.: ]", msg):
+            problems[("line", index)] = [msg]  # a check of the whole config, or it names the key
         else:
-            problems.append(f"key '{key}': {item['msg']} (got {item.get('input')!r})")
-    return f"{source}: " + "; ".join(problems)
+            problems.setdefault(("key", key), []).append(msg)
+            inputs.setdefault(key, item.get("input"))
+    lines = []
+    for (kind, key), messages in problems.items():
+        if kind == "line":
+            lines.extend(messages)
+        else:
+            said = " or ".join(dict.fromkeys(messages))
+            lines.append(f"key '{key}': {said} (got {inputs[key]!r})")
+    return f"{source}: " + "; ".join(lines)
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -271,21 +302,36 @@ def load_config(path: str | Path) -> StudyConfig:
     ``bomerge.search.names.load_study_config``).
 
     Raises:
-        BomergeError: the file is missing, is not valid YAML (with line and column), a
-            mapping holds a key twice (with its dotted path and both lines), or a key is
-            unknown, missing or of the wrong type (with its dotted path).
+        BomergeError: the file is missing or unreadable, is not UTF-8 text or not valid
+            YAML (with line and column), a mapping holds a key twice (with its dotted path
+            and both lines), or a key is unknown, missing or of the wrong type (with its
+            dotted path).
     """
     path = Path(path)
     if not path.is_file():
         raise BomergeError(f"config file not found: {path}")
     try:
-        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except OSError as error:
+        raise BomergeError(f"{path}: cannot read the file: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise BomergeError(f"{path}: not UTF-8 text (line {line}: {error.reason} "
+                           f"{data[error.start:error.start + 1]!r})") from None
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except _DuplicateKey as error:
         raise BomergeError(f"{path}: {error}") from None
+    except yaml.reader.ReaderError as error:  # a control character: its line and column
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - text.rfind("\n", 0, error.position)
+        raise BomergeError(f"{path}: invalid YAML at line {line}, column {column}: character "
+                           f"#x{error.character:04x}: {error.reason}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())
         raise BomergeError(f"{path}: invalid YAML{where}: {problem}") from None
     return parse_config(raw, str(path), path.resolve().parent)
 

@@ -18,6 +18,7 @@ not written them yet (``resume`` writes them, the same as before).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,24 @@ def file_findings(store: StudyStore) -> list[Finding]:
             result = value
     if result is not None and config.outer is None:
         findings += _result_findings(store, result, logs)
+    findings += _baseline_arm_findings(store, logs)
     return findings
+
+
+def _baseline_arm_findings(store: StudyStore,
+                           logs: dict[Path, list[dict[str, Any]]]) -> list[Finding]:
+    """Every baseline arm of the log is recorded in ``baselines.jsonl``: without it a resume
+    would attach the baseline suite again as new trials."""
+    log, baselines = logs.get(store.log_path), logs.get(store.baselines_path)
+    if log is None or baselines is None:
+        return []
+    recorded = {b.get("label") for b in baselines}
+    arms = sorted({r.get("arm") for r in log if r.get("node") == "baseline"} - recorded)
+    missing = [arm for arm in arms if not re.fullmatch(r"point_\d+", str(arm))]
+    if not missing:
+        return []
+    return [Finding(store.baselines_path, f"has no record of baseline arm '{missing[0]}' "
+                    f"({len(missing)} missing), which trials.jsonl holds", RESTORE)]
 
 
 def _result_findings(store: StudyStore, result: dict[str, Any],

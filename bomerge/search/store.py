@@ -25,6 +25,7 @@ experiment whenever it opens one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -86,6 +87,9 @@ class StudyMeta:
     # its first trial, so a plain ``resume`` after an interrupt finishes that budget); None:
     # the config's ``search.trials``.
     target_trials: int | None = None
+    # SHA-256 of config.yaml as written: a snapshot cut short can still be valid YAML with
+    # other values (``raw_samples: 3`` from ``32``), so it is checked on every read.
+    config_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,8 @@ class StudyStore:
         path in it is relative to the working folder, so it is made absolute)."""
         self.refuse_existing()
         self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.config_path, dump_config(config))
+        snapshot = dump_config(config)
+        atomic_write(self.config_path, snapshot)
         url = config.storage.url or LOCAL_DATABASE_URL
         explicit = sqlite_file(url) if config.storage.url else None
         if explicit is not None and not explicit.is_absolute():
@@ -228,6 +233,7 @@ class StudyStore:
             storage_url=url,
             candidates=[],
             selection_chunks=config.search.early_stopping.chunks,
+            config_sha256=hashlib.sha256(snapshot.encode()).hexdigest(),
         )
         self.write_meta(meta)
 
@@ -300,6 +306,13 @@ class StudyStore:
 
         if not self.config_path.is_file():
             raise BomergeError(f"{self.config_path}: missing; {RESTORE}")
+        recorded = self.read_meta().config_sha256
+        if recorded is not None:
+            now = hashlib.sha256(self.config_path.read_bytes()).hexdigest()
+            if now != recorded:
+                raise BomergeError(f"{self.config_path}: changed since the study was made "
+                                   f"(sha256 {now[:12]}…, study.json records "
+                                   f"{recorded[:12]}…); {RESTORE}")
         try:
             config = load_config(self.config_path)
         except (BomergeError, ValidationError) as error:
