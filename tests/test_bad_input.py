@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from bomerge.config import parse_config
@@ -143,11 +144,29 @@ CASES = {
             s, bad_data_root(t / "data", ["sentence\tlabel", "a film\t1"]), c)))],
         ["task.eval: the dev split of 'sst2' has 1 rows", "both parts need rows"],
     ),
+    "one candidate": (
+        lambda t, s, g, c: ["study", "run", str(write_config(t / "bad.yaml", config_dict(
+            s, g, c[:1])))],
+        ["candidates: 1 candidate folder; a merge needs at least 2"],
+    ),
+    "a candidate listed twice": (
+        lambda t, s, g, c: ["study", "run", str(write_config(t / "bad.yaml", config_dict(
+            s, g, [c[0], c[1], c[1].parent / "." / c[1].name])))],
+        ["candidates: folder", "is listed twice", "each candidate once"],
+    ),
     "study written by a newer format version": (
         lambda t, s, g, c: _newer_format(t, s),
         ["study.json: study format version 99 was written by a newer bomerge", "upgrade"],
     ),
 }
+
+
+if not torch.cuda.is_available():
+    CASES["device cuda without a GPU"] = (
+        lambda t, s, g, c: ["study", "run", str(write_config(t / "bad.yaml", config_dict(
+            s, g, c, device="cuda")))],
+        ["device 'cuda' requested but CUDA is not available"],
+    )
 
 
 def _text(tmp_path: Path, text: str) -> Path:

@@ -320,7 +320,7 @@ def load_config(path: str | Path) -> StudyConfig:
         raise BomergeError(f"{path}: not UTF-8 text (line {line}: {error.reason} "
                            f"{data[error.start:error.start + 1]!r})") from None
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except _DuplicateKey as error:
         raise BomergeError(f"{path}: {error}") from None
     except yaml.reader.ReaderError as error:  # a control character: its line and column
