@@ -123,7 +123,7 @@ def test_pareto_report_export_and_eval_of_a_finished_study(glue_root: Path, tmp_
     assert report.returncode == 0, report.stderr
     page = Path("e-report.html").read_text()
     assert 'id="objective-plane"' in page and "pick rule best_metric" in page
-    assert (studies / "e" / "report.png").read_bytes()[:4] == b"\x89PNG"
+    assert Path("e-report.png").read_bytes()[:4] == b"\x89PNG"
 
     logged = {r["trial"]: r for r in log_lines(studies / "e" / "trials.jsonl")}
     listing = json.loads(bomerge_here(capsys, "study", "pareto", "e", "--json", *where).stdout)

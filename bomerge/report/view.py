@@ -38,7 +38,8 @@ class StudyView:
     pick: TrialRecord
     result: dict[str, Any] | None
     candidates: list[str]
-    budget: int
+    #: search trials the study aims at (``StudyStore.search_budget``); None: the config's
+    budget: int | None = None
 
     @classmethod
     def load(cls, store: StudyStore) -> StudyView:
@@ -74,7 +75,11 @@ class StudyView:
     @property
     def complete(self) -> bool:
         return (self.result is not None and not self.running
-                and self.search_trials >= self.budget)
+                and self.search_trials >= self.target)
+
+    @property
+    def target(self) -> int:
+        return self.budget if self.budget is not None else self.config.search.trials
 
     @property
     def state(self) -> str:
@@ -82,7 +87,7 @@ class StudyView:
         if self.complete:
             return f"complete: {self.search_trials} search trials after the baseline arms"
         parts = [f"incomplete: {self.search_trials} search trials done "
-                 f"(budget {self.budget})"]
+                 f"(budget {self.target})"]
         if self.running:
             parts.append(f"trial {', '.join(map(str, self.running))} interrupted in flight")
         if self.result is None:

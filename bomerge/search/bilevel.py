@@ -31,8 +31,9 @@ from bomerge.config import OUTER_PARAMETERS, OuterConfig, StudyConfig, TrainConf
 from bomerge.errors import BomergeError
 from bomerge.fileio import append_jsonl, read_jsonl
 from bomerge.search.completion import complete_trial
+from bomerge.search.database import sqlite_file
 from bomerge.search.pareto import TrialRecord, pick
-from bomerge.search.store import StudyStore, sqlite_file
+from bomerge.search.store import StudyStore
 
 
 def inner_study_name(outer_name: str, index: int) -> str:

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from bomerge.errors import BomergeError
-from bomerge.search.store import RESTORE, StudyStore, recompute, sqlite_file
+from bomerge.search.database import sqlite_file
+from bomerge.search.remedies import RESTORE, recompute
+from bomerge.search.store import StudyStore
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 

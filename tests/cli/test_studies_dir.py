@@ -24,11 +24,11 @@ def _config_dict(glue_root: Path, studies_dir: Path | None, name: str = "where")
 
 
 def _fake_study(folder: Path, config: dict) -> None:
-    """Enough of a study for the refusals that run before any work: its metadata file and a
-    config snapshot."""
-    folder.mkdir(parents=True)
-    (folder / "study.json").write_text("{}")
-    write_config(folder / "config.yaml", config)
+    """A created study with no trials: enough for the refusals that run before any work."""
+    from bomerge.config import parse_config
+    from bomerge.search.store import StudyStore
+
+    StudyStore(folder).create(parse_config(config, "fake", folder.parent))
 
 
 @pytest.fixture()

@@ -188,7 +188,10 @@ def test_a_damaged_file_is_named_in_one_line_by_every_command_which_writes_nothi
     for command in (["study", "pareto", "s"], ["study", "report", "s"],
                     ["study", "export", "s", str(tmp_path / "merged")],
                     ["study", "resume", "s"], ["eval", str(tmp_path), "--study", "s"]):
-        _assert_one_line_error(bomerge_here(capsys, *command, *where), target.name)
+        refused = bomerge_here(capsys, *command, *where)
+        _assert_one_line_error(refused, target.name)
+    shown = refused.stderr.strip().replace(str(studies / "s") + "/", "")
+    print(f"| `{target.name}` | {damage.__name__} | `{shown}` |")  # README table (pytest -s)
     checked = bomerge_here(capsys, "study", "check", "s", *where)
     assert checked.returncode == 2 and target.name in checked.stdout + checked.stderr
     listing = bomerge_here(capsys, "study", "list", *where)
