@@ -26,7 +26,7 @@ from typing import Any
 
 from bomerge.errors import BomergeError
 from bomerge.search.database import sqlite_file
-from bomerge.search.remedies import RESTORE, recompute
+from bomerge.search.remedies import RESTORE, predictions_remedy, recompute
 from bomerge.search.store import StudyStore
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -140,7 +140,7 @@ def _result_findings(store: StudyStore, result: dict[str, Any],
                 if store.read_predictions(label) is None:
                     findings.append(Finding(store.predictions_path(label),
                                             f"missing, though result.json names it ({role})",
-                                            recompute(store.name, "it")))
+                                            predictions_remedy(store.name)))
             except BomergeError as error:
                 findings.append(_as_finding(store, error))
     return findings

@@ -28,3 +28,10 @@ def read_json(path: Path, remedy: str) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         state = "empty" if path.stat().st_size == 0 else f"not valid JSON ({error})"
         raise BomergeError(f"{path}: {state}; {remedy}") from None
+
+
+def predictions_remedy(study: str) -> str:
+    """What to do with a damaged or missing predictions file: the result that names it is
+    written again with it."""
+    return (f"delete it and result.json; `bomerge study resume {study}` scores the pick and "
+            "its comparisons again (`bomerge baseline --rerun` for another baseline's)")

@@ -37,7 +37,7 @@ from bomerge.config import StudyConfig, dump_config, load_config
 from bomerge.errors import BomergeError
 from bomerge.fileio import append_jsonl, atomic_write, read_jsonl
 from bomerge.search.database import DATABASE, SQLITE, StudyDatabase, sqlite_file
-from bomerge.search.remedies import RESTORE, read_json, recompute
+from bomerge.search.remedies import RESTORE, predictions_remedy, read_json, recompute
 
 FORMAT_VERSION = 1
 STUDIES_DIR_ENV = "BOMERGE_STUDIES_DIR"
@@ -395,5 +395,4 @@ class StudyStore(StudyDatabase):
         path = self.predictions_path(label)
         if not path.is_file():
             return None
-        return read_json(path, f"delete it and rescore: `bomerge baseline --rerun` for a "
-                               f"baseline, `bomerge study resume {self.name}` for the pick")
+        return read_json(path, predictions_remedy(self.name))
