@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from bomerge.config.merging import MergeConfig, StatisticsConfig  # noqa: F401 (re-exported)
 from bomerge.config.record import StrictRecord
@@ -233,9 +233,12 @@ class SearchConfig(StrictRecord):
     )
     trials: int = Field(20, ge=0, description="search trials after the baseline arms")
     initial_trials: int = Field(4, ge=1, description="quasi-random (Sobol) trials first")
-    batch_size: int = Field(1, ge=1, description="q: trials generated per GP fit")
+    batch_size: PositiveInt | Literal["auto"] = Field(
+        1, description="q: trials generated per GP fit (an int ≥ 1), or 'auto': ⌈generation "
+        "seconds / evaluation seconds⌉ as measured, at most 8 (bomerge.search.batching)")
     overlap: bool = Field(
-        False, description="generate the next trial while the current one is evaluated"
+        False, description="pipeline: generate the next batch while the current one is "
+        "evaluated (a worker thread scores the trials)"
     )
     baselines: bool = Field(True, description="attach the method's own fixed points as arms")
     warm_start: bool = Field(
@@ -243,8 +246,12 @@ class SearchConfig(StrictRecord):
         description="run the baseline suite first and start the search from every baseline "
         "that is a point of the method's space (greedy soup for 'weights')",
     )
-    num_restarts: int = Field(8, gt=0)
-    raw_samples: int = Field(256, gt=0)
+    num_restarts: PositiveInt | Literal["auto"] = Field(
+        8, description="acquisition-optimiser restarts, or 'auto': min(d, 8) for d searched "
+        "dimensions (bomerge.search.strategies.base.optimiser_budget)")
+    raw_samples: PositiveInt | Literal["auto"] = Field(
+        256, description="raw samples of the restarts' initialisation, or 'auto': "
+        "min(32·d, 256), at least 64")
     loss_threshold: float | None = None
     metric_threshold: float | None = None
     objectives: Literal["loss_metric", "per_task", "average"] = Field(

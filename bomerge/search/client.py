@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from bomerge.search.pareto import Objective
 from bomerge.search.strategies import StrategySettings, get_strategy
+from bomerge.search.strategies.base import accelerator, optimiser_budget
 
 if TYPE_CHECKING:
     from bomerge.config import StudyConfig
@@ -59,8 +60,10 @@ def study_design(config: StudyConfig, space: SearchSpace,
         parameters=space.parameters(),
         objective=objective_text(objectives),
         strategy=search.strategy,
-        settings=StrategySettings(search.initial_trials, config.seed, search.num_restarts,
-                                  search.raw_samples),
+        settings=StrategySettings(search.initial_trials, config.seed,
+                                  *optimiser_budget(search.num_restarts, search.raw_samples,
+                                                    space.dimensions()),
+                                  device=accelerator(config.device)),
         parameter_constraints=space.constraints(),
         outcome_constraints=thresholds or None,
     )

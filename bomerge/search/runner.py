@@ -19,6 +19,7 @@ from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
+from bomerge.search.batching import BatchSize
 from bomerge.search.baselines import (
     INDIVIDUAL,
     METHOD_BASELINES,
@@ -305,9 +306,10 @@ class StudyRunner:
         name = self.store.name
         queue: deque[PendingTrial] = deque()
         started = done
+        batch = BatchSize(self.config.search.batch_size)
         context = ExecutorContext(self.config, self._evaluate, self.store.directory,
                                   self.bench.paths, self.bench.base_folder, progress.console,
-                                  self.decide_for)
+                                  self.decide_for, batch)
 
         def generate() -> None:
             nonlocal started
@@ -317,6 +319,7 @@ class StudyRunner:
             if executor.announces_generation:
                 progress.update(bar, description=f"{name}: generating")
             trials, gen_s = self._generate(q)
+            batch.generated(gen_s)
             queue.extend(PendingTrial(i, p, gen_s / len(trials)) for i, p in trials)
             started += len(trials)
 
@@ -335,6 +338,7 @@ class StudyRunner:
                 progress.update(bar, description=f"{name}: {executor.status()}")
                 generate()  # what the executor takes while trials are in flight (Executor.wanted)
                 trial, outcome = executor.next_finished()
+                batch.evaluated(outcome.merge_s + outcome.eval_s)
                 hand_over()
                 failures.add(trial.index, self._record_trial(trial.index, outcome, progress,
                                                              {"gen_s": trial.gen_s}))

@@ -80,6 +80,10 @@ class SearchSpace:
                 )
         return params
 
+    def dimensions(self) -> int:
+        """d, the number of Ax parameters the GP models (every option's, for a choice)."""
+        return len(self.parameters())
+
     def active(self, values: dict[str, Any]) -> list[Variable]:
         """The variables a point has: all of them, less those of the options a ``Choice``
         did not choose (the point's own choice, read from ``values``)."""

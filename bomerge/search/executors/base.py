@@ -7,8 +7,9 @@ where a point is scored and how far generation may run ahead of evaluation:
 
 * ``in_turn``: in the study process, one trial after another; a batch of ``search.batch_size``
   is generated when nothing is left to evaluate.
-* ``overlapped``: in a worker thread of the study process, while the main thread generates
-  the next trial (the one in flight is a pending point of the acquisition).
+* ``overlapped``: in a worker thread of the study process, a pipeline: the main thread
+  generates the next batch while the worker evaluates the current one (the trials in flight
+  and queued are pending points of the acquisition).
 * ``ray``: on Ray actors, one trial per idle worker.
 """
 
@@ -56,6 +57,9 @@ class ExecutorContext:
     base: Path | None
     console: Console
     decide_for: Callable[[int], ChunkDecision | None] = _never_judged
+    #: q, the trials generated per call: ``search.batch_size``, or the runner's measured
+    #: choice under ``batch_size: auto``
+    batch_size: Callable[[], int] = lambda: 1
 
 
 class Executor(ABC):

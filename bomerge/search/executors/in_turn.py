@@ -29,7 +29,7 @@ class InTurn(Executor):
         return self._current is None
 
     def wanted(self, queued: int) -> int:
-        return self.context.config.search.batch_size if not queued and self._current is None else 0
+        return self.context.batch_size() if not queued and self._current is None else 0
 
     def submit(self, trial: PendingTrial) -> None:
         self._current = trial

@@ -1,17 +1,23 @@
-"""``overlapped`` (``search.overlap``): keep the evaluator busy.
+"""``overlapped`` (``search.overlap``): keep the evaluator busy, a pipeline of batches.
 
-While one trial is merged and evaluated in a worker thread, the main thread generates the
-next one (the trial in flight is a pending point of the acquisition), and the runner
-records a finished trial (Ax storage, the log) only after the next one has been handed to
-the worker, so neither the GP fit and acquisition optimisation nor the bookkeeping stand
-between two evaluations. Only the main thread touches Ax and the study files: a trial scored
-chunk by chunk (early stopping) hands each chunk's running scores to the main thread, which
-attaches them and answers whether to go on, when it next waits for the trial.
+A worker thread evaluates the trials handed to it one after another from its own queue,
+without waiting for the main thread; the main thread generates the next batch of
+``search.batch_size`` (q) trials as soon as at most one batch is left to evaluate, so
+while it fits the GP and optimises the acquisition (the trials in flight and queued are
+pending points, Ax's asynchronous generation) the worker still has up to q trials to
+score. Finished trials are recorded (Ax storage, the log) by the main thread between two
+generations, in the order they finished. Only the main thread touches Ax and the study
+files: a trial scored chunk by chunk (early stopping) hands each chunk's running scores to
+the main thread and waits for its answer, which it gives when it next waits for a trial.
+
+With q = 1 this is the one-trial overlap: trial n + 1 is generated while trial n is
+evaluated, with the same pending points, so the trials are those the previous
+``overlapped`` executor proposed.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
 from dataclasses import dataclass, field
 from queue import SimpleQueue
 
@@ -19,18 +25,17 @@ from bomerge.search.executors.base import Executor, ExecutorContext, PendingTria
 from bomerge.search.trial import ChunkDecision, TrialOutcome
 from bomerge.tasks.base import EvalResult
 
-_FINISHED = object()  # the worker's last message for a trial
+_STOP = object()  # tells the worker to end
 
 
 @dataclass
 class _InFlight:
-    """A trial in the worker thread, with its two-way channel to the main thread: running
-    scores (then ``_FINISHED``) one way, stop-or-go answers the other."""
+    """A trial handed to the worker, with its two-way channel to the main thread: running
+    scores one way, stop-or-go answers the other, and the outcome at the end."""
 
     trial: PendingTrial
     decide: ChunkDecision | None
-    future: Future[TrialOutcome] | None = None
-    chunks: SimpleQueue[object] = field(default_factory=SimpleQueue)
+    chunks: SimpleQueue[EvalResult] = field(default_factory=SimpleQueue)
     answers: SimpleQueue[bool] = field(default_factory=SimpleQueue)
 
     def relay(self, result: EvalResult) -> bool:
@@ -46,47 +51,83 @@ class Overlapped(Executor):
 
     def __init__(self, context: ExecutorContext) -> None:
         super().__init__(context)
-        self._current: _InFlight | None = None
+        self._inbox: SimpleQueue[object] = SimpleQueue()
+        # (flight, outcome or the exception it raised) when a trial ends; (flight, None)
+        # when it has a chunk to judge
+        self._events: SimpleQueue[tuple[_InFlight, TrialOutcome | BaseException | None]] = (
+            SimpleQueue())
+        self._submitted: list[_InFlight] = []
+        self._running: _InFlight | None = None
+        self._closing = False
 
     def __enter__(self) -> Overlapped:
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bomerge-eval")
+        self._worker = threading.Thread(target=self._work, name="bomerge-eval", daemon=True)
+        self._worker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._current is not None:
-            # An interrupted trial waiting for an answer is told to stop; unrecorded, it
-            # stays RUNNING in Ax and is re-run on resume.
-            self._current.answers.put(True)
-        self._worker.shutdown(wait=True)
+        # Trials not handed back stay RUNNING in Ax and are re-run on resume; one waiting
+        # for an answer is told to stop, queued ones are dropped.
+        self._closing = True
+        for flight in self._submitted:
+            flight.answers.put(True)
+        self._inbox.put(_STOP)
+        self._worker.join()
+
+    def _work(self) -> None:
+        while (item := self._inbox.get()) is not _STOP:
+            flight: _InFlight = item  # type: ignore[assignment]
+            if self._closing:
+                continue  # queued behind an interrupt: left RUNNING, re-run on resume
+            self._running = flight
+
+            def relay(result: EvalResult, flight: _InFlight = flight) -> bool:
+                self._events.put((flight, None))
+                return flight.relay(result)
+
+            outcome: TrialOutcome | BaseException
+            try:
+                outcome = self.context.evaluate(flight.trial.params,
+                                                relay if flight.decide is not None else None)
+            except BaseException as error:  # noqa: BLE001 - raised again in the main thread
+                outcome = error
+            self._running = None
+            self._events.put((flight, outcome))
 
     @property
     def busy(self) -> int:
-        return 0 if self._current is None else 1
+        return len(self._submitted)
 
     @property
     def free(self) -> bool:
-        return self._current is None
+        # one batch being evaluated, the next one queued behind it
+        return len(self._submitted) < 2 * self.context.batch_size()
 
     def wanted(self, queued: int) -> int:
-        # Generate as soon as nothing is queued, even with a trial in flight.
-        return self.context.config.search.batch_size if not queued else 0
+        # The next batch as soon as at most one batch is left to evaluate.
+        q = self.context.batch_size()
+        return q if not queued and len(self._submitted) <= q else 0
 
     def submit(self, trial: PendingTrial) -> None:
         flight = _InFlight(trial, self.context.decide_for(trial.index))
-        relay = flight.relay if flight.decide is not None else None
-        flight.future = self._worker.submit(self.context.evaluate, trial.params, relay)
-        flight.future.add_done_callback(lambda _: flight.chunks.put(_FINISHED))
-        self._current = flight
+        self._submitted.append(flight)
+        self._inbox.put(flight)
 
     def next_finished(self) -> tuple[PendingTrial, TrialOutcome]:
-        flight = self._current
-        assert flight is not None and flight.future is not None, "no trial submitted"
-        while (message := flight.chunks.get()) is not _FINISHED:
-            assert flight.decide is not None
-            flight.answers.put(flight.decide(message))  # type: ignore[arg-type]
-        outcome = flight.future.result()
-        self._current = None
-        return flight.trial, outcome
+        assert self._submitted, "no trial submitted"
+        while True:
+            flight, outcome = self._events.get()
+            if outcome is None:  # a chunk to judge
+                assert flight.decide is not None
+                flight.answers.put(flight.decide(flight.chunks.get()))
+                continue
+            self._submitted.remove(flight)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return flight.trial, outcome
 
     def status(self) -> str:
-        return f"trial {self._current.trial.index}" if self._current is not None else "idle"
+        running = self._running
+        waiting = len(self._submitted) - (running is not None)
+        shown = f"trial {running.trial.index}" if running is not None else "idle"
+        return shown + (f" (+{waiting} queued)" if waiting > 0 else "")

@@ -32,6 +32,7 @@ class StrategySettings:
         num_restarts: restarts of the acquisition optimiser.
         raw_samples: raw samples seeding those restarts.
         multi_objective: several objectives (a Pareto front) rather than one.
+        device: the accelerator the GP is fitted on, when the study runs on one.
     """
 
     initial_trials: int
@@ -39,6 +40,32 @@ class StrategySettings:
     num_restarts: int
     raw_samples: int
     multi_objective: bool = True
+    #: where BoTorch fits the GP and optimises the acquisition ("cuda:0"), None: the CPU
+    device: str | None = None
+
+
+def accelerator(device: str) -> str | None:
+    """The torch device a study's GP is fitted on: its CUDA device when it has one (BoTorch
+    on CUDA tensors), else None (the CPU, Ax's default)."""
+    import torch
+
+    if device == "cpu" or not torch.cuda.is_available():
+        return None
+    return "cuda" if device == "auto" else device
+
+
+def optimiser_budget(num_restarts: int | str, raw_samples: int | str,
+                     dimensions: int) -> tuple[int, int]:
+    """The acquisition optimiser's restarts and raw samples; ``"auto"`` scales them with the
+    number of searched dimensions d: min(d, 8) restarts and min(32·d, 256) raw samples, at
+    least 2 and 64. Below 8 dimensions that is cheaper than the fixed defaults (8, 256) at
+    no loss: L-BFGS from d well-spread starts covers a d-dimensional box (the restarts are
+    the best of the raw samples by acquisition value); from 8 dimensions up it is the
+    defaults."""
+    d = max(1, dimensions)
+    restarts = num_restarts if isinstance(num_restarts, int) else max(2, min(d, 8))
+    raw = raw_samples if isinstance(raw_samples, int) else max(64, min(32 * d, 256))
+    return restarts, raw
 
 
 class SearchStrategy(ABC):

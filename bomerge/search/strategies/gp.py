@@ -70,7 +70,8 @@ class GaussianProcess(SearchStrategy):
             generator_specs=[
                 GeneratorSpec(
                     generator_enum=Generators.BOTORCH_MODULAR,
-                    generator_kwargs=self.generator_kwargs(settings.multi_objective),
+                    generator_kwargs=self.generator_kwargs(settings.multi_objective)
+                    | on_device(settings.device),
                     generator_gen_kwargs={
                         "model_gen_options": {
                             "optimizer_kwargs": {
@@ -86,6 +87,16 @@ class GaussianProcess(SearchStrategy):
 
     def prepare(self) -> None:
         load_acquisition_kernel()
+
+
+def on_device(device: str | None) -> dict[str, Any]:
+    """Ax's ``torch_device`` keyword: fit and optimise on the accelerator when there is one
+    (omitted on the CPU, so a CPU study's stored generation strategy is unchanged)."""
+    if device is None:
+        return {}
+    import torch
+
+    return {"torch_device": torch.device(device)}
 
 
 def sobol_node(settings: StrategySettings, then: str) -> GenerationNode:

@@ -5,6 +5,7 @@ with a stand-in for Ax and the evaluator; and the executor a config selects."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -128,14 +129,38 @@ def test_overlapped_generates_the_next_trial_while_one_is_evaluated():
     assert log.evaluated == [0, 1, 2, 3]
 
 
-def test_overlapped_with_batches_generates_when_nothing_is_queued():
+def test_overlapped_with_batches_generates_the_next_batch_while_one_batch_is_left():
+    """A pipeline: batch 2 is generated while batch 1 is evaluated, and the next one once
+    at most one batch is left to evaluate, so the worker always has trials queued."""
     log = Recorder(config(overlap=True, batch_size=2))
     log.search(1, 6)
     assert log.events == [
-        ("gen", [0, 1]), ("record", 0, {"gen_s": 0.5}),
-        ("gen", [2, 3]), ("record", 1, {"gen_s": 0.5}), ("record", 2, {"gen_s": 0.5}),
-        ("gen", [4]), ("record", 3, {"gen_s": 0.5}), ("record", 4, {"gen_s": 0.5}),
+        ("gen", [0, 1]), ("gen", [2, 3]), ("record", 0, {"gen_s": 0.5}),
+        ("record", 1, {"gen_s": 0.5}), ("gen", [4]), ("record", 2, {"gen_s": 0.5}),
+        ("record", 3, {"gen_s": 0.5}), ("record", 4, {"gen_s": 0.5}),
     ]
+    assert log.evaluated == [0, 1, 2, 3, 4]
+
+
+def test_overlapped_keeps_evaluating_queued_trials_while_the_main_thread_generates():
+    """The worker takes the next queued trial itself: a long generation call does not
+    leave it idle while trials are queued."""
+    log = Recorder(config(overlap=True, batch_size=2))
+    real = log.generate
+    during: list[list[int]] = []
+
+    def slow_generate(q: int) -> Any:
+        before = list(log.evaluated)
+        if log.generated:  # the second call: give the worker time to go through batch 1
+            deadline = time.time() + 10
+            while len(log.evaluated) < 2 and time.time() < deadline:
+                time.sleep(0.01)
+        during.append([i for i in log.evaluated if i not in before])
+        return real(q)
+
+    log.runner._generate = slow_generate  # type: ignore[method-assign]
+    log.search(0, 4)
+    assert during[1] == [0, 1]  # both queued trials were scored during the second call
 
 
 class FakePool(Executor):

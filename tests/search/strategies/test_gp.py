@@ -5,9 +5,11 @@ or qLogNEI for one objective), so existing studies resume unchanged."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from bomerge.errors import BomergeError
 from bomerge.search.strategies import STRATEGIES, StrategySettings, get_strategy
+from bomerge.search.strategies.base import accelerator, optimiser_budget
 from bomerge.search.strategies.gp import GaussianProcess
 
 
@@ -50,3 +52,22 @@ def test_gp_for_one_objective_is_sobol_then_qlognei():
     assert sobol.transition_criteria[0].transition_to == "qLogNEI"
     assert bo.generator_specs[0].generator_kwargs == {
         "botorch_acqf_class": qLogNoisyExpectedImprovement}
+
+
+@pytest.mark.parametrize(("dimensions", "restarts", "raw"), [
+    (1, 2, 64), (3, 3, 96), (5, 5, 160), (8, 8, 256), (15, 8, 256), (25, 8, 256),
+])
+def test_auto_optimiser_budget_scales_with_dimensions_up_to_the_defaults(dimensions, restarts,
+                                                                          raw):
+    assert optimiser_budget("auto", "auto", dimensions) == (restarts, raw)
+
+
+def test_a_configured_optimiser_budget_is_kept_whatever_the_dimensions():
+    assert optimiser_budget(4, 100, 25) == (4, 100)
+    assert optimiser_budget(4, "auto", 3) == (4, 96)
+
+
+def test_the_gp_runs_on_the_cpu_unless_the_study_has_an_accelerator():
+    assert accelerator("cpu") is None
+    if not torch.cuda.is_available():
+        assert accelerator("auto") is None and accelerator("cuda") is None
