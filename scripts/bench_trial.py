@@ -10,11 +10,18 @@ while the next trial is evaluated, so it shows in that share but not in the idle
 
     python scripts/bench_trial.py --candidates 'studies/quickstart/candidates/step-*' \\
         [--config configs/quickstart.yaml] [--trials 40]
+
+With ``--fast-eval R [R ...]`` it measures instead whether the evaluator is kept busy when
+it is R times faster than one generation call (``bench_pipeline.py``):
+
+    python scripts/bench_trial.py --fast-eval 1 10 30 --study studies/quickstart \\
+        [--seeds 3] [--trials 40] [--modes q1-in-turn q4-pipelined q8-pipelined]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +34,8 @@ from bomerge.search.runner import StudyRunner
 from bomerge.search.store import StudyStore
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from bench_pipeline import MODES, fast_eval  # noqa: E402
 
 
 def run_study(raw: dict, config_path: Path, studies: Path, name: str, overlap: bool,
@@ -62,7 +71,20 @@ def main() -> None:
     parser.add_argument("--base", help="base model folder or 'minilm'")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--initial-trials", type=int, default=5)
+    parser.add_argument("--fast-eval", type=int, nargs="+", metavar="R",
+                        help="evaluator R times faster than a generation (bench_pipeline.py)")
+    parser.add_argument("--study", type=Path, default=REPO / "studies" / "quickstart",
+                        help="--fast-eval: the finished quickstart study (candidates, scores)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--budget", choices=["default", "auto"], default="default",
+                        help="--fast-eval: the runs' optimiser budget (num_restarts/raw_samples)")
+    parser.add_argument("--generation-seconds", type=float,
+                        help="--fast-eval: one generation's seconds (default: measured)")
     args = parser.parse_args()
+    if args.fast_eval:
+        fast_eval(args)
+        return
     raw = yaml.safe_load(args.config.read_text())
     if args.candidates:
         raw.pop("train", None)

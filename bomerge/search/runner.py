@@ -248,13 +248,9 @@ class StudyRunner:
 
     # ---- the study ------------------------------------------------------------------
     def run(self, extra_trials: int | None = None) -> StudyOutcome:
-        """Run (or continue) the study; ``extra_trials`` asks for that many search trials
-        beyond those done (recorded first), otherwise the budget is completed: the config's
-        ``search.trials`` or the target an earlier ``--trials`` recorded, the higher.
-
-        KeyboardInterrupt propagates; the trial in flight stays RUNNING in the store and is
-        re-run by the next ``run``.
-        """
+        """Run (or continue) the study: ``extra_trials`` more search trials (the target
+        recorded first), else the budget (``search.trials`` or a recorded target, the
+        higher). On KeyboardInterrupt the trial in flight stays RUNNING, re-run next time."""
         self.open()
         started = self._search_trials_started()
         if extra_trials is not None:
@@ -289,20 +285,24 @@ class StudyRunner:
         return self.finish()
 
     def _generate(self, q: int) -> tuple[list[tuple[int, dict[str, float]]], float]:
-        """Up to q new trials from the generation strategy (Ax passes RUNNING trials to the
-        acquisition as pending points) and the seconds it took."""
+        """Up to q new trials (RUNNING ones are the acquisition's pending points) and the
+        seconds it took; none while the GP has no scores yet (a pipeline asks again while
+        the first Sobol batch is evaluated): the loop then waits for a trial."""
+        from ax.exceptions.core import DataRequiredError
+
         started = time.perf_counter()
         self.client._random_seed = self.strategy.seed_for_call(
             self.config.seed, len(self.client._experiment.trials))
-        trials = [(i, dict(p)) for i, p in self.client.get_next_trials(max_trials=q).items()]
-        return trials, time.perf_counter() - started
+        try:
+            proposed = self.client.get_next_trials(max_trials=q)
+        except DataRequiredError:
+            proposed = {}
+        return [(i, dict(p)) for i, p in proposed.items()], time.perf_counter() - started
 
     def _search(self, done: int, target: int, progress: Progress, bar: Any,
                 failures: ConsecutiveFailures) -> None:
-        """The search loop, the same for every executor: generate as many trials as the
-        executor can take, hand them over, wait for the next outcome, hand a queued trial to
-        the freed slot, then record the outcome (so bookkeeping does not stand between two
-        evaluations). Trials are recorded in the order they finish."""
+        """The loop of every executor: generate what it takes, hand over, wait for an
+        outcome, refill the freed slot, then record (in finishing order)."""
         name = self.store.name
         queue: deque[PendingTrial] = deque()
         started = done
@@ -319,6 +319,8 @@ class StudyRunner:
             if executor.announces_generation:
                 progress.update(bar, description=f"{name}: generating")
             trials, gen_s = self._generate(q)
+            if not trials:
+                return
             batch.generated(gen_s)
             queue.extend(PendingTrial(i, p, gen_s / len(trials)) for i, p in trials)
             started += len(trials)
