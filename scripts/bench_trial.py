@@ -39,9 +39,10 @@ from bench_pipeline import MODES, fast_eval  # noqa: E402
 
 
 def run_study(raw: dict, config_path: Path, studies: Path, name: str, overlap: bool,
-              trials: int) -> list[dict]:
+              trials: int, batch_size: int = 1) -> list[dict]:
     data = dict(raw) | {"name": name, "studies_dir": str(studies)}
-    data["search"] = dict(data.get("search") or {}) | {"trials": trials, "overlap": overlap}
+    data["search"] = dict(data.get("search") or {}) | {"trials": trials, "overlap": overlap,
+                                                        "batch_size": batch_size}
     config = check_names(parse_config(data, str(config_path), config_path.resolve().parent),
                          str(config_path))
     store = StudyStore(config.study_dir)

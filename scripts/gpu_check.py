@@ -11,8 +11,11 @@ each step is timed and recorded on its own, so a step that fails leaves the othe
   against bf16 autocast, sorted batching against padding to the maximum length, and the
   largest batch of maximum-length rows that fits;
 * ``tests``: ``pytest -m cuda tests/test_cuda.py``;
-* ``trial``: a random-weight pool of 5, a study of 40 trials in turn and overlapped:
-  seconds per trial in generation, merge, evaluation and bookkeeping, evaluator idle %.
+* ``trial``: a random-weight pool of 5, a study of 40 trials with q = 1 in turn and q = 4
+  and q = 8 pipelined (``bench_pipeline.MODES``): seconds per trial in generation, merge,
+  evaluation and bookkeeping, the evaluator's busy share, trials per minute, and the
+  hypervolume of each run's (−loss, metric) points (reference: the worst loss and metric
+  of all three runs).
 
 ``--device cpu`` runs the same steps at small sizes (the test suite does, so the first GPU
 it meets runs it unchanged). Prints one table; writes ``gpu_check.json`` under ``--out``
@@ -231,6 +234,7 @@ def random_candidates(folder: Path, shape: str, tokenizer_folder: Path, sentence
 
 def measure_trials(device: torch.device, sizes: Sizes, data: Path, tokenizer_folder: Path,
                    record: Callable) -> None:
+    from bench_pipeline import MODES, hypervolume
     from bench_trial import run_study, summarise
 
     from bomerge.config import DataConfig
@@ -249,15 +253,21 @@ def measure_trials(device: torch.device, sizes: Sizes, data: Path, tokenizer_fol
             "merge": {"method": "weights"},
             "search": {"initial_trials": sizes.initial_trials, "baselines": False},
         }
-        for mode, overlap in (("in-turn", False), ("overlapped", True)):
-            lines = run_study(raw, root / "config.yaml", root / "studies", mode, overlap,
-                              sizes.trials)
+        runs = {mode: run_study(raw, root / "config.yaml", root / "studies", mode, overlap,
+                                sizes.trials, q)
+                for mode, (q, overlap) in MODES.items()}
+        scored = [x for lines in runs.values() for x in lines if x["loss"] is not None]
+        reference = (-max(x["loss"] for x in scored), min(x["metric"] for x in scored))
+        for mode, lines in runs.items():
             summary = summarise(mode, lines)
+            points = [(x["loss"], x["metric"]) for x in lines if x["loss"] is not None]
             record({"shape": sizes.trial_shape, "candidates": 5, "mode": mode,
                     "trials": summary["trials"], "s_per_trial": summary["trial_s"],
                     "generate_s": summary["gen_s"], "merge_s": summary["merge_s"],
                     "evaluate_s": summary["eval_s"], "bookkeeping_s": summary["book_s"],
-                    "evaluator_idle": summary["idle"]})
+                    "evaluator_idle": summary["idle"], "evaluator_busy": 1 - summary["idle"],
+                    "trials_per_min": 60 / summary["trial_s"],
+                    "hypervolume": hypervolume(points, reference)})
 
 
 # ---- CUDA tests --------------------------------------------------------------------------
@@ -297,10 +307,12 @@ def table_lines(results: dict) -> list[str]:
             lines.append(f"{'eval':<6} {row['shape']:<10} {row['task']:<5} {row['batching']:<10} "
                          f"{row['precision']:<5} {row['rows']:>4} rows {row['sent_per_s']:>13.0f} sent/s")
     for row in results["trial"]["rows"]:
-        lines.append(f"{'trial':<6} {row['shape']:<10} {row['mode']:<10} {row['trials']} trials: "
+        lines.append(f"{'trial':<6} {row['shape']:<10} {row['mode']:<12} {row['trials']} trials: "
                      f"gen {row['generate_s']:.2f} merge {row['merge_s']:.3f} eval "
                      f"{row['evaluate_s']:.3f} book {row['bookkeeping_s']:.3f} s "
-                     f"{row['s_per_trial']:6.2f} s/trial idle {row['evaluator_idle']:.0%}")
+                     f"{row['trials_per_min']:6.1f} trials/min busy "
+                     f"{row.get('evaluator_busy', 1 - row['evaluator_idle']):.0%} "
+                     f"HV {row.get('hypervolume', float('nan')):.4f}")
     for row in results["tests"]["rows"]:
         lines.append(f"{'tests':<6} pytest -m cuda: {row['passed']} passed, {row['failures']} "
                      f"failed, {row['errors']} errors, {row['skipped']} skipped "

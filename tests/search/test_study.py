@@ -179,6 +179,23 @@ def test_overlapped_search_completes_the_budget_with_identical_scores(glue_root,
         assert (outcome.result.loss, outcome.result.metric) == (log[index]["loss"], log[index]["metric"])
 
 
+@pytest.mark.parametrize("batch_size", [4, "auto"])
+def test_a_pipelined_batch_study_completes_its_budget_from_sobol_to_the_gp(
+        glue_root, tiny_candidates, tmp_path, batch_size):
+    """With batches larger than the Sobol trials, the pipeline asks for the GP's first batch
+    before any score exists: it waits for one instead of failing, and every trial of the
+    budget is scored and logged once."""
+    runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=8, initial_trials=2,
+                        baselines=False, overlap=True, batch_size=batch_size)
+    runner.run()
+    records = load_records(runner.store)
+    assert [r.status for r in records] == ["COMPLETED"] * 8
+    nodes = [r.node for r in records]
+    sobol = nodes.count("Sobol")  # a first batch is drawn whole from the Sobol node
+    assert sobol >= 2 and nodes == ["Sobol"] * sobol + ["qLogNEHVI"] * (8 - sobol)
+    assert sorted(line["trial"] for line in runner.store.read_log()) == list(range(8))
+
+
 def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
         glue_root, tiny_candidates, tmp_path, capsys, monkeypatch):
     """search.pick_by: model picks on the GP's posterior means; result.json records both
