@@ -188,7 +188,11 @@ def print_study_list(root: Path) -> None:
     for folder in sorted(root.glob("*/")) if root.is_dir() else []:
         store = StudyStore(folder)
         if not store.exists():
-            if store.damaged_folder():
+            holder = running_holder(store.directory)
+            if holder is not None:
+                table.add_row(folder.name, "", "", "", "",
+                              f"being created (pid {holder.pid} on {holder.host})")
+            elif store.damaged_folder():
                 table.add_row(folder.name, "", "", "", "", "damaged: study.json missing")
             continue
         try:

@@ -93,21 +93,26 @@ def file_findings(store: StudyStore) -> list[Finding]:
             result = value
     if result is not None and config.outer is None:
         findings += _result_findings(store, result, logs)
-    findings += _baseline_arm_findings(store, logs)
+        findings += _baseline_arm_findings(store, logs)
     return findings
 
 
 def _baseline_arm_findings(store: StudyStore,
                            logs: dict[Path, list[dict[str, Any]]]) -> list[Finding]:
-    """Every baseline arm of the log is recorded in ``baselines.jsonl``: without it a resume
-    would attach the baseline suite again as new trials."""
+    """In a finished study every baseline arm of the log is recorded in ``baselines.jsonl``
+    (the result compares the pick with them). Before the study finishes, arms logged but
+    not yet recorded are what a kill inside the baseline suite leaves (its arms are logged
+    as they are scored, the records appended after), and the next run scores them again
+    against their existing arms: not damage. A kill inside a later ``bomerge baseline``
+    leaves at most its last arm unrecorded, which is tolerated too."""
     log, baselines = logs.get(store.log_path), logs.get(store.baselines_path)
     if log is None or baselines is None:
         return []
     recorded = {b.get("label") for b in baselines}
-    arms = sorted({r.get("arm") for r in log if r.get("node") == "baseline"} - recorded)
-    missing = [arm for arm in arms if not re.fullmatch(r"point_\d+", str(arm))]
-    if not missing:
+    logged = [r.get("arm") for r in log if r.get("node") == "baseline"
+              and not re.fullmatch(r"point_\d+", str(r.get("arm")))]
+    missing = [arm for arm in dict.fromkeys(logged) if arm not in recorded]
+    if not missing or missing == logged[-1:]:
         return []
     return [Finding(store.baselines_path, f"has no record of baseline arm '{missing[0]}' "
                     f"({len(missing)} missing), which trials.jsonl holds", RESTORE)]

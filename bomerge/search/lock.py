@@ -127,3 +127,12 @@ def running_holder(directory: Path) -> Holder | None:
         return None
     finally:
         os.close(fd)
+
+
+def refuse_while_running(directory: Path, study: str) -> None:
+    """Refuse with the writer's name when another live process holds the study's lock (a
+    study being created has its lock before its ``study.json``)."""
+    holder = running_holder(directory)
+    if holder is not None and holder.pid != os.getpid():
+        raise BomergeError(f"study '{study}' is being run by {holder.describe()}; wait for it "
+                           f"to finish or stop it (lock: {directory / LOCK_FILE})")

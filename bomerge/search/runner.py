@@ -249,8 +249,8 @@ class StudyRunner:
     # ---- the study ------------------------------------------------------------------
     def run(self, extra_trials: int | None = None) -> StudyOutcome:
         """Run (or continue) the study: ``extra_trials`` more search trials (the target
-        recorded first), else the budget (``search.trials`` or a recorded target, the
-        higher). On KeyboardInterrupt the trial in flight stays RUNNING, re-run next time."""
+        recorded first), else the budget (a recorded target, else ``search.trials``). On
+        KeyboardInterrupt the trial in flight stays RUNNING, re-run next time."""
         self.open()
         started = self._search_trials_started()
         if extra_trials is not None:

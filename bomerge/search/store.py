@@ -37,6 +37,7 @@ from bomerge.config import StudyConfig, dump_config, load_config
 from bomerge.errors import BomergeError
 from bomerge.fileio import append_jsonl, atomic_write, read_jsonl
 from bomerge.search.database import DATABASE, SQLITE, StudyDatabase, sqlite_file
+from bomerge.search.lock import refuse_while_running
 from bomerge.search.remedies import RESTORE, predictions_remedy, read_json, recompute
 
 FORMAT_VERSION = 1
@@ -180,6 +181,7 @@ class StudyStore(StudyDatabase):
         store = cls(candidate if (candidate / "study.json").is_file() else
                     resolve_studies_dir(studies_dir) / name)
         if not store.exists():
+            refuse_while_running(store.directory, name)  # being created
             if store.damaged_folder():
                 raise BomergeError(f"{store.meta_path}: missing, though the folder holds a "
                                    f"study's files; {RESTORE}")
@@ -227,6 +229,8 @@ class StudyStore(StudyDatabase):
         self.write_meta(meta)
 
     def refuse_existing(self) -> None:
+        if not self.exists():
+            refuse_while_running(self.directory, self.name)  # another run is creating it
         if self.damaged_folder():
             raise BomergeError(f"{self.directory} holds a study's files without its study.json; "
                                "restore it, or choose another name")
@@ -319,9 +323,10 @@ class StudyStore(StudyDatabase):
         return {record["trial"] for record in self.read_log()}
 
     def search_budget(self, config: StudyConfig) -> int:
-        """The search trials the study aims at: the config's ``search.trials``, or the
-        higher target a ``resume --trials N`` recorded."""
-        return max(config.search.trials, self.read_meta().target_trials or 0)
+        """The search trials the study aims at: the target the latest ``resume --trials N``
+        recorded (the user's latest word), else the config's ``search.trials``."""
+        target = self.read_meta().target_trials
+        return config.search.trials if target is None else target
 
     def record_budget(self, target: int) -> None:
         """Record the target of a run that adds trials, before its first trial."""
