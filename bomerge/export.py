@@ -129,7 +129,7 @@ def export_merge(
         **({"tasks": {name: f"{name}/" for name in models}} if "" not in models else {}),
         "candidates": [{"path": str(p.resolve()), "sha256": weight_file_sha256(p)}
                        for p in bench.paths],
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     base = bench.base_folder
     if method.needs_base and base is not None:

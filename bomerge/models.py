@@ -122,7 +122,8 @@ def tokenizer_vocabulary(path: Path) -> tuple[list[str], bool | None] | None:
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise BomergeError(f"{tokenizer_file}: no readable vocabulary ({error})") from None
         if isinstance(vocab, dict):
-            return [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])], lowercase
+            return ([token for token, _ in sorted(vocab.items(), key=lambda item: item[1])],
+                    lowercase)
         return [entry[0] if isinstance(entry, list) else str(entry) for entry in vocab], lowercase
     return None
 
@@ -144,13 +145,15 @@ def check_same_tokenizer(paths: list[Path]) -> None:
             if len(vocab) != len(first_vocab):
                 detail = f"{len(vocab)} tokens against {len(first_vocab)}"
             else:
-                i = next(i for i, (a, b) in enumerate(zip(vocab, first_vocab)) if a != b)
+                i = next(i for i, (a, b) in enumerate(zip(vocab, first_vocab, strict=False))
+                         if a != b)
                 detail = f"token id {i} is {vocab[i]!r} here and {first_vocab[i]!r} there"
             raise BomergeError(f"{path}: tokenizer differs from {first}'s ({detail}); "
                                "candidates must share one tokenizer")
         if None not in (lowercase, first_lowercase) and lowercase != first_lowercase:
             raise BomergeError(f"{path / 'tokenizer_config.json'}: do_lower_case is {lowercase}, "
-                               f"{first} has {first_lowercase}; candidates must share one tokenizer")
+                               f"{first} has {first_lowercase}; "
+                               "candidates must share one tokenizer")
 
 
 def train_wordpiece(sentences: Iterable[str], vocab_size: int) -> BertTokenizerFast:

@@ -90,8 +90,10 @@ class RowPlan:
         return RowPlan(tuple(order), tuple(ends), (group,) * len(kept))
 
     def write(self, path: Path) -> None:
-        atomic_write(path, json.dumps({"order": list(self.order), "ends": list(self.ends),
-                                       "groups": None if self.groups is None else list(self.groups)}))
+        atomic_write(path, json.dumps({
+            "order": list(self.order), "ends": list(self.ends),
+            "groups": None if self.groups is None else list(self.groups),
+        }))
 
     @classmethod
     def read(cls, path: Path, rows: int | None = None) -> RowPlan:

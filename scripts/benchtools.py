@@ -37,6 +37,6 @@ def copy_seconds(values: int, device: torch.device, repeats: int) -> float:
     writes ``values`` each, so it moves 2·values·4 bytes."""
     src = torch.randn(values, device=device)
     dst = torch.zeros_like(src)  # touched: page faults are not part of a copy
-    seconds = median_seconds(lambda: dst.copy_(src), device, repeats)
+    seconds = median_seconds(lambda: dst.copy_(src), device, repeats)  # noqa: F821 - runs before the del
     del src, dst
     return seconds

@@ -122,23 +122,28 @@ def measure_merge(device: torch.device, sizes: Sizes, vocab_size: int, record: C
                 rng = np.random.default_rng(k)
                 weights = rng.dirichlet(np.ones(k))
                 fisher = FisherMerge()
-                fisher_state = fisher.state_from_fisher(pool, torch.rand((k, values), device=device))
+                fisher_state = fisher.state_from_fisher(pool,
+                                                        torch.rand((k, values), device=device))
                 methods = [  # (name, method, state, coefficients, the tensors a combine reads)
                     ("weights", WeightedAverage(), pool, {"w": weights}, [pool.stacked]),
                     ("fisher", fisher, fisher_state, {"lambda": weights},
                      [fisher_state.weighted, fisher_state.fisher]),
                 ]
                 for label, method, state, coefficients, read in methods:
-                    moved = sum(t.numel() * t.element_size() for t in read) + out.numel() * out.element_size()
+                    moved = (sum(t.numel() * t.element_size() for t in read)
+                             + out.numel() * out.element_size())
                     copy_s = copy_seconds(moved // 8, device, sizes.repeats)
                     name = next(iter(coefficients))
                     per_group = [{name: rng.dirichlet(np.ones(k))} for _ in groups.names]
+                    # median_seconds runs each closure now, in this iteration (B023), and
+                    # the del of its names comes after the loop (F821).
                     for granularity, run in (
-                        ("model", lambda: method.combine(state, coefficients, out)),
-                        ("block", lambda: method.combine_groups(state, per_group, groups, out)),
+                        ("model", lambda: method.combine(state, coefficients, out)),  # noqa: B023, F821
+                        ("block", lambda: method.combine_groups(state, per_group, groups, out)),  # noqa: B023, F821
                     ):
                         seconds = median_seconds(run, device, sizes.repeats)
-                        record({"shape": shape, "pool_dtype": str(pool_dtype).removeprefix("torch."),
+                        record({"shape": shape,
+                                "pool_dtype": str(pool_dtype).removeprefix("torch."),
                                 "k": k, "method": label, "granularity": granularity,
                                 "gb_moved": moved / 1e9, "combine_ms": seconds * 1e3,
                                 "copy_ms": copy_s * 1e3, "ratio": seconds / copy_s,
@@ -284,8 +289,9 @@ def run_cuda_tests(record: Callable) -> None:
         failed = [case.get("name") for case in suite.iter("testcase")
                   if case.find("failure") is not None or case.find("error") is not None]
         record({**counts, "passed": counts["tests"] - counts["failures"] - counts["errors"]
-                - counts["skipped"], "failed_tests": failed, "seconds": time.perf_counter() - started,
-                "exit_code": done.returncode, "output_tail": done.stdout[-2000:] + done.stderr[-1000:]})
+                - counts["skipped"], "failed_tests": failed,
+                "seconds": time.perf_counter() - started, "exit_code": done.returncode,
+                "output_tail": done.stdout[-2000:] + done.stderr[-1000:]})
         if done.returncode not in (0, 5):  # 5: nothing collected
             raise RuntimeError(f"pytest -m cuda exited {done.returncode}: failed {failed}\n"
                                + done.stdout[-2000:])
@@ -305,7 +311,8 @@ def table_lines(results: dict) -> list[str]:
                          f"{row['precision']:<5} {bound + str(row['largest_batch']):>22}")
         else:
             lines.append(f"{'eval':<6} {row['shape']:<10} {row['task']:<5} {row['batching']:<10} "
-                         f"{row['precision']:<5} {row['rows']:>4} rows {row['sent_per_s']:>13.0f} sent/s")
+                         f"{row['precision']:<5} {row['rows']:>4} rows "
+                         f"{row['sent_per_s']:>13.0f} sent/s")
     for row in results["trial"]["rows"]:
         lines.append(f"{'trial':<6} {row['shape']:<10} {row['mode']:<12} {row['trials']} trials: "
                      f"gen {row['generate_s']:.2f} merge {row['merge_s']:.3f} eval "
@@ -329,7 +336,8 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     parser.add_argument("--data", type=Path, default=PREPARED / "data" / "glue")
     parser.add_argument("--tokenizer", type=Path, default=PREPARED / "tokenizer")
-    parser.add_argument("--out", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
+    parser.add_argument("--out", type=Path,
+                        default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
     args = parser.parse_args()
     device = torch.device(args.device)
     sizes = ON_GPU if device.type == "cuda" else DRY_RUN
@@ -338,9 +346,11 @@ def main() -> None:
             sys.exit(f"gpu_check: {needed} not found: run `scripts/gpu_check.sh --prepare` first")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    results: dict = {"device": name, "torch": torch.__version__, "python": platform.python_version(),
+    results: dict = {"device": name, "torch": torch.__version__,
+                     "python": platform.python_version(),
                      "sizes": asdict(sizes), **{step: {"rows": []} for step in STEPS}}
-    print(f"gpu_check on {name}: torch {torch.__version__}, steps {' '.join(args.steps)}", flush=True)
+    print(f"gpu_check on {name}: torch {torch.__version__}, steps {' '.join(args.steps)}",
+          flush=True)
     from transformers import AutoTokenizer
 
     vocab_size = AutoTokenizer.from_pretrained(str(args.tokenizer)).vocab_size
@@ -356,7 +366,8 @@ def main() -> None:
         def record(row: dict, step: str = step) -> None:
             results[step]["rows"].append(row)
             print(f"  {step}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                            for k, v in row.items() if k != "output_tail"), flush=True)
+                                            for k, v in row.items() if k != "output_tail"),
+                  flush=True)
 
         try:
             runs[step](record)

@@ -31,14 +31,16 @@ FOLDER = REPO / "gpu-check"
 #: torch, transformers, botorch, gpytorch, pandas, scipy, rich, typer, pyyaml, pytest,
 #: matplotlib, jinja2, markdown, narwhals, pyre-extensions, ... are there)
 CARRIED = ["ax-platform", "pydantic", "pydantic-core", "annotated-types", "typing-inspection",
-           "sqlalchemy", "plotly", "graphviz", "ipywidgets", "comm", "ipython", "decorator", "traitlets",
-           "matplotlib-inline", "jedi", "parso", "prompt-toolkit", "wcwidth", "stack-data",
-           "executing", "asttokens", "pure-eval", "pexpect", "ptyprocess", "pickleshare", "backcall",
+           "sqlalchemy", "plotly", "graphviz", "ipywidgets", "comm", "ipython", "decorator",
+           "traitlets", "matplotlib-inline", "jedi", "parso", "prompt-toolkit", "wcwidth",
+           "stack-data", "executing", "asttokens", "pure-eval", "pexpect", "ptyprocess",
+           "pickleshare", "backcall",
            "typing-extensions"]  # pydantic-core needs a newer one than an image may hold
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64", "manylinux_2_24_x86_64",
              "manylinux_2_31_x86_64", "manylinux_2_34_x86_64", "manylinux_2_35_x86_64"]
-TOKENIZER_FILES = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+TOKENIZER_FILES = ["vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                   "special_tokens_map.json"]
 
 
 def download_wheels(target: Path, python_version: str) -> None:

@@ -44,7 +44,8 @@ from bomerge.train.snapshots import BASE_FOLDER
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "glue"
-DEFAULT_CACHE = Path(os.environ.get("BOMERGE_CACHE", Path.home() / ".cache" / "bomerge")) / "glue-candidates"
+DEFAULT_CACHE = (Path(os.environ.get("BOMERGE_CACHE", Path.home() / ".cache" / "bomerge"))
+                 / "glue-candidates")
 TASKS = ("rte", "mrpc", "cola", "stsb", "sst2")
 # 128 tokens hold every MRPC, CoLA, STS-B and SST-2 row; 12% of RTE pairs are longer (99.9%
 # fit in 256).
@@ -64,15 +65,20 @@ WARM: dict[str, dict[str, Any]] = {
 WARM_RUN: dict[str, Any] = {"seed": 0, "schedule": "linear", "save_every": "epoch", "keep_last": 1}
 CANDIDATE_ROWS = 800
 RUNS: dict[str, dict[str, Any]] = {
-    "swa": {"seed": 1, "learning_rate": 5e-5, "schedule": "constant", "save_every": 10, "keep_last": 5},
-    "ft1": {"seed": 2, "learning_rate": 3e-5, "schedule": "linear", "save_every": "epoch", "keep_last": 1},
-    "ft2": {"seed": 3, "learning_rate": 6e-5, "schedule": "linear", "save_every": "epoch", "keep_last": 1},
-    "ft3": {"seed": 4, "learning_rate": 1e-4, "schedule": "linear", "save_every": "epoch", "keep_last": 1},
+    "swa": {"seed": 1, "learning_rate": 5e-5, "schedule": "constant", "save_every": 10,
+            "keep_last": 5},
+    "ft1": {"seed": 2, "learning_rate": 3e-5, "schedule": "linear", "save_every": "epoch",
+            "keep_last": 1},
+    "ft2": {"seed": 3, "learning_rate": 6e-5, "schedule": "linear", "save_every": "epoch",
+            "keep_last": 1},
+    "ft3": {"seed": 4, "learning_rate": 1e-4, "schedule": "linear", "save_every": "epoch",
+            "keep_last": 1},
 }
 
 
 def task_config(task: str, data_root: Path) -> TaskConfig:
-    return TaskConfig(name=task, max_length=MAX_LENGTH[task], data=DataConfig(root=data_root, hub=False))
+    return TaskConfig(name=task, max_length=MAX_LENGTH[task],
+                      data=DataConfig(root=data_root, hub=False))
 
 
 def make_task(task: str, data_root: Path, cache: Path, warm_only: bool = False) -> dict[str, Any]:
@@ -132,9 +138,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"recipe: {json.dumps(COMMON)}; candidate runs: {CANDIDATE_ROWS} rows from the warm checkpoint")
+    print(f"recipe: {json.dumps(COMMON)}; candidate runs: {CANDIDATE_ROWS} rows from the "
+          "warm checkpoint")
     for task in args.tasks:
-        print(f"  {task} warm (max_length {MAX_LENGTH[task]}): {json.dumps({**WARM_RUN, **WARM[task]})}")
+        print(f"  {task} warm (max_length {MAX_LENGTH[task]}): "
+              f"{json.dumps({**WARM_RUN, **WARM[task]})}")
     for run, settings in RUNS.items():
         print(f"  {run}: {json.dumps(settings)}")
     for task in args.tasks:

@@ -143,9 +143,11 @@ def run_task(args: argparse.Namespace, task: str) -> None:
         for method in methods:
             for seed in range(args.seeds):
                 name = search_name(task, setting, method, seed)
-                summary = run_study(args, study_data(args, task, listing, setting, name, method, seed), shared)
+                summary = run_study(
+                    args, study_data(args, task, listing, setting, name, method, seed), shared)
                 pick = summary["result"]["scores"]["pick"]
-                print(f"{name}: report {pick['report']['metric']:.4f} ({summary['wall_s']:.0f} s)", flush=True)
+                print(f"{name}: report {pick['report']['metric']:.4f} "
+                      f"({summary['wall_s']:.0f} s)", flush=True)
 
 
 def run_multitask(args: argparse.Namespace) -> None:
@@ -165,13 +167,15 @@ def run_multitask(args: argparse.Namespace) -> None:
             "search": raw["search"] | {"strategy": "saas", "baselines": True, "overlap": True},
         }
         summary = run_study(args, data, args.work / "statistics" / "cs224n")
-        print(f"{data['name']}: report {summary['result']['scores']['pick']['report']['metric']:.4f}", flush=True)
+        print(f"{data['name']}: report "
+              f"{summary['result']['scores']['pick']['report']['metric']:.4f}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="*", choices=TASKS, default=list(TASKS))
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="make_candidates.py's folder")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help="make_candidates.py's folder")
     parser.add_argument("--work", type=Path, default=DEFAULT_CACHE.parent / "results")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cs224n-root", type=Path, default=DEFAULT_DATA.parent / "cs224n")

@@ -38,9 +38,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +152,8 @@ def run_all(args: argparse.Namespace) -> None:
                 # the fixed points of task arithmetic's space (λ = 0.3, the simple average
                 # λ = 1/K, the grid's λ) rather than the method's own single default
                 data["search"] |= {"baselines": False, "points": [
-                    {f"lambda_{i}": value for i in range(k)} for value in sorted({0.3, 1 / k, grid})]}
+                    {f"lambda_{i}": value for i in range(k)}
+                    for value in sorted({0.3, 1 / k, grid})]}
             if search.granularity == "block":
                 data["merge"] |= {"granularity": "block", "blocks": args.blocks}
             summary = run_study(args, data, statistics)
@@ -174,7 +175,8 @@ def summary_of(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
 def row(label: str, scores: list[dict[str, float]], seconds: str) -> str:
     def cell(values: list[float]) -> str:
         mean = 100 * float(np.mean(values))
-        return f"{mean:.1f}" if len(values) == 1 else f"{mean:.1f} ± {100 * float(np.std(values)):.1f}"
+        return (f"{mean:.1f}" if len(values) == 1
+                else f"{mean:.1f} ± {100 * float(np.std(values)):.1f}")
 
     cells = [cell([s[t] for s in scores]) for t in TASKS]
     return (f"| {label} | " + " | ".join(cells) + f" | {cell([s['absolute'] for s in scores])} | "
@@ -202,7 +204,8 @@ def chosen_cell(args: argparse.Namespace, summary: dict[str, Any]) -> str:
 def search_trials(args: argparse.Namespace, name: str) -> str:
     """How the study's search trials ended: scored in full, stopped early, failed."""
     log = args.work / "studies" / name / "trials.jsonl"
-    lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
+    lines = ([json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file()
+             else [])
     statuses = [e["status"] for e in lines if e.get("node") != "baseline"]
     return (f"{statuses.count('COMPLETED')} full / {statuses.count('EARLY_STOPPED')} stopped"
             + (f" / {statuses.count('FAILED')} failed" if "FAILED" in statuses else ""))
@@ -227,7 +230,8 @@ def write_table(args: argparse.Namespace) -> Path | None:
                          baseline_seconds(b)))
     for label, title in ROWS:
         if label in baselines:
-            lines.append(row(title, [baselines[label]["report"]], baseline_seconds(baselines[label])))
+            lines.append(row(title, [baselines[label]["report"]],
+                             baseline_seconds(baselines[label])))
     learned = summary_of(args, "cross-ls-learned")
     if learned and "localize_stitch" in learned["baselines"]:
         b = learned["baselines"]["localize_stitch"]

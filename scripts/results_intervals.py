@@ -75,7 +75,8 @@ def seed_mean_difference(studies: Path, searches: list[dict[str, Any]], fixed: d
         verdict = bootstrap.compare(pick, base_rows).verdict
         better, worse = better + (verdict == "better"), worse + (verdict == "worse")
     return SeedMeanDifference(float(np.mean(fulls) - full_base),
-                              np.mean(resampled, axis=0) - resampled_base, better, worse, len(picks))
+                              np.mean(resampled, axis=0) - resampled_base, better, worse,
+                              len(picks))
 
 
 def average_difference(per_task: list[SeedMeanDifference]) -> SeedMeanDifference:

@@ -11,12 +11,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from make_candidates import TASKS
+from results_intervals import (
+    SeedMeanDifference,
+    average_difference,
+    interval_cell,
+    seed_mean_difference,
+)
+
 from bomerge.search.baselines import SINGLE_PREFIX
 from bomerge.search.store import StudyStore
 from bomerge.search.workbench import evaluation_rows
 from bomerge.tasks import get_task
-from make_candidates import TASKS
-from results_intervals import SeedMeanDifference, average_difference, interval_cell, seed_mean_difference
 
 TASK_TITLES = {"rte": "RTE", "mrpc": "MRPC", "cola": "CoLA", "stsb": "STS-B", "sst2": "SST-2"}
 TASK_METRICS = {"rte": "acc", "mrpc": "acc", "cola": "MCC", "stsb": "Pearson", "sst2": "acc"}
@@ -26,15 +32,18 @@ SETTING_TITLES = {"swa": "SWA candidates: the last 5 snapshots of one run",
                   "soup": "Soup candidates: 4 fine-tunes from one start point"}
 # (row title, where its number comes from): a label in the fixed study's result, or a search.
 ROWS: dict[str, list[tuple[str, str]]] = {
-    "swa": [("majority class (trivial)", "trivial"), ("best single checkpoint", "best_single"), ("last checkpoint", "last_candidate"),
+    "swa": [("majority class (trivial)", "trivial"), ("best single checkpoint", "best_single"),
+            ("last checkpoint", "last_candidate"),
             ("uniform SWA", "uniform"), ("greedy soup", "greedy_soup"), ("Fisher", "fisher"),
             ("RegMean", "regmean"), ("MaTS", "mats"), ("task arithmetic", "task_arithmetic"),
             ("TIES", "ties"), ("Localize-and-Stitch", "localize_stitch"),
             ("**MOBO block-wise (saas): SWA weights**", "search:weights")],
-    "soup": [("majority class (trivial)", "trivial"), ("best single fine-tune", "best_single"), ("uniform soup", "uniform"),
-             ("greedy soup", "greedy_soup"), ("Fisher (uniform λ)", "fisher"), ("RegMean", "regmean"),
+    "soup": [("majority class (trivial)", "trivial"), ("best single fine-tune", "best_single"),
+             ("uniform soup", "uniform"), ("greedy soup", "greedy_soup"),
+             ("Fisher (uniform λ)", "fisher"), ("RegMean", "regmean"),
              ("MaTS", "mats"), ("task arithmetic", "task_arithmetic"), ("TIES", "ties"),
-             ("Localize-and-Stitch", "localize_stitch"), ("**MOBO block-wise (saas): soup weights**", "search:weights"),
+             ("Localize-and-Stitch", "localize_stitch"),
+             ("**MOBO block-wise (saas): soup weights**", "search:weights"),
              ("**MOBO block-wise (saas): Fisher λ**", "search:fisher")],
 }
 
@@ -62,7 +71,8 @@ def searches(summaries: dict[str, dict[str, Any]], task: str, setting: str, sour
     if not source.startswith(SEARCH):
         return None
     method = source.removeprefix(SEARCH)
-    return [summaries[n] for s in range(seeds) if (n := search_name(task, setting, method, s)) in summaries]
+    return [summaries[n] for s in range(seeds)
+            if (n := search_name(task, setting, method, s)) in summaries]
 
 
 def candidate_count(baselines: dict[str, Any]) -> int:
@@ -101,7 +111,8 @@ def row_seconds(summaries: dict[str, dict[str, Any]], tasks: list[str], setting:
             # Its record times the final soup; the k − 1 soups it tried on the way cost one
             # merge and one selection evaluation each (the singles are the row above).
             b, k = baselines[source], candidate_count(baselines)
-            seconds.append(b["seconds"]["wall"] + (k - 1) * (b["seconds"]["merge"] + b["seconds"]["evaluate"]))
+            seconds.append(b["seconds"]["wall"]
+                           + (k - 1) * (b["seconds"]["merge"] + b["seconds"]["evaluate"]))
         elif source in baselines:
             seconds.append(baselines[source]["seconds"]["wall"])
     return statistics.mean(seconds) if seconds else None
@@ -114,7 +125,8 @@ def selection_evaluations(summaries: dict[str, dict[str, Any]], tasks: list[str]
         counts = {s["result"]["trials"] for t in tasks
                   for s in searches(summaries, t, setting, source, seeds) or []}
         return "/".join(str(c) for c in sorted(counts)) or "—"
-    fixed = next((summaries[f"{t}-{setting}-fixed"] for t in tasks if f"{t}-{setting}-fixed" in summaries), None)
+    fixed = next((summaries[f"{t}-{setting}-fixed"] for t in tasks
+                  if f"{t}-{setting}-fixed" in summaries), None)
     if fixed is None:
         return "—"
     k = candidate_count(fixed["baselines"])
@@ -134,7 +146,8 @@ def setting_table(summaries: dict[str, dict[str, Any]], tasks: list[str], settin
         average = "—"
         if all(per_task):
             if source.startswith(SEARCH) and len({len(v) for v in per_task}) == 1:
-                per_seed = [statistics.mean(v[s] for v in per_task) for s in range(len(per_task[0]))]
+                per_seed = [statistics.mean(v[s] for v in per_task)
+                            for s in range(len(per_task[0]))]
                 average = cell(per_seed)
                 averages[source] = statistics.mean(per_seed)
             else:
@@ -161,8 +174,9 @@ def trivial_scores(work: Path, fixed_name: str) -> tuple[float, float]:
     return count / len(selection), sum(ex.label == label for ex in report) / len(report)
 
 
-def interval_lines(work: Path, summaries: dict[str, dict[str, Any]], tasks: list[str],
-                   seeds: int) -> tuple[list[str], dict[tuple[str, str, str], list[SeedMeanDifference | None]]]:
+def interval_lines(
+    work: Path, summaries: dict[str, dict[str, Any]], tasks: list[str], seeds: int,
+) -> tuple[list[str], dict[tuple[str, str, str], list[SeedMeanDifference | None]]]:
     """One table of paired intervals: each MOBO row against greedy soup and uniform, per
     task and on the task average; and the differences, by (setting, method, baseline)."""
     head = " | ".join(TASK_TITLES[t] for t in tasks)
@@ -173,15 +187,17 @@ def interval_lines(work: Path, summaries: dict[str, dict[str, Any]], tasks: list
         for method in methods:
             for baseline, title in (("greedy_soup", "greedy soup"), ("uniform", "uniform")):
                 per_task = [
-                    seed_mean_difference(work / "studies",
-                                         searches(summaries, t, setting, SEARCH + method, seeds) or [],
-                                         summaries[f"{t}-{setting}-fixed"], baseline)
+                    seed_mean_difference(
+                        work / "studies",
+                        searches(summaries, t, setting, SEARCH + method, seeds) or [],
+                        summaries[f"{t}-{setting}-fixed"], baseline)
                     if f"{t}-{setting}-fixed" in summaries else None for t in tasks]
                 found[setting, method, baseline] = per_task
                 if all(d is None for d in per_task):
                     continue
                 known = [d for d in per_task if d is not None]
-                average = interval_cell(average_difference(known)) if len(known) == len(tasks) else "—"
+                average = (interval_cell(average_difference(known)) if len(known) == len(tasks)
+                           else "—")
                 lines.append(f"| {setting} {method} − {title} | "
                              + " | ".join(interval_cell(d) for d in per_task) + f" | {average} |")
     return lines, found
@@ -196,7 +212,8 @@ def pick_lines(summaries: dict[str, dict[str, Any]], tasks: list[str], seeds: in
              "greedy soup: selection → report |", "|---|---|---|---|"]
     for setting, methods in SEARCHES.items():
         for method in methods:
-            found = {t: searches(summaries, t, setting, SEARCH + method, seeds) or [] for t in tasks}
+            found = {t: searches(summaries, t, setting, SEARCH + method, seeds) or []
+                     for t in tasks}
             if not all(found.values()):
                 continue
 
@@ -210,8 +227,8 @@ def pick_lines(summaries: dict[str, dict[str, Any]], tasks: list[str], seeds: in
                 entries = [s["result"]["picks"][way] for runs in found.values() for s in runs
                            if (s["result"].get("picks") or {}).get(way)]
                 cells.append(mean_pair(entries) if entries else "—")
-            soups = [summaries[f"{t}-{setting}-fixed"]["result"]["scores"]["greedy_soup"] for t in tasks
-                     if f"{t}-{setting}-fixed" in summaries]
+            soups = [summaries[f"{t}-{setting}-fixed"]["result"]["scores"]["greedy_soup"]
+                     for t in tasks if f"{t}-{setting}-fixed" in summaries]
             cells.append(mean_pair(soups) if soups else "—")
             lines.append(f"| {setting} {method} | " + " | ".join(cells) + " |")
     return lines if len(lines) > 2 else []
@@ -237,7 +254,8 @@ def target_lines(found: dict[tuple[str, str, str], list[SeedMeanDifference | Non
             low, high = average.interval
             lines.append(
                 f"- {setting} {method}: {100 * average.difference:+.2f} points on the "
-                f"{len(tasks)}-task average [{100 * low:+.2f}, {100 * high:+.2f}]; interval above 0 "
+                f"{len(tasks)}-task average [{100 * low:+.2f}, {100 * high:+.2f}]; "
+                "interval above 0 "
                 f"on {len(above)} task(s){' (' + ', '.join(above) + ')' if above else ''}, below 0 "
                 f"on {len(below)}{' (' + ', '.join(below) + ')' if below else ''} → "
                 f"**{'met' if met else 'not met'}**")
@@ -254,7 +272,8 @@ def multitask_table(work: Path, summaries: dict[str, dict[str, Any]], seeds: int
     config_study = summaries.get(MULTITASK)
     if config_study is None:
         return []
-    blockwise = [summaries[n] for s in range(seeds) if (n := f"{MULTITASK}-block-s{s}") in summaries]
+    blockwise = [summaries[n] for s in range(seeds)
+                 if (n := f"{MULTITASK}-block-s{s}") in summaries]
     columns = ("sst", "quora", "sts", "metric")
     scores = config_study["result"]["scores"]
     rows = [("PCGrad model (last checkpoint)", [scores["last_candidate"]["report"]]),
@@ -269,15 +288,20 @@ def multitask_table(work: Path, summaries: dict[str, dict[str, Any]], seeds: int
              "|---|---|---|---|---|---|"]
     for title, reports in rows:
         lines.append(f"| {title} | " + " | ".join(cell([r[c] for r in reports]) for c in columns)
-                     + " | " + ("—" if title.startswith(("PCGrad", "best", "uniform", "greedy", "Fisher"))
-                                else str(round(statistics.mean(s["wall_s"] for s in
-                                                               (blockwise if "block" in title else [config_study])))))
+                     + " | "
+                     + ("—" if title.startswith(("PCGrad", "best", "uniform", "greedy",
+                                                 "Fisher"))
+                        else str(round(statistics.mean(
+                            s["wall_s"] for s in
+                            (blockwise if "block" in title else [config_study])))))
                      + " |")
     if blockwise:
         lines += ["", "Paired intervals of the block-wise row (mean over seeds of pick − baseline, "
                   "average of the three metrics, resampled within each head): "
-                  + "; ".join(f"− {title} {interval_cell(seed_mean_difference(work / 'studies', blockwise, config_study, label))}"
-                              for label, title in (("greedy_soup", "greedy soup"), ("uniform", "uniform SWA")))
+                  + "; ".join(f"− {title} " + interval_cell(seed_mean_difference(
+                                  work / 'studies', blockwise, config_study, label))
+                              for label, title in (("greedy_soup", "greedy soup"),
+                                                   ("uniform", "uniform SWA")))
                   + "."]
     lines += ["", f"The config's study ({config_study['wall_s']:.0f} s) includes PCGrad training, "
               "the baselines and its model-level search."]
@@ -287,10 +311,12 @@ def multitask_table(work: Path, summaries: dict[str, dict[str, Any]], seeds: int
 def write_results(args: argparse.Namespace) -> None:
     summaries = load_summaries(args.work)
     tasks = [t for t in TASKS if f"{t}-swa-fixed" in summaries or f"{t}-soup-fixed" in summaries]
-    example = next((s for n, s in summaries.items() if n.endswith("-block-s0") and not n.startswith("cs224n")), None)
+    example = next((s for n, s in summaries.items()
+                    if n.endswith("-block-s0") and not n.startswith("cs224n")), None)
     majority: dict[str, float] = {}
     for task in tasks:  # both settings' fixed studies score the same rows: read them once
-        fixed_studies = [f for setting in ("swa", "soup") if (f := summaries.get(f"{task}-{setting}-fixed"))]
+        fixed_studies = [f for setting in ("swa", "soup")
+                         if (f := summaries.get(f"{task}-{setting}-fixed"))]
         majority[task], report = trivial_scores(args.work, fixed_studies[0]["name"])
         for fixed in fixed_studies:
             fixed["result"]["scores"]["trivial"] = {"report": {"metric": report}}
@@ -306,7 +332,8 @@ def write_results(args: argparse.Namespace) -> None:
         "runs at other rates and seeds; the soup candidates are the 4 runs' final checkpoints.", "",
         "Every number is the **report half** of the task's dev.tsv (×100): accuracy, Matthews",
         "correlation (CoLA) or Pearson r (STS-B). The selection half is the only thing any search,",
-        "greedy soup or pick saw. Fixed recipes are deterministic (one run); MOBO rows are the mean ±",
+        "greedy soup or pick saw. Fixed recipes are deterministic (one run); "
+        "MOBO rows are the mean ±",
         f"standard deviation over {args.seeds} search seeds (the average column: over seeds of the",
         "per-seed task averages).", "",
     ]
@@ -318,8 +345,10 @@ def write_results(args: argparse.Namespace) -> None:
                 "SAAS-prior GP (`search.strategy: saas`, the MAP ensemble) under qLogNEHVI on "
                 "(selection loss, selection metric), picked by best selection metric.",
                 f"**Trial budget per MOBO study**: {args.trials} search trials "
-                f"({args.initial_trials} Sobol, {args.trials - args.initial_trials} SAAS-qLogNEHVI) "
-                "in every study, after the warm-start arms, the model-level recipes lifted into the",
+                f"({args.initial_trials} Sobol, {args.trials - args.initial_trials} "
+                "SAAS-qLogNEHVI) "
+                "in every study, after the warm-start arms, the model-level recipes lifted "
+                "into the",
                 f"block space: the k candidates and their uniform average for a weights search "
                 f"(k + 1 + {args.trials}), the uniform-λ Fisher merge for the Fisher-λ search "
                 f"(1 + {args.trials}). Greedy soup spends 2k − 1",
@@ -331,7 +360,8 @@ def write_results(args: argparse.Namespace) -> None:
         lines, averages[setting] = setting_table(summaries, tasks, setting, args.seeds)
         out += [f"## {SETTING_TITLES[setting]}", "", *lines, ""]
     best = {t: fixed["result"]["scores"]["best_single"]["selection"]["metric"]
-            for t in tasks if (fixed := summaries.get(f"{t}-soup-fixed") or summaries.get(f"{t}-swa-fixed"))}
+            for t in tasks
+            if (fixed := summaries.get(f"{t}-soup-fixed") or summaries.get(f"{t}-swa-fixed"))}
     out += ["**Above the trivial predictor.** Best single candidate on the selection rows against "
             "the majority class there (accuracy tasks; MCC and Pearson of a constant are 0): " +
             ", ".join(f"{TASK_TITLES[t]} {100 * best[t]:.1f} vs {100 * majority[t]:.1f}"
@@ -352,21 +382,23 @@ def write_results(args: argparse.Namespace) -> None:
         per_task = []
         for task in tasks:
             listing = args.cache / task / "candidates.json"
-            seconds = json.loads(listing.read_text()).get("seconds", {}) if listing.is_file() else {}
+            seconds = (json.loads(listing.read_text()).get("seconds", {}) if listing.is_file()
+                       else {})
             if seconds:
                 per_task.append(f"{TASK_TITLES[task]} {seconds.get('warm', 0) / 60:.1f} + "
                                 f"{sum(v for k, v in seconds.items() if k != 'warm') / 60:.1f}")
         out += [f"Fine-tuning ({len(trained)} runs, `make_candidates.py`): "
                 f"{sum(t['seconds'] for t in trained) / 60:.0f} min on 2 CPU cores, one process"
-                + (" (minutes per task, warm run + the 4 candidate runs: " + ", ".join(per_task) + ")"
+                + (" (minutes per task, warm run + the 4 candidate runs: "
+                   + ", ".join(per_task) + ")"
                    if per_task else "") + ".", ""]
     picks = pick_lines(summaries, tasks, args.seeds)
     if picks:
         out += ["## Picks: which generalised, and the winner's curse", "",
-                "Mean over tasks (and search seeds) of the selection-half metric of each choice and "
-                "its report-half metric (the drop in brackets). The observed pick is the best of "
-                "many noisy evaluations, so its selection score is biased upwards; the model pick "
-                "applies the same rule to the GP's posterior means.", "", *picks, ""]
+                "Mean over tasks (and search seeds) of the selection-half metric of each choice "
+                "and its report-half metric (the drop in brackets). The observed pick is the "
+                "best of many noisy evaluations, so its selection score is biased upwards; the "
+                "model pick applies the same rule to the GP's posterior means.", "", *picks, ""]
     target = target_lines(found, tasks)
     if target:
         out += ["## The target: block-wise SAAS beats greedy soup by ≥ 1.0 point on the average, "
@@ -405,7 +437,8 @@ def write_results(args: argparse.Namespace) -> None:
         out += ["## Multitask: CS224N (SST-5, Quora, STS), PCGrad-trained MiniLM", "",
                 "`configs/cs224n-multitask.yaml`: PCGrad with task weights [0.5, 1, 1], its last 4",
                 "snapshots as candidates; searches over their weights with qLogNEHVI on the three",
-                "per-task selection metrics (16 trials after the warm-start arms): the config's own",
+                "per-task selection metrics (16 trials after the warm-start arms): "
+                "the config's own",
                 f"model-level GP study, and {args.seeds} block-wise SAAS studies "
                 f"(`blocks: {args.blocks}`); report half of each",
                 "sub-task's dev rows (SST dev carved from the training file, see the README).", "",
@@ -418,9 +451,11 @@ def write_results(args: argparse.Namespace) -> None:
         out += [cross_task.read_text().rstrip(), ""]
     out += ["## Commands", "", "```",
             "python scripts/make_candidates.py   # skips finished runs",
-            f"python scripts/results.py --seeds {args.seeds} --trials {args.trials} --blocks {args.blocks} "
+            f"python scripts/results.py --seeds {args.seeds} --trials {args.trials} "
+            f"--blocks {args.blocks} "
             f"--initial-trials {args.initial_trials} --selection-rows {args.selection_rows} "
-            f"--statistics-rows {args.statistics_rows} --mats-iterations {args.mats_iterations}" + (" --multitask" if multitask else ""),
+            f"--statistics-rows {args.statistics_rows} --mats-iterations {args.mats_iterations}"
+            + (" --multitask" if multitask else ""),
             "```", "",
             "Wall seconds are this project's 2-core CPU machine, so they compare methods with one",
             "another, not with other machines.", ""]

@@ -109,7 +109,8 @@ def write_config(path: Path, data: dict) -> Path:
     return path
 
 
-def train_fixture_run(raw: dict, tmp_path_factory: pytest.TempPathFactory, folder: str) -> list[Path]:
+def train_fixture_run(raw: dict, tmp_path_factory: pytest.TempPathFactory,
+                      folder: str) -> list[Path]:
     """The snapshots the ``train:`` section of a study dict keeps, trained into a temp folder."""
     from bomerge.train.finetune import finetune
 
@@ -122,7 +123,8 @@ def train_fixture_run(raw: dict, tmp_path_factory: pytest.TempPathFactory, folde
 @pytest.fixture(scope="session")
 def tiny_candidates(glue_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three snapshots of one tiny-BERT run on the synthetic rows (trained once per session)."""
-    return train_fixture_run(tiny_study_dict(glue_root, Path("unused")), tmp_path_factory, "tiny-run")
+    return train_fixture_run(tiny_study_dict(glue_root, Path("unused")), tmp_path_factory,
+                             "tiny-run")
 
 
 @pytest.fixture(scope="session")
@@ -201,7 +203,8 @@ def tiny_multitask_dict(cs224n_root: Path, studies_dir: Path, name: str = "multi
 
 
 @pytest.fixture(scope="session")
-def tiny_multitask_candidates(cs224n_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def tiny_multitask_candidates(cs224n_root: Path,
+                              tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three snapshots of one round-robin tiny multitask run (trained once per session)."""
     return train_fixture_run(tiny_multitask_dict(cs224n_root, Path("unused")), tmp_path_factory,
                              "tiny-multitask")

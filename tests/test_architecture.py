@@ -79,7 +79,8 @@ def test_no_module_imports_itself_through_others_function_level_imports_included
 
 
 def test_the_cycle_finder_finds_a_cycle():
-    assert _strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert (_strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
+            == [["a", "b", "c"]])
 
 
 def test_no_source_file_is_over_400_lines():

@@ -91,7 +91,8 @@ def bad_data_root(root: Path, dev_lines: list[str]) -> Path:
 # (case id, how to build the command, fragments the one-line message must contain)
 CASES = {
     "malformed YAML": (
-        lambda t, s, g, c: ["study", "run", str(_text(t, "name: bad\ntask:\n  name: sst2\n  eval: [1, 2\n"))],
+        lambda t, s, g, c: ["study", "run",
+                            str(_text(t, "name: bad\ntask:\n  name: sst2\n  eval: [1, 2\n"))],
         ["bad.yaml", "invalid YAML at line 5, column 1"],
     ),
     "unknown method": (
@@ -131,7 +132,8 @@ CASES = {
     ),
     "non-numeric label": (
         lambda t, s, g, c: ["study", "run", str(write_config(t / "bad.yaml", config_dict(
-            s, bad_data_root(t / "data", ["sentence\tlabel", "a film\t1", "a plot\tpositive"]), c)))],
+            s, bad_data_root(t / "data", ["sentence\tlabel", "a film\t1", "a plot\tpositive"]),
+            c)))],
         ["dev.tsv", "line 3", "'positive' is not numeric"],
     ),
     "empty dev set": (
@@ -202,7 +204,9 @@ def test_the_format_version_check_accepts_the_current_version(kept_study):
     assert StudyStore(kept_study / "keep").read_meta().format_version == FORMAT_VERSION
 
 
-def test_changed_candidates_refuse_a_resume_unless_allowed(glue_root, tiny_candidates, tmp_path, capsys):
+def test_changed_candidates_refuse_a_resume_unless_allowed(
+    glue_root, tiny_candidates, tmp_path, capsys
+):
     """The study records each candidate's SHA-256; a resume against other weights under the
     same path refuses, and --allow-changed-candidates accepts and records the new ones."""
     folders = [shutil.copytree(p, tmp_path / f"c{i}") for i, p in enumerate(tiny_candidates)]

@@ -23,7 +23,8 @@ from tests.conftest import tiny_study_dict, write_config
 CLI = [sys.executable, "-m", "bomerge"]
 
 
-def bomerge(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+def bomerge(*args: str, env: dict | None = None,
+            timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
 
@@ -73,7 +74,8 @@ def test_interrupted_study_resumes_with_contiguous_trials_and_botorch_after_sobo
     # the resume are real processes.
     pareto = bomerge_here(capsys, "study", "pareto", "tiny", "--studies-dir", str(studies))
     assert pareto.returncode == 0 and "incomplete" in pareto.stdout
-    assert bomerge_here(capsys, "study", "report", "tiny", "--studies-dir", str(studies)).returncode == 0
+    assert bomerge_here(capsys, "study", "report", "tiny", "--studies-dir",
+                        str(studies)).returncode == 0
     assert "incomplete" in Path("tiny-report.html").read_text()
     search_before = {r["trial"] for r in before if r["node"] != "baseline"}
     assert len(search_before) < 40  # stopped mid-search
@@ -138,7 +140,8 @@ def test_pareto_report_export_and_eval_of_a_finished_study(glue_root: Path, tmp_
         scored = json.loads(bomerge_here(capsys, "eval", str(out), "--study", "e", "--part",
                                          "selection", "--json", *where).stdout)
         # the exported folder scores exactly what the study recorded for that trial
-        assert (scored["loss"], scored["accuracy"]) == (logged[index]["loss"], logged[index]["metric"])
+        assert ((scored["loss"], scored["accuracy"])
+                == (logged[index]["loss"], logged[index]["metric"]))
     from transformers import AutoModelForSequenceClassification
 
     assert AutoModelForSequenceClassification.from_pretrained(out).num_labels == 2
@@ -182,7 +185,9 @@ def test_unknown_key_is_a_one_line_error(glue_root: Path, tmp_path: Path, capsys
     assert not (tmp_path / "studies").exists()
 
 
-def test_missing_checkpoint_folder_is_a_one_line_error(glue_root, tiny_candidates, tmp_path, capsys):
+def test_missing_checkpoint_folder_is_a_one_line_error(
+    glue_root, tiny_candidates, tmp_path, capsys
+):
     config = _explicit_config(tmp_path, glue_root, [tiny_candidates[0], tmp_path / "gone"])
     _assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)),
                            "checkpoint folder not found", "gone")
@@ -285,7 +290,9 @@ def test_method_that_needs_a_base_without_one_is_refused_before_work(
     assert not (tmp_path / "studies" / "bad").exists()
 
 
-def test_statistics_split_without_data_is_refused_before_work(glue_root, tiny_candidates, tmp_path, capsys):
+def test_statistics_split_without_data_is_refused_before_work(
+    glue_root, tiny_candidates, tmp_path, capsys
+):
     config = _explicit_config(tmp_path, glue_root, tiny_candidates)
     data = yaml.safe_load(config.read_text())
     data["merge"] = {"method": "fisher", "statistics": {"split": "test"}}

@@ -92,7 +92,8 @@ def test_shipped_configs_resolve_their_names():
 def test_loss_bound_needs_a_bound(tmp_path: Path):
     path = tmp_path / "study.yaml"
     path.write_text(MINIMAL + "search:\n  pick: loss_bound\n")
-    with pytest.raises(BomergeError, match=r"study\.yaml: search.pick 'loss_bound' needs search.pick_loss_bound"):
+    with pytest.raises(BomergeError, match=r"study\.yaml: search.pick 'loss_bound' needs "
+                                           r"search.pick_loss_bound"):
         load_config(path)
     path.write_text(MINIMAL + "search:\n  pick: loss_bound\n  pick_loss_bound: 0.4\n")
     assert load_config(path).search.pick_loss_bound == 0.4
@@ -105,7 +106,8 @@ def test_per_task_objectives_need_a_task_with_one_metric_per_head(tmp_path: Path
     with pytest.raises(BomergeError, match=r"study\.yaml: search.objectives 'per_task' needs a "
                        r"task with one metric per head \(task 'sst2' has one head\)"):
         load_study_config(path)
-    path.write_text(MINIMAL.replace("name: sst2", "name: cs224n") + "search:\n  objectives: per_task\n")
+    path.write_text(MINIMAL.replace("name: sst2", "name: cs224n")
+                    + "search:\n  objectives: per_task\n")
     assert load_study_config(path).search.objectives == "per_task"
 
 
@@ -114,9 +116,11 @@ def test_per_task_objectives_need_a_task_with_one_metric_per_head(tmp_path: Path
     ("merge:\n  method: ties\n  options:\n    densty: 0.2\n",
      r"study\.yaml: unknown key 'merge\.options\.densty' for method 'ties'"),
     ("baselines: [uniform, best_guess]\n", r"study\.yaml: unknown baseline 'best_guess' \(known: "),
-    ("search:\n  strategy: anneal\n", r"study\.yaml: unknown search strategy 'anneal' \(known: .*gp"),
+    ("search:\n  strategy: anneal\n",
+     r"study\.yaml: unknown search strategy 'anneal' \(known: .*gp"),
 ])
-def test_unknown_names_are_refused_when_names_are_resolved(tmp_path: Path, extra: str, message: str):
+def test_unknown_names_are_refused_when_names_are_resolved(tmp_path: Path, extra: str,
+                                                           message: str):
     path = tmp_path / "study.yaml"
     path.write_text(MINIMAL + extra)
     load_config(path)  # names are strings to the structural check
@@ -153,14 +157,16 @@ def test_training_keys_of_several_head_tasks_are_refused_for_a_one_head_task(tmp
     for train, message in (
         ({"mode": "pcgrad"}, r"train\.mode 'pcgrad' is not a training mode of task 'sst2' "
                              r"\(its modes: shuffled\)"),
-        ({"tasks": ["sst"]}, r"train\.tasks applies to tasks with several heads \(task 'sst2' has one\)"),
+        ({"tasks": ["sst"]}, r"train\.tasks applies to tasks with several heads "
+                             r"\(task 'sst2' has one\)"),
         ({"task_weights": [1.0]}, r"train\.task_weights applies to tasks with several heads"),
     ):
         raw = {**base, "train": {**base["train"], **train}}
         config = parse_config(raw, "study.yaml", tmp_path)  # structure only
         with pytest.raises(BomergeError, match=r"^study\.yaml: " + message):
             check_names(config, "study.yaml")
-    shuffled = parse_config({**base, "train": {"model": "tiny", "mode": "shuffled"}}, "study.yaml", tmp_path)
+    shuffled = parse_config({**base, "train": {"model": "tiny", "mode": "shuffled"}},
+                            "study.yaml", tmp_path)
     assert check_names(shuffled, "study.yaml").train.mode == "shuffled"
 
 
@@ -183,7 +189,9 @@ def test_a_study_snapshot_reads_back_as_the_same_config(tmp_path: Path):
         assert load_study_config(snapshot) == config
 
 
-def test_a_key_given_twice_at_the_top_level_is_refused_naming_the_file_the_key_and_both_lines(tmp_path: Path):
+def test_a_key_given_twice_at_the_top_level_is_refused_naming_the_file_the_key_and_both_lines(
+    tmp_path: Path
+):
     """Plain YAML keeps the second value and drops the first silently; a config refuses the
     file instead, in one line."""
     path = tmp_path / "study.yaml"
@@ -195,7 +203,8 @@ def test_a_key_given_twice_at_the_top_level_is_refused_naming_the_file_the_key_a
 
 def test_a_key_given_twice_in_a_nested_section_is_refused_with_its_dotted_path(tmp_path: Path):
     path = tmp_path / "study.yaml"
-    path.write_text(MINIMAL + "search:\n  trials: 12\n  initial_trials: 3\n  trials: 15\n")  # lines 6-9
+    path.write_text(MINIMAL + "search:\n  trials: 12\n"
+                    "  initial_trials: 3\n  trials: 15\n")  # lines 6-9
     with pytest.raises(BomergeError, match=r"^.*study\.yaml: key 'search\.trials' appears twice "
                                            r"\(lines 7 and 9\); keep one$"):
         load_config(path)
@@ -215,7 +224,9 @@ def test_a_key_set_over_a_merged_anchor_is_an_override_not_a_duplicate(tmp_path:
                                          "fast": {"learning_rate": 1e-3, "epochs": 3}}
 
 
-def test_a_value_that_fits_no_member_of_a_union_is_one_problem_naming_the_key_itself(tmp_path: Path):
+def test_a_value_that_fits_no_member_of_a_union_is_one_problem_naming_the_key_itself(
+    tmp_path: Path
+):
     """``train.save_every`` is a number or 'epoch': the error names that key (not pydantic's
     names of the union's members) and says what each member expects."""
     path = tmp_path / "study.yaml"
@@ -230,7 +241,9 @@ def test_a_value_that_fits_no_member_of_a_union_is_one_problem_naming_the_key_it
         load_config(path)
 
 
-def test_a_file_that_is_not_utf8_or_holds_a_control_character_is_refused_in_one_line(tmp_path: Path):
+def test_a_file_that_is_not_utf8_or_holds_a_control_character_is_refused_in_one_line(
+    tmp_path: Path
+):
     path = tmp_path / "study.yaml"
     path.write_bytes(MINIMAL.encode() + b"seed: \xff\n")
     with pytest.raises(BomergeError, match=r"^\S*study\.yaml: not UTF-8 text \(line 6: "
@@ -238,5 +251,6 @@ def test_a_file_that_is_not_utf8_or_holds_a_control_character_is_refused_in_one_
         load_config(path)
     path.write_text(MINIMAL.replace("sst2", "s\x07t2"))
     with pytest.raises(BomergeError, match=r"^\S*study\.yaml: invalid YAML at line 3, column 10: "
-                                           r"character #x0007: special characters are not allowed$"):
+                                           r"character #x0007: special characters are not "
+                                           r"allowed$"):
         load_config(path)

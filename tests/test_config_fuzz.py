@@ -156,7 +156,8 @@ def mutations(draw: st.DrawFn, kinds: tuple[str, ...] = ("drop", "rename", "rety
 def test_a_mutated_config_loads_or_is_refused_in_one_line_naming_the_file_and_key(mutation):
     kind, path, raw = mutation
     _, result = load_text(yaml.safe_dump(raw, sort_keys=False))
-    if kind == "drop" and path not in REQUIRED or kind == "retype" and isinstance(result, StudyConfig):
+    if (kind == "drop" and path not in REQUIRED
+            or kind == "retype" and isinstance(result, StudyConfig)):
         return  # an optional key dropped, or a value pydantic converts (2 -> 2.0, 1 -> True)
     assert isinstance(result, BomergeError), f"{kind} {dotted(path)} was accepted"
     message = str(result)

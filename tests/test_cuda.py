@@ -75,7 +75,8 @@ def test_cpu_and_cuda_merges_agree_to_float32_rounding(tiny_candidates, method_n
 
 def test_bf16_autocast_scores_within_the_documented_tolerance_of_float32(on_cuda, tiny_candidates):
     task, batches, model = on_cuda
-    params = dict(load_classifier(tiny_candidates[-1], task.num_labels).to("cuda").named_parameters())
+    params = dict(
+        load_classifier(tiny_candidates[-1], task.num_labels).to("cuda").named_parameters())
     fp32 = Evaluator(model, batches, task, "fp32").evaluate(params)
     bf16 = Evaluator(model, batches, task, "bf16").evaluate(params)
     assert bf16.loss == pytest.approx(fp32.loss, rel=BF16_LOSS_RTOL)
@@ -140,6 +141,7 @@ def test_a_trial_out_of_gpu_memory_is_failed_with_its_reason_and_the_study_goes_
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
     records = {r.index: r for r in load_records(runner.store)}
-    assert [records[i].status for i in range(4)] == ["COMPLETED", "FAILED", "COMPLETED", "COMPLETED"]
+    assert [records[i].status for i in range(4)] == ["COMPLETED", "FAILED", "COMPLETED",
+                                                     "COMPLETED"]
     log = {line["trial"]: line for line in runner.store.read_log()}
     assert "OutOfMemoryError" in log[1]["reason"] and "out of memory" in log[1]["reason"]

@@ -26,7 +26,8 @@ def test_batches_are_sorted_by_length_and_padded_to_their_own_longest(setup):
     _, rows, evaluator = setup
     widths = [b.input_ids.shape[1] for b in evaluator.batches]
     assert widths == sorted(widths) and widths[0] < widths[-1]
-    assert sorted(torch.cat([b.order for b in evaluator.batches]).tolist()) == list(range(len(rows)))
+    assert (sorted(torch.cat([b.order for b in evaluator.batches]).tolist())
+            == list(range(len(rows))))
 
 
 def test_one_hot_merge_scores_exactly_like_the_candidate_itself(setup, tiny_candidates):
@@ -35,7 +36,8 @@ def test_one_hot_merge_scores_exactly_like_the_candidate_itself(setup, tiny_cand
     pool = CandidatePool.load(tiny_candidates)
     method, buffer = get_method("weights"), pool.empty_merge_buffer()
     for i, path in enumerate(tiny_candidates):
-        merged = evaluator.evaluate(pool.unflatten(method.combine(pool, {"w": np.eye(3)[i]}, buffer)))
+        merged = evaluator.evaluate(
+            pool.unflatten(method.combine(pool, {"w": np.eye(3)[i]}, buffer)))
         own = load_classifier(path, task.num_labels)
         alone = evaluator.evaluate(dict(own.named_parameters()))
         assert (merged.loss, merged.metric) == (alone.loss, alone.metric)
@@ -84,7 +86,8 @@ def test_a_chunked_pass_scores_each_chunk_as_its_rows_alone_and_ends_with_the_fu
 
     task = get_task("sst2")
     rows = task.load_split(DataConfig(root=glue_root, hub=False), "dev")
-    tokenizer, skeleton = load_tokenizer(tiny_candidates[0]), classifier_skeleton(tiny_candidates[0])
+    tokenizer, skeleton = (load_tokenizer(tiny_candidates[0]),
+                           classifier_skeleton(tiny_candidates[0]))
     plan = RowPlan.stratified(rows, 4, seed=0)
     batches, ends = planned_batches(task, rows, plan, tokenizer, 24, 16, "cpu")
     evaluator = Evaluator(skeleton, batches, task, chunk_ends=ends)
@@ -95,9 +98,12 @@ def test_a_chunked_pass_scores_each_chunk_as_its_rows_alone_and_ends_with_the_fu
     assert (full.loss, full.metric) == (evaluator.evaluate(parameters).loss,
                                         evaluator.evaluate(parameters).metric)
     seen = [rows[i] for i in plan.order[:plan.ends[1]]]
-    first_two, _ = planned_batches(task, seen, RowPlan(tuple(range(len(seen))), (plan.ends[0], len(seen))),
+    first_two, _ = planned_batches(task, seen,
+                                   RowPlan(tuple(range(len(seen))), (plan.ends[0], len(seen))),
                                    tokenizer, 24, 16, "cpu")
     alone = Evaluator(skeleton, first_two, task).evaluate(parameters)
-    assert (running[1].loss, running[1].metric) == pytest.approx((alone.loss, alone.metric), abs=1e-12)
+    assert (running[1].loss, running[1].metric) == pytest.approx((alone.loss, alone.metric),
+                                                                 abs=1e-12)
     stopped = evaluator.evaluate(parameters, lambda result: result.n >= plan.ends[1])
-    assert stopped.n == plan.ends[1] and (stopped.loss, stopped.metric) == (running[1].loss, running[1].metric)
+    assert (stopped.n == plan.ends[1]
+            and (stopped.loss, stopped.metric) == (running[1].loss, running[1].metric))

@@ -12,7 +12,9 @@ import sys
 from tests.conftest import REPO
 
 
-def test_the_gpu_check_runs_every_step_on_the_cpu_and_writes_its_table_and_json(shared_glue_root, tmp_path):
+def test_the_gpu_check_runs_every_step_on_the_cpu_and_writes_its_table_and_json(
+    shared_glue_root, tmp_path
+):
     prepared = tmp_path / "prepared"
     subprocess.run([sys.executable, "scripts/gpu_check_prepare.py", "--no-wheels", "--rows", "24",
                     "--data", str(shared_glue_root), "--folder", str(prepared)],
@@ -35,8 +37,10 @@ def test_the_gpu_check_runs_every_step_on_the_cpu_and_writes_its_table_and_json(
     # a bf16 pool moves fewer bytes than a float32 one for the same weights merge
     moved = {r["pool_dtype"]: r["gb_moved"] for r in merge if r["method"] == "weights"}
     assert moved["bfloat16"] < moved["float32"]
-    assert {r["mode"] for r in results["trial"]["rows"]} == {"q1-in-turn", "q4-pipelined", "q8-pipelined"}
-    assert all(0 < r["evaluator_busy"] <= 1 and r["hypervolume"] >= 0 for r in results["trial"]["rows"])
+    assert {r["mode"] for r in results["trial"]["rows"]} == {"q1-in-turn", "q4-pipelined",
+                                                             "q8-pipelined"}
+    assert all(0 < r["evaluator_busy"] <= 1 and r["hypervolume"] >= 0
+               for r in results["trial"]["rows"])
     assert all(r["trials"] == 3 for r in results["trial"]["rows"])
     tests = results["tests"]["rows"][0]
     assert tests["tests"] >= 5 and tests["failures"] == tests["errors"] == 0

@@ -30,7 +30,8 @@ def test_the_order_is_a_seeded_permutation():
 
 def test_every_chunk_holds_each_label_and_head_in_proportion():
     # 70% / 30% labels on one head, and a second head of 40 rows with three classes
-    rows = rows_with([0.0] * 140 + [1.0] * 60, "a") + rows_with([0.0, 1.0, 2.0] * 10 + [2.0] * 10, "b")
+    rows = (rows_with([0.0] * 140 + [1.0] * 60, "a")
+            + rows_with([0.0, 1.0, 2.0] * 10 + [2.0] * 10, "b"))
     plan = RowPlan.stratified(rows, 4, seed=0)
     total = Counter((r.group, r.label) for r in rows)
     for c in range(4):
@@ -57,7 +58,8 @@ def test_a_recorded_order_is_read_back_and_checked_against_the_rows(tmp_path: Pa
     path = tmp_path / "selection_order.json"
     plan.write(path)
     assert RowPlan.read(path, 20) == plan
-    with pytest.raises(BomergeError, match=r"selection_order.json: orders 20 rows, but the study has 22"):
+    with pytest.raises(BomergeError,
+                       match=r"selection_order.json: orders 20 rows, but the study has 22"):
         RowPlan.read(path, 22)
     path.write_text("{")
     with pytest.raises(BomergeError, match="selection_order.json: not a selection order"):

@@ -56,7 +56,9 @@ def warn_takeover(store: StudyStore) -> Callable[[Holder], None]:
 
 StudiesDir = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
-    typer.Option("--studies-dir", help="Folder of studies (default: $BOMERGE_STUDIES_DIR or ./studies)."),
+    typer.Option(
+        "--studies-dir", help="Folder of studies (default: $BOMERGE_STUDIES_DIR or ./studies)."
+    ),
 ]
 # For the commands that take a CONFIG: its explicit ``studies_dir`` key comes before the
 # environment variable (bomerge.search.store.resolve_studies_dir).
@@ -72,7 +74,9 @@ Trials = Annotated[
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 Executor = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--executor", help="local | ray: where search trials run (default: the config's)."),
+    typer.Option(
+        "--executor", help="local | ray: where search trials run (default: the config's)."
+    ),
 ]
 AllowChanged = Annotated[
     bool,

@@ -15,7 +15,9 @@ from bomerge.search.check import open_study
 
 @app.command("eval")
 def evaluate_model(
-    model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Hugging Face model folder.")],
+    model_dir: Annotated[
+        Path, typer.Argument(metavar="MODEL_DIR", help="Hugging Face model folder.")
+    ],
     task: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--task", help="a task name, e.g. sst2 (default: the study's; a csv "
@@ -85,7 +87,8 @@ def evaluate_model(
                 order = store.selection_order_path
         else:
             data = data or config.task.data.root
-        fraction, length, batch, hub = ev.selection_fraction, config.task.max_length, ev.batch_size, config.task.data.hub
+        fraction, length, batch, hub = (ev.selection_fraction, config.task.max_length,
+                                        ev.batch_size, config.task.data.hub)
         cap = {"selection": ev.max_selection_examples, "report": ev.max_report_examples}.get(part)
     if task is None:
         raise BomergeError("give --task (or --study NAME)")

@@ -31,6 +31,7 @@ from bomerge.cli.tables import (
     print_study_list,
 )
 from bomerge.errors import BomergeError
+from bomerge.search.check import open_study
 from bomerge.search.operations import (
     created_study,
     hold_writer,
@@ -39,7 +40,6 @@ from bomerge.search.operations import (
     run_stored_study,
     warm_start_baselines,
 )
-from bomerge.search.check import open_study
 from bomerge.search.store import resolve_studies_dir
 
 if TYPE_CHECKING:
@@ -103,7 +103,9 @@ def _run(store: StudyStore, trials: int | None, quiet: bool, allow_changed: bool
 @study_app.command("pareto")
 def study_pareto(
     name: StudyName,
-    show_all: Annotated[bool, typer.Option("--all", help="Every trial, not just the front.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Every trial, not just the front.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     studies_dir: StudiesDir = None,
 ) -> None:
@@ -183,17 +185,24 @@ def study_report(
 @study_app.command("export")
 def study_export(
     name: StudyName,
-    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder for the merged model.")],
+    out_dir: Annotated[
+        Path, typer.Argument(metavar="OUT_DIR", help="Folder for the merged model.")
+    ],
     trial: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--trial", help="Export this trial (default: the pick)."),
     ] = None,
-    use_pick: Annotated[bool, typer.Option("--pick", help="Export the pick (the default).")] = False,
+    use_pick: Annotated[
+        bool, typer.Option("--pick", help="Export the pick (the default).")
+    ] = False,
     baseline: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--baseline", help="Export a recorded baseline of another method (e.g. ties)."),
+        typer.Option("--baseline",
+                     help="Export a recorded baseline of another method (e.g. ties)."),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in OUT_DIR.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an earlier export in OUT_DIR.")
+    ] = False,
     studies_dir: StudiesDir = None,
     quiet: Quiet = False,
 ) -> None:

@@ -131,7 +131,8 @@ def print_outer(store: StudyStore) -> None:
     for e in entries:
         table.add_row(
             str(e["trial"]), *(short_value(e["params"].get(n)) for n in names), e["inner_study"],
-            str(e["pick_trial"]), f"{e['selection']['loss']:.4f}", f"{e['selection']['metric']:.4f}",
+            str(e["pick_trial"]), f"{e['selection']['loss']:.4f}",
+            f"{e['selection']['metric']:.4f}",
             f"{e['report']['metric']:.4f}", f"{e['train_seconds']:.0f}",
             "★ pick" if e["trial"] == chosen else "",
         )
@@ -155,16 +156,18 @@ def print_baselines(name: str, metric: str, selection_rows: int, report_rows: in
     whether it was computed now or recorded by an earlier run."""
     table = Table(title=f"Baselines of study '{name}' (selection rows: "
                         f"{selection_rows}, report rows: {report_rows})")
-    for column in ("baseline", "method", "trial", "selection loss", f"selection {metric}", "report loss",
-                   f"report {metric}", "wall s", "note"):
-        table.add_column(column, justify="left" if column in ("baseline", "method", "note") else "right",
+    for column in ("baseline", "method", "trial", "selection loss", f"selection {metric}",
+                   "report loss", f"report {metric}", "wall s", "note"):
+        table.add_column(column,
+                         justify="left" if column in ("baseline", "method", "note") else "right",
                          no_wrap=column in ("baseline", "method"))
     for r in results:
         table.add_row(
             r.label, r.method, "" if r.trial is None else str(r.trial),
             f"{r.selection['loss']:.4f}", f"{r.selection['metric']:.4f}",
             f"{r.report['loss']:.4f}", f"{r.report['metric']:.4f}",
-            f"{r.seconds['wall']:.2f}", r.note if r.label in fresh else f"{r.note} (recorded)".strip(),
+            f"{r.seconds['wall']:.2f}",
+            r.note if r.label in fresh else f"{r.note} (recorded)".strip(),
         )
     out.print(table)
     if len(fresh) < len(results):

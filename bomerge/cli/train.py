@@ -13,7 +13,9 @@ from bomerge.errors import BomergeError
 
 @app.command("train")
 def train(
-    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML with task: and train:.")],
+    config_path: Annotated[
+        Path, typer.Argument(metavar="CONFIG", help="YAML with task: and train:.")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the kept checkpoints.")],
     quiet: Quiet = False,
 ) -> None:

@@ -36,8 +36,8 @@ from bomerge.config.sections import (
 from bomerge.errors import BomergeError
 
 __all__ = [
-    "OUTER_PARAMETERS", "CandidatesConfig", "DataConfig", "EarlyStoppingConfig", "EvalConfig", "MergeConfig",
-    "OuterConfig", "OuterParameter", "RayConfig", "SearchConfig", "StatisticsConfig",
+    "OUTER_PARAMETERS", "CandidatesConfig", "DataConfig", "EarlyStoppingConfig", "EvalConfig",
+    "MergeConfig", "OuterConfig", "OuterParameter", "RayConfig", "SearchConfig", "StatisticsConfig",
     "StorageConfig", "StudyConfig", "TaskConfig", "TinyModelConfig", "TrainConfig",
     "dump_config", "load_config", "parse_config",
 ]

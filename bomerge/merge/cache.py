@@ -73,7 +73,8 @@ class StatisticsCache:
             self.console.print(f"[yellow]{path.name}: unreadable cache ({error}), recomputing[/]")
             return None
 
-    def store(self, kind: str, key: Mapping[str, object], tensors: Mapping[str, torch.Tensor]) -> Path:
+    def store(self, kind: str, key: Mapping[str, object],
+              tensors: Mapping[str, torch.Tensor]) -> Path:
         path = self.path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".tmp-{os.getpid()}")

@@ -190,9 +190,10 @@ class DareTies(Ties):
         known = vectors.known
         thresholds = []
         for i in range(vectors.pool.k):
-            magnitudes = torch.cat([dropped(state, part, rate, slice(i, i + 1))[0].abs()[known[part]]
-                                    for part in chunks(vectors.pool.num_values,
-                                                       chunk_values(device))])
+            magnitudes = torch.cat([
+                dropped(state, part, rate, slice(i, i + 1))[0].abs()[known[part]]
+                for part in chunks(vectors.pool.num_values, chunk_values(device))
+            ])
             thresholds.append(top_fraction_thresholds(magnitudes[None], density)[0])
         return torch.stack(thresholds)
 

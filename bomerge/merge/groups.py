@@ -104,7 +104,8 @@ class ParameterGroups:
         return self.members[parameter]
 
 
-def parameter_groups(model: nn.Module, pool: CandidatePool, names: tuple[str, ...]) -> ParameterGroups:
+def parameter_groups(model: nn.Module, pool: CandidatePool,
+                     names: tuple[str, ...]) -> ParameterGroups:
     """Assign every tensor of ``pool`` to one of ``names`` (from ``group_names``) by where its
     module sits in ``model``: before the encoder layers, in layer i (its block), or after."""
     if names == (MODEL,):

@@ -104,7 +104,8 @@ def learn_mask_scores(
 @register
 class LocalizeStitch(MergeMethod):
     name = "localize_stitch"
-    paper = "He et al. 2024, Localize-and-Stitch: Efficient Model Merging via Sparse Task Arithmetic"
+    paper = ("He et al. 2024, Localize-and-Stitch: Efficient Model Merging via Sparse Task "
+             "Arithmetic")
     year = 2024
     needs_base = True
     Options = LocalizeStitchOptions
@@ -149,7 +150,8 @@ class LocalizeStitch(MergeMethod):
             scores = torch.stack(rows)
         return LocalizeStitchState(vectors, eligible, scores)
 
-    def combine(self, state: LocalizeStitchState, values: Values, out: torch.Tensor) -> torch.Tensor:
+    def combine(self, state: LocalizeStitchState, values: Values,
+                out: torch.Tensor) -> torch.Tensor:
         sparsity = float(values["sparsity"])
         if not 0 < sparsity <= 1:
             raise BomergeError(f"Localize-and-Stitch sparsity {sparsity} is not in (0, 1]")

@@ -143,7 +143,8 @@ class RegMean(MergeMethod):
     def prepare(self, context: PrepareContext) -> LinearSystemsState:
         pool = context.pool
         layers = []
-        for weight, grams, _ in collect_layer_factors(context, self.name, False, self.options.shrinkage):
+        for weight, grams, _ in collect_layer_factors(context, self.name, False,
+                                                      self.options.shrinkage):
             x = candidate_weights(pool, weight)  # (K, in, out)
             layers.append(LayerSystem(weight, grams, None, torch.bmm(grams, x)))
         return LinearSystemsState(pool, layers)

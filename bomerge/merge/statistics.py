@@ -105,7 +105,8 @@ def _output_weights(
     if estimator == "exact":
         return probs
     if estimator == "sampled":
-        draws = torch.multinomial(probs.cpu().double(), samples, replacement=True, generator=generator)
+        draws = torch.multinomial(probs.cpu().double(), samples, replacement=True,
+                                  generator=generator)
         counts = torch.zeros(probs.shape, dtype=torch.float64).scatter_add_(
             1, draws, torch.ones_like(draws, dtype=torch.float64)
         )
@@ -185,7 +186,8 @@ def fisher_diagonal(
         per_row_outputs = vmap(outputs, in_dims=in_dims)
         for start in range(0, len(batch.labels), chunk):
             rows = slice(start, start + chunk)
-            ids, types, masks = (tuple(seq[part][rows] for seq in view.sequences) for part in range(3))
+            ids, types, masks = (tuple(seq[part][rows] for seq in view.sequences)
+                                 for part in range(3))
             vectors = None if table is None else tuple(table[i] for i in ids)
             args = (vectors, ids, types, masks)
             with torch.no_grad():
@@ -260,7 +262,8 @@ def kfac_factors(
         for batch in source.batches:
             token_mask[:] = [batch.attention_mask.bool()]
             with torch.set_grad_enabled(gradients):
-                inputs = {k: v.requires_grad_(gradients) if gradients else v for k, v in params.items()}
+                inputs = {k: v.requires_grad_(gradients) if gradients else v
+                          for k, v in params.items()}
                 outputs = source.task.forward(model, (inputs, buffers), batch)
                 if gradients:
                     # Only the output-gradient hooks matter; the parameter gradients that

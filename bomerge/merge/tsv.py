@@ -89,7 +89,8 @@ def tsv_matrix(vectors: TaskSingularVectors, kept: int) -> torch.Tensor:
 @register
 class TaskSingularVectorsMerge(ScaledUpdate):
     name = "tsv"
-    paper = "Gargiulo et al. 2025, Task Singular Vectors: Reducing Task Interference in Model Merging"
+    paper = ("Gargiulo et al. 2025, Task Singular Vectors: Reducing Task Interference in "
+             "Model Merging")
     year = 2025
     Options = TsvOptions
     options: TsvOptions

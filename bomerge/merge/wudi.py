@@ -118,7 +118,9 @@ class Wudi(ScaledUpdate):
         solved = cached(context.cache, "wudi", key, compute)
         update = elementwise_update(vectors, slots, "sum")
         for slot in slots:
-            update[slot.offset : slot.offset + slot.numel] = solved[slot.name].reshape(-1).to(update)
+            update[slot.offset : slot.offset + slot.numel] = (
+                solved[slot.name].reshape(-1).to(update)
+            )
         return UpdateState(vectors, update)
 
     def update(self, state: UpdateState, values: Values) -> torch.Tensor:

@@ -51,7 +51,8 @@ def per_candidate(coefficients: dict[str, list[float] | float]) -> dict[str, lis
     for name, value in coefficients.items():
         stem, _, suffix = name.rpartition("_")
         members = series.get(stem, {})
-        if stem and suffix.isdigit() and len(members) > 1 and set(members) == set(range(len(members))):
+        if (stem and suffix.isdigit() and len(members) > 1
+                and set(members) == set(range(len(members)))):
             if stem not in folded:
                 folded[stem] = [members[i] for i in range(len(members))]
         else:

@@ -80,7 +80,8 @@ def objective_plane(
     return figure
 
 
-def progress_figure(points: list[ProgressPoint], metric: str, reference: tuple[float, float]) -> go.Figure:
+def progress_figure(points: list[ProgressPoint], metric: str,
+                    reference: tuple[float, float]) -> go.Figure:
     """Dominated hypervolume (left axis) and best metric so far (right axis) by trial."""
     figure = go.Figure()
     figure.add_trace(go.Scatter(

@@ -129,7 +129,7 @@ def render(view: StudyView) -> str:
     state_class = "complete" if view.complete else "incomplete"
     report_count = view.result["report_rows"] if view.result else None
     candidates = "".join(f"<li><code>{html.escape(c)}</code></li>" for c in view.candidates)
-    generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>bomerge study {html.escape(view.name)}</title><style>{STYLE}</style></head>
@@ -137,7 +137,8 @@ def render(view: StudyView) -> str:
 <h1>Study <code>{html.escape(view.name)}</code></h1>
 {f'<p id=verdict><b>{html.escape(verdict(view.result))}</b></p>' if view.result else ''}
 <p class="state {state_class}" id=state>{html.escape(view.state)}</p>
-<p>Task <b>{html.escape(view.config.task.name)}</b>, method <b>{html.escape(', '.join(view.config.merge.methods))}</b>,
+<p>Task <b>{html.escape(view.config.task.name)}</b>, \
+method <b>{html.escape(', '.join(view.config.merge.methods))}</b>,
 {len(view.candidates)} candidates. Chosen on the {html.escape(view.selection_rule())}.
 Pick: <b>{html.escape(pick_name(view.pick))}</b>, selection loss
 {_number(view.pick.loss)}, selection {html.escape(view.metric)} {_number(view.pick.metric)},

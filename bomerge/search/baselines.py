@@ -87,7 +87,8 @@ class GreedySoup:
     tried: list[tuple[int, float, bool]]
 
 
-def greedy_soup(single_metrics: list[float], soup_metric: Callable[[list[int]], float]) -> GreedySoup:
+def greedy_soup(single_metrics: list[float],
+                soup_metric: Callable[[list[int]], float]) -> GreedySoup:
     """Greedy soup (Wortsman et al. 2022, "Model soups", Recipe 1).
 
     Sort candidates by their own metric, best first (ties: lower index first); start from the
@@ -146,9 +147,11 @@ def baseline_scores(baselines: dict[str, dict[str, Any]], k: int) -> dict[str, d
     singles = [b for label, b in baselines.items() if label.startswith(SINGLE_PREFIX)]
     named: dict[str, dict[str, Any]] = {}
     if singles:
-        named["best_single"] = max(singles, key=lambda b: (b["selection"]["metric"], -b["selection"]["loss"]))
+        named["best_single"] = max(
+            singles, key=lambda b: (b["selection"]["metric"], -b["selection"]["loss"]))
         named["last_candidate"] = baselines.get(f"{SINGLE_PREFIX}{k - 1}", singles[-1])
-    named.update({label: b for label, b in baselines.items() if not label.startswith(SINGLE_PREFIX)})
+    named.update({label: b for label, b in baselines.items()
+                  if not label.startswith(SINGLE_PREFIX)})
     return {
         label: {"trial": b["trial"], "arm": b["label"], "method": b["method"],
                 "selection": b["selection"], "report": b["report"]}
@@ -180,7 +183,8 @@ class BaselineRunner:
     def _run_one(self, label: str, k: int) -> BaselineResult:
         bench = self.bench
         if label.startswith(SINGLE_PREFIX):
-            method, values = bench.method(WEIGHTS, {}), {"w": np.eye(k)[int(label[len(SINGLE_PREFIX):])]}
+            method, values = (bench.method(WEIGHTS, {}),
+                              {"w": np.eye(k)[int(label[len(SINGLE_PREFIX):])]})
             note = bench.paths[int(label[len(SINGLE_PREFIX):])].name
         elif label == "uniform":
             method, values, note = bench.method(WEIGHTS, {}), {"w": uniform(k)}, ""
@@ -203,7 +207,8 @@ class BaselineRunner:
         metric (ties: the smaller λ); its seconds include the grid's evaluations."""
         method = self.bench.method(TASK_ARITHMETIC, {})
         started = time.perf_counter()
-        scored = [(self.bench.evaluate(method, {"lambda": lam}).metric, lam) for lam in TA_GRID_SCALES]
+        scored = [(self.bench.evaluate(method, {"lambda": lam}).metric, lam)
+                  for lam in TA_GRID_SCALES]
         best = max(scored, key=lambda pair: (pair[0], -pair[1]))[1]
         note = f"lambda={best:g} (grid {TA_GRID_SCALES[0]:g}…{TA_GRID_SCALES[-1]:g})"
         return self._score(TA_GRID, method, {"lambda": best}, note, since=started)
@@ -226,7 +231,8 @@ class BaselineRunner:
             label=label, method=method.name, coefficients=jsonable(values),
             selection=scores_of(selection),
             report=scores_of(report),
-            seconds={"prepare": round(prepared - started, 3), "merge": round(merged_at - prepared, 3),
+            seconds={"prepare": round(prepared - started, 3),
+                     "merge": round(merged_at - prepared, 3),
                      "evaluate": round(evaluated - merged_at, 3),
                      "wall": round(evaluated - started, 3)},
             note=note,
@@ -261,7 +267,8 @@ class BaselineRunner:
                      "wall": round(evaluated - started, 3)},
             note="each task by its own candidate")
         self.results[INDIVIDUAL] = result
-        self.echo(f"baseline {INDIVIDUAL:>16} [dim]{'(unmerged)':>15}[/]  loss {selection.loss:.4f}  "
+        self.echo(f"baseline {INDIVIDUAL:>16} [dim]{'(unmerged)':>15}[/]  "
+                  f"loss {selection.loss:.4f}  "
                   f"{bench.task.metric} {selection.metric:.4f}")
         return result
 
@@ -291,7 +298,8 @@ def _values_note(values: dict[str, Any], k: int) -> str:
     parts = []
     for name, value in values.items():
         if isinstance(value, np.ndarray):
-            parts.append(f"{name} uniform" if np.allclose(value, 1.0 / k) else f"{name}={np.round(value, 3).tolist()}")
+            parts.append(f"{name} uniform" if np.allclose(value, 1.0 / k)
+                         else f"{name}={np.round(value, 3).tolist()}")
         else:
             parts.append(f"{name}={value:g}")
     return " ".join(parts)

@@ -48,9 +48,11 @@ def outer_parameters(outer: OuterConfig) -> list[Any]:
     for name, spec in outer.space.items():
         kind = OUTER_PARAMETERS[name]
         if spec.choices is not None:
-            values = [int(v) for v in spec.choices] if kind == "int" else [float(v) for v in spec.choices]
+            values = ([int(v) for v in spec.choices] if kind == "int"
+                      else [float(v) for v in spec.choices])
             if len(values) == 1:
-                raise BomergeError(f"outer.space.{name}: one choice is not a search; set train.{name}")
+                raise BomergeError(f"outer.space.{name}: one choice is not a search; "
+                                   f"set train.{name}")
             params.append(ChoiceParameterConfig(name=name, values=values, parameter_type=kind,
                                                 is_ordered=True))
             continue
@@ -160,7 +162,8 @@ class BilevelRunner:
         if not trial.status.is_completed:
             if not trial.status.is_running:
                 trial.mark_running(no_runner_required=True)
-            complete_trial(client, index, {"loss": selection["loss"], "metric": selection["metric"]})
+            complete_trial(client, index,
+                           {"loss": selection["loss"], "metric": selection["metric"]})
         trained = read_jsonl(inner.training_log_path)
         entry = {
             "trial": index, "params": params, "inner_study": inner.name,
@@ -172,7 +175,8 @@ class BilevelRunner:
         }
         append_jsonl(self.store.outer_log_path, entry)
         self.console.print(f"outer trial {index}: inner pick trial {chosen['trial']}  "
-                           f"selection metric {selection['metric']:.4f}  loss {selection['loss']:.4f}")
+                           f"selection metric {selection['metric']:.4f}  "
+                           f"loss {selection['loss']:.4f}")
 
     def logged(self) -> dict[int, dict[str, Any]]:
         """The finished outer trials' log entries, by trial."""

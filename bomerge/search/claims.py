@@ -39,8 +39,8 @@ ROWS_FORMAT = 1
 
 __all__ = ["LEVEL", "RESAMPLES", "SEED", "Bootstrap", "Interval", "claim_text", "compared",
            "same_merge",
-           "iter_resamples", "keep_rows", "load_rows", "paired_interval", "pick_claims", "report_task",
-           "resample_rows",
+           "iter_resamples", "keep_rows", "load_rows", "paired_interval", "pick_claims",
+           "report_task", "resample_rows",
            "rows_from_json", "rows_json", "study_claims"]
 
 
@@ -257,8 +257,8 @@ def study_claims(store: StudyStore, resamples: int = RESAMPLES, seed: int = SEED
     if not result or "scores" not in result:
         return None
     pick = result["scores"]["pick"]
-    return pick_claims(report_task(store), store, pick.get("predictions"), compared(result), resamples,
-                       seed, level)
+    return pick_claims(report_task(store), store, pick.get("predictions"), compared(result),
+                       resamples, seed, level)
 
 
 def report_task(store: StudyStore) -> Task:

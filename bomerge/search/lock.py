@@ -20,7 +20,7 @@ import os
 import socket
 import sys
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -41,7 +41,7 @@ class Holder:
         return cls(
             pid=os.getpid(),
             host=socket.gethostname(),
-            started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            started=datetime.now(UTC).isoformat(timespec="seconds"),
             command=" ".join(["bomerge", *sys.argv[1:]]) if sys.argv else "bomerge",
         )
 

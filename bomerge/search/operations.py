@@ -7,8 +7,8 @@ Nothing here parses arguments or prints, so the command modules stay parsing and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
 import shutil
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +48,9 @@ def baseline_names(config: StudyConfig, only: Sequence[str] | None) -> list[str]
     list, else all; refuses an unknown name."""
     from bomerge.search.baselines import check_baseline_names, default_baselines
 
-    names = list(only) if only else list(config.baselines or default_baselines(config.candidates.tasks is not None))
+    names = (list(only) if only
+             else list(config.baselines
+                       or default_baselines(config.candidates.tasks is not None)))
     check_baseline_names(names)
     return names
 

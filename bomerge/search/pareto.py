@@ -1,5 +1,6 @@
 """Trials as records, their Pareto set on the study's objectives (by default selection loss ↓
-and selection metric ↑; a task with several heads may use one metric per head), and the pick rule."""
+and selection metric ↑; a task with several heads may use one metric per head), and the pick
+rule."""
 
 from __future__ import annotations
 

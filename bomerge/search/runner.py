@@ -1,11 +1,7 @@
-"""Running a study: open → baselines → search loop → finish.
-
-Candidates → merge method → Ax (the study's search strategy) ↔ executor → pick → report.
-Data goes one way. The search scores trials only on the *selection* rows; the picked merge
-and the baselines are scored once more at the end on the *report* rows, which nothing in the
-search or the pick ever saw. Whatever the executor, only this process talks to Ax and
-writes the study's files.
-"""
+"""Running a study: open → baselines → search loop → finish. Trials are scored on the
+selection rows only; the pick and the baselines once more at the end on the report rows.
+Whatever the executor, only this process talks to Ax and writes the study's files
+(docs/concepts.md, docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -19,7 +15,6 @@ from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
-from bomerge.search.batching import BatchSize
 from bomerge.search.baselines import (
     INDIVIDUAL,
     METHOD_BASELINES,
@@ -29,6 +24,7 @@ from bomerge.search.baselines import (
     default_baselines,
     expand,
 )
+from bomerge.search.batching import BatchSize
 from bomerge.search.client import open_client, study_design
 from bomerge.search.completion import complete_trial, mark_early_stopped
 from bomerge.search.early_stopping import ChunkJudge, stopping_strategy
@@ -175,7 +171,8 @@ class StudyRunner:
         own = [m.name for m in self.method.methods() if m.name in METHOD_BASELINES]
         return ["candidates", "uniform", *own]
 
-    def attach_arm(self, label: str, method: MergeMethod, values: Any, result: BaselineResult) -> int | None:
+    def attach_arm(self, label: str, method: MergeMethod, values: Any,
+                   result: BaselineResult) -> int | None:
         """Make a baseline an Ax arm (completed with its selection scores) when it is a point
         of the study's search space; returns its trial index, or None."""
         point = self.method.point_of(method, dict(values), self.pool.k)
@@ -197,9 +194,9 @@ class StudyRunner:
             for rows, scores in result.extra.get("curve", []):
                 self.client.attach_data(index, scores, progression=rows)
         complete_trial(self.client, index, dict(result.selection), self._progression())
-        self.store.append_log(log_entry(self.record(index)) | {"merge_s": result.seconds["merge"],
-                                                                "eval_s": result.seconds["evaluate"],
-                                                                "rows": self.bench.selection.n})
+        self.store.append_log(log_entry(self.record(index)) | {
+            "merge_s": result.seconds["merge"], "eval_s": result.seconds["evaluate"],
+            "rows": self.bench.selection.n})
         return index
 
     def run_baselines(self, names: list[str], rerun: bool = False, strict: bool = False,
@@ -243,7 +240,8 @@ class StudyRunner:
         for result in runner.run(names, skip):
             self.store.append_baseline(result.to_json())
             fresh[result.label] = result
-        shown = [fresh.get(label) or runner.results.get(label) for label in expand(names, self.bench.pool.k)]
+        shown = [fresh.get(label) or runner.results.get(label)
+                 for label in expand(names, self.bench.pool.k)]
         return [r for r in shown if r is not None], set(fresh)
 
     # ---- the study ------------------------------------------------------------------
@@ -392,8 +390,8 @@ class StudyRunner:
             if key not in scored:
                 scored[key] = report_scores(self.bench, self.client, record, baselines)
         reported = {way: scored[(r.index, r.arm)] for way, r in picks.records().items()}
-        report = study_result(self.config, self.bench.report.task, self.store, records, picks, reported,
-                               self.pool.k, (len(self.bench.selection_rows),
-                                             len(self.bench.report_rows)))
+        report = study_result(self.config, self.bench.report.task, self.store, records, picks,
+                              reported, self.pool.k,
+                              (len(self.bench.selection_rows), len(self.bench.report_rows)))
         self.store.write_result(report)
         return StudyOutcome(records, picks.chosen, report, True, baseline_records(self.store))

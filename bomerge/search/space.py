@@ -27,10 +27,10 @@ quiet_ax()
 
 from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig  # noqa: E402
 
-from bomerge.merge.base import Choice, MergeMethod, Scalar, Simplex, Variable
-from bomerge.merge.blockwise import SEPARATOR, Blockwise, blockwise
-from bomerge.merge.choice import MethodChoice, configured_method
-from bomerge.merge.groups import MODEL, encoder_layer_count, group_names
+from bomerge.merge.base import Choice, MergeMethod, Scalar, Simplex, Variable  # noqa: E402
+from bomerge.merge.blockwise import SEPARATOR, Blockwise, blockwise  # noqa: E402
+from bomerge.merge.choice import MethodChoice, configured_method  # noqa: E402
+from bomerge.merge.groups import MODEL, encoder_layer_count, group_names  # noqa: E402
 
 if TYPE_CHECKING:
     from bomerge.config import StudyConfig

@@ -1,27 +1,7 @@
-"""The study directory: the single source of truth for a study.
-
-``studies/NAME/`` holds
-
-* ``config.yaml`` — the validated config, paths made absolute (what ``resume`` reruns);
-* ``study.json`` — format version, seed, storage URL, the candidate folders, the trial
-  budget of the latest run; paths inside the study folder (its database, the candidates it
-  trained) are kept relative to it, so a copied or moved study is whole on its own;
-* ``ax.sqlite`` — the Ax experiment and generation strategy (Ax's SQL storage); a
-  ``storage.url`` in the config puts them on a shared database server instead;
-* ``selection_order.json`` — the fixed order of the selection rows and the chunks trials are
-  scored in (``search.early_stopping``);
-* ``trials.jsonl`` — a human-readable line per finished trial;
-* ``result.json`` — the pick and its score on the report rows, once the study finishes;
-* ``predictions/`` — per report row, the prediction, label and head of each model scored on
-  the report rows (``LABEL.json``: a baseline's label, or ``trial_N``), for row-level
-  comparisons (paired bootstrap intervals) without evaluating again;
-* ``candidates/`` — checkpoints trained for the study, when the config has a ``train:`` part.
-
-Ax commits each trial to the database as it is completed, so a crash loses at most the trial
-in flight, and that trial is re-run on resume. Readers (``pareto``, ``report``, ``export``,
-``list``) open the database read-only and never through Ax's client, which saves the
-experiment whenever it opens one.
-"""
+"""The study directory, the single source of truth for a study: its config snapshot,
+``study.json``, the Ax database, the logs, the result and the kept predictions (the file
+table is in docs/studies.md). Paths inside the folder are recorded relative to it; Ax
+commits each trial as it completes, so a crash loses at most the trial in flight."""
 
 from __future__ import annotations
 
@@ -29,7 +9,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,7 +199,7 @@ class StudyStore(StudyDatabase):
         meta = StudyMeta(
             format_version=FORMAT_VERSION,
             name=config.name,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
             seed=config.seed,
             storage_url=url,
             candidates=[],
@@ -246,7 +226,8 @@ class StudyStore(StudyDatabase):
         data = read_json(self.meta_path, RESTORE)
         version = data.get("format_version") if isinstance(data, dict) else None
         if not isinstance(version, int):
-            raise BomergeError(f"{self.meta_path}: no integer 'format_version'; not a bomerge study")
+            raise BomergeError(f"{self.meta_path}: no integer 'format_version'; "
+                               "not a bomerge study")
         if version > FORMAT_VERSION:
             raise BomergeError(
                 f"{self.meta_path}: study format version {version} was written by a newer "

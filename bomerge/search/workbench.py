@@ -307,7 +307,8 @@ class Workbench:
                                         settings.batch_size, self.device)
             skeleton = self.task.candidates_skeleton(self.paths, self.owners,
                                                      attention="eager").to(self.device)
-            fingerprint = rows_fingerprint(batches, settings.model_dump() | {"task": self.task.name})
+            fingerprint = rows_fingerprint(batches,
+                                           settings.model_dump() | {"task": self.task.name})
             groups = (tuple(self.task.candidate_rows(self.owners, i) for i in range(self.pool.k))
                       if self.owners is not None else None)
             self._statistics = StatisticsSource(skeleton, batches, self.task, fingerprint, groups)
@@ -344,7 +345,8 @@ class Workbench:
             self.prepare_seconds[method.name] = time.perf_counter() - started
         return self._states[key]
 
-    def merge(self, method: MergeMethod, values: Mapping[str, np.ndarray | float]) -> dict[str, torch.Tensor]:
+    def merge(self, method: MergeMethod,
+              values: Mapping[str, np.ndarray | float]) -> dict[str, torch.Tensor]:
         """Merged parameters (named views into the one preallocated buffer)."""
         state = self.prepared(method)
         method.combine(state, values, self.buffer)

@@ -121,7 +121,8 @@ class FisherView:
     sequences: tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...]
     classes: int
     gaussian: bool
-    row_outputs: Callable[[Callable[[dict[str, Any]], Any], tuple[tuple[Any, ...], ...]], torch.Tensor]
+    row_outputs: Callable[[Callable[[dict[str, Any]], Any], tuple[tuple[Any, ...], ...]],
+                          torch.Tensor]
 
 
 DATA_ROOT_ENV = "BOMERGE_DATA_ROOT"

@@ -103,7 +103,8 @@ class SequenceClassificationTask(Task):
 
         def row_outputs(call: Any, inputs: tuple[tuple[Any, ...], ...]) -> torch.Tensor:
             ids, vectors, types, mask = inputs[0]
-            tokens = {"input_ids": ids[None]} if vectors is None else {"inputs_embeds": vectors[None]}
+            tokens = ({"input_ids": ids[None]} if vectors is None
+                      else {"inputs_embeds": vectors[None]})
             logits = call({**tokens, "token_type_ids": types[None],
                            "attention_mask": additive_mask(mask)}).logits[0]
             return logits if regression else torch.log_softmax(logits, dim=-1)

@@ -32,7 +32,8 @@ def encode_examples(examples: list[Example], tokenizer: PreTrainedTokenizerBase,
     )
     ids = encoded["input_ids"]
     types = encoded.get("token_type_ids") or [[0] * len(row) for row in ids]
-    return Encoded(ids, types, [ex.label for ex in examples], tokenizer.pad_token_id or 0, regression)
+    return Encoded(ids, types, [ex.label for ex in examples], tokenizer.pad_token_id or 0,
+                   regression)
 
 
 def pad_rows(encoded: Encoded, rows: list[int], group: str = "") -> Batch:

@@ -70,8 +70,10 @@ def train_groups(run: TrainingRun) -> list[Path]:
     if mode == "single" and len(names) != 1:
         raise BomergeError(f"train.mode 'single' trains one sub-task; train.tasks lists {names}")
     rows = task.rows_by_group(task.load_split(task_cfg.data, "train"))
-    examples: list[Example] = [ex for name in names
-                               for ex in subsample(rows[name], train.max_train_examples, train.seed)]
+    examples: list[Example] = [
+        ex for name in names
+        for ex in subsample(rows[name], train.max_train_examples, train.seed)
+    ]
 
     model, tokenizer = start_point(task, train, examples, run.out_dir, device, run.intermediate)
     smart = smart_for(train.smart, task, model)  # refuses a model it cannot perturb, before step 1
@@ -79,7 +81,8 @@ def train_groups(run: TrainingRun) -> list[Path]:
     generator = torch.Generator().manual_seed(train.seed)
     batches = task.batches(examples, tokenizer, task_cfg.max_length, train.batch_size, "cpu")
     # Length-sorted batches are made once; their order is shuffled every epoch.
-    streams = {name: TaskStream([b for b in batches if b.group == name], generator) for name in names}
+    streams = {name: TaskStream([b for b in batches if b.group == name], generator)
+               for name in names}
     steps_per_epoch = (max(len(s) for s in streams.values()) if mode == "pcgrad"
                        else sum(len(s) for s in streams.values()))
     total_steps = steps_per_epoch * train.epochs
@@ -94,7 +97,8 @@ def train_groups(run: TrainingRun) -> list[Path]:
         if smart is not None:
             smart.after_step()
         running = keeper.step(loss_value)
-        progress.update(bar, advance=1, description=f"{task.name} {mode} {label} loss {running:.3f}")
+        progress.update(bar, advance=1,
+                        description=f"{task.name} {mode} {label} loss {running:.3f}")
 
     with training_progress(run.show_progress) as progress:
         bar = progress.add_task(f"{task.name} {mode}", total=total_steps)

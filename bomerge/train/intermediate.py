@@ -83,7 +83,8 @@ def intermediate_train(train: TrainConfig) -> TrainConfig:
     )
 
 
-def check_intermediate(task_cfg: TaskConfig, train: TrainConfig) -> tuple[TaskConfig, TrainConfig] | None:
+def check_intermediate(task_cfg: TaskConfig,
+                       train: TrainConfig) -> tuple[TaskConfig, TrainConfig] | None:
     """The intermediate run's task section and settings, or None without one.
 
     Raises:

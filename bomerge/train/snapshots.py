@@ -88,7 +88,8 @@ def run_settings(task_cfg: TaskConfig, train: TrainConfig) -> dict[str, object]:
 BASE_FOLDER = "base"
 
 
-def finished_checkpoints(out_dir: Path, task_cfg: TaskConfig, train: TrainConfig) -> list[Path] | None:
+def finished_checkpoints(out_dir: Path, task_cfg: TaskConfig,
+                         train: TrainConfig) -> list[Path] | None:
     """The checkpoints of a finished run with these settings, or None if there is none."""
     manifest = out_dir / MANIFEST
     if not manifest.is_file():
@@ -141,7 +142,8 @@ def start_point(task: Task, train: TrainConfig, examples: list[Example], out_dir
     return model, tokenizer
 
 
-def optimizer_and_schedule(model: torch.nn.Module, train: TrainConfig, total_steps: int) -> tuple[Any, Any]:
+def optimizer_and_schedule(model: torch.nn.Module, train: TrainConfig,
+                           total_steps: int) -> tuple[Any, Any]:
     """AdamW and the warm-up schedule (constant after it, SWA-style, or linear decay)."""
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay
@@ -188,7 +190,8 @@ class SnapshotKeeper:
             path = self.out_dir / f"step-{step:06d}"
             self.model.save_pretrained(path)
             self.tokenizer.save_pretrained(path)
-            self.kept.append(TrainedCheckpoint(path, step, step / self.steps_per_epoch, self.running_loss))
+            self.kept.append(TrainedCheckpoint(path, step, step / self.steps_per_epoch,
+                                               self.running_loss))
             while len(self.kept) > self.train.keep_last:
                 shutil.rmtree(self.kept.pop(0).path)
         return self.running_loss

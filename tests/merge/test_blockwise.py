@@ -41,8 +41,8 @@ def bert(layers: int = 4) -> torch.nn.Module:
 
 
 def roberta() -> torch.nn.Module:
-    return RobertaForSequenceClassification(RobertaConfig(num_hidden_layers=3, pad_token_id=1,
-                                                          **{**SMALL, "max_position_embeddings": 30}))
+    return RobertaForSequenceClassification(RobertaConfig(
+        num_hidden_layers=3, pad_token_id=1, **{**SMALL, "max_position_embeddings": 30}))
 
 
 def distilbert() -> torch.nn.Module:
@@ -106,12 +106,14 @@ def test_groups_follow_the_module_structure(make, layers, embedding, head, tmp_p
                 assert groups.names[groups.group_of(slot.name)] == f"layer{i}", slot.name
     covered = sorted((r.start, r.stop) for runs in groups.ranges for r in runs)
     assert covered[0][0] == 0 and covered[-1][1] == pool.num_values
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))  # a partition, no gaps
+    # a partition, no gaps
+    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))
 
 
 def _prepared(method, model, pool, base=None):
-    context = PrepareContext(pool=pool, model=model, base=base,
-                             base_known=None if base is None else torch.ones_like(base, dtype=torch.bool))
+    context = PrepareContext(
+        pool=pool, model=model, base=base,
+        base_known=None if base is None else torch.ones_like(base, dtype=torch.bool))
     return method.prepare(context)
 
 
@@ -126,14 +128,16 @@ def test_block_weights_merge_each_group_with_its_own_weights(tmp_path):
     merged = method.combine(state, values, pool.empty_merge_buffer())
     groups = state.groups
     for slot in pool.slots:
-        w = torch.as_tensor(values[f"{names[groups.group_of(slot.name)]}__w"], dtype=pool.stacked.dtype)
+        w = torch.as_tensor(values[f"{names[groups.group_of(slot.name)]}__w"],
+                            dtype=pool.stacked.dtype)
         part = slice(slot.offset, slot.offset + slot.numel)
         expected = (w[:, None] * pool.stacked[:, part]).sum(0)
         torch.testing.assert_close(merged[part], expected)
 
 
 @pytest.mark.parametrize("name, options, needs_base", [
-    ("weights", {}, False), ("task_arithmetic", {}, True), ("task_arithmetic", {"per_candidate": True}, True),
+    ("weights", {}, False), ("task_arithmetic", {}, True),
+    ("task_arithmetic", {"per_candidate": True}, True),
     ("ties", {}, True), ("fisher", {}, False),
 ])
 def test_a_lifted_model_point_merges_exactly_as_the_model_level_method(name, options, needs_base,
@@ -147,12 +151,14 @@ def test_a_lifted_model_point_merges_exactly_as_the_model_level_method(name, opt
         inner_state = inner.state_from_fisher(pool, torch.rand_like(pool.stacked))
         state = BlockwiseState(inner_state, parameter_groups(model, pool, method.groups), 3)
     else:
-        inner_state, state = _prepared(inner, model, pool, base), _prepared(method, model, pool, base)
+        inner_state, state = (_prepared(inner, model, pool, base),
+                              _prepared(method, model, pool, base))
     model_level = inner.combine(inner_state, point, pool.empty_merge_buffer())
     lifted = method.combine(state, method.lift(point, 3), pool.empty_merge_buffer())
     assert torch.equal(model_level, lifted)
     # the generic fallback (one whole combine per group) agrees with the streamed pass
-    fallback = MergeMethod.combine_groups(inner, state.inner, method.split(method.lift(point, 3), 3),
+    fallback = MergeMethod.combine_groups(inner, state.inner,
+                                          method.split(method.lift(point, 3), 3),
                                           state.groups, pool.empty_merge_buffer())
     assert torch.equal(fallback, lifted)
 
@@ -169,7 +175,8 @@ def test_fisher_blocks_weight_each_group_by_its_own_lambda(tmp_path):
     groups = parameter_groups(model, pool, names)
     rng = np.random.default_rng(1)
     values = {f"{g}__lambda": rng.dirichlet(np.ones(3)) for g in names}
-    merged = method.combine(BlockwiseState(inner_state, groups, 3), values, pool.empty_merge_buffer())
+    merged = method.combine(BlockwiseState(inner_state, groups, 3), values,
+                            pool.empty_merge_buffer())
     for slot in pool.slots:
         lam = values[f"{names[groups.group_of(slot.name)]}__lambda"]
         part = slice(slot.offset, slot.offset + slot.numel)

@@ -27,12 +27,14 @@ def test_variables_are_the_choice_and_each_members_own_under_its_name():
     assert variables[0].options == ("task_arithmetic", "ties")
     assert variables[0].dependents == {"task_arithmetic": ("task_arithmetic:lambda",),
                                        "ties": ("ties:density", "ties:lambda")}
-    assert [v.name for v in variables[1:]] == ["task_arithmetic:lambda", "ties:density", "ties:lambda"]
+    assert [v.name for v in variables[1:]] == ["task_arithmetic:lambda", "ties:density",
+                                               "ties:lambda"]
 
 
 def test_a_recipe_of_a_member_is_a_point_of_the_choice_and_describes_as_that_member():
     method = choice()
-    point = method.point_of(build_method("ties", {"density": 0.5}), {"density": 0.5, "lambda": 1.0}, 2)
+    point = method.point_of(build_method("ties", {"density": 0.5}),
+                            {"density": 0.5, "lambda": 1.0}, 2)
     assert point == {"method": "ties", "ties:density": 0.5, "ties:lambda": 1.0}
     assert method.describe(point) == ("ties", {"density": 0.5, "lambda": 1.0})
     assert method.member(point).name == "ties"
@@ -87,6 +89,7 @@ def test_a_config_lists_methods_with_a_section_of_options_each(tmp_path):
     assert isinstance(method, MethodChoice)
     assert method.members["wudi"].options.steps == 10
     assert method.members["ties"].options.density == 0.2
-    single = parse_config(raw | {"merge": {"method": ["ties"], "options": {"ties": {"density": 0.4}}}},
-                          "c.yaml", tmp_path)
+    single = parse_config(
+        raw | {"merge": {"method": ["ties"], "options": {"ties": {"density": 0.4}}}},
+        "c.yaml", tmp_path)
     assert configured_method(single.merge).options.density == 0.4

@@ -58,7 +58,8 @@ def test_dare_per_candidate_scales_and_no_drop_is_plain_task_arithmetic():
     dropped = direct_dare(0.6)
     torch.testing.assert_close(out, BASE + 0.2 * dropped[0] + dropped[2])
     plain = merge("task_arithmetic", {"lambda": 0.5})
-    torch.testing.assert_close(merge("dare_task_arithmetic", {"drop_rate": 0.0, "lambda": 0.5}), plain)
+    torch.testing.assert_close(merge("dare_task_arithmetic", {"drop_rate": 0.0, "lambda": 0.5}),
+                               plain)
 
 
 def test_a_trial_is_reproducible_and_the_seed_changes_the_drops():
@@ -100,7 +101,8 @@ def test_block_wise_lambdas_scale_each_group_and_share_the_drops():
 
 
 def test_paper_defaults_and_bad_rates():
-    assert build_method("dare_ties").defaults(3) == {"drop_rate": 0.5, "density": 0.2, "lambda": 1.0}
+    assert build_method("dare_ties").defaults(3) == {"drop_rate": 0.5, "density": 0.2,
+                                                     "lambda": 1.0}
     assert np.isclose(build_method("dare_task_arithmetic").defaults(3)["lambda"], 0.3)
     with pytest.raises(BomergeError, match="drop_rate"):
         build_method("dare_ties", {"drop_rate": 1.0})

@@ -95,7 +95,8 @@ def _reference_fisher(source, params, estimator):
                            token_type_ids=batch.token_type_ids[row : row + 1, :length]).logits[0]
             logp = torch.log_softmax(logits, -1)
             for c in range(logp.shape[0]):
-                weight = float(logp[c].detach().exp()) if estimator == "exact" else float(batch.labels[row] == c)
+                weight = (float(logp[c].detach().exp()) if estimator == "exact"
+                          else float(batch.labels[row] == c))
                 if weight == 0.0:
                     continue
                 grads = torch.autograd.grad(logp[c], list(model.parameters()), retain_graph=True)
@@ -135,7 +136,8 @@ def test_regression_heads_use_a_gaussian_around_the_prediction(tiny_candidates, 
 
     config = AutoConfig.from_pretrained(str(tiny_candidates[0]), num_labels=1)
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager").eval()
+    model = AutoModelForSequenceClassification.from_config(
+        config, attn_implementation="eager").eval()
     source = _source(tiny_candidates, tiny_task, n=6)
     source = StatisticsSource(model, source.batches, get_task("stsb"), "test")
     params = {name: p.detach() for name, p in model.named_parameters()}

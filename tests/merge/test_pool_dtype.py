@@ -13,7 +13,8 @@ Two specifications, on the tiny candidates:
   candidates' values: ``weights``, ``task_arithmetic``, ``fisher`` for given Fishers, at
   model and layer granularity): rounding to nearest moves a value by
   |θ̃ − θ| ≤ u·|θ| + d, with u the unit roundoff (2^-8 bfloat16, 2^-11 float16) and d half
-  the subnormal spacing (2^-25 for float16's values below 2^-14; ~1e-40 for bfloat16). Entry j of the merge therefore moves by at most Σ_i |c_i| · (u·max_i |θ_ij| + d)
+  the subnormal spacing (2^-25 for float16's values below 2^-14; ~1e-40 for bfloat16). Entry j
+  of the merge therefore moves by at most Σ_i |c_i| · (u·max_i |θ_ij| + d)
   against the float32 pool's merge. The test asserts eps·Σ_i |c_i|·max_i |θ_ij| + Σ_i |c_i|·d
   with eps = 2u (``torch.finfo(dtype).eps``: 2^-7 bfloat16, 2^-10 float16); the spare u
   covers the float32 rounding of the accumulation (about K·2^-24 relative).

@@ -67,7 +67,8 @@ def statistics_context(tiny_candidates, tiny_task):
     task = get_task("sst2")
     rows = task.load_split(tiny_task.data, "train")[:64]
     batches = task.batches(rows, load_tokenizer(tiny_candidates[0]), 24, 16, "cpu")
-    source = StatisticsSource(classifier_skeleton(tiny_candidates[0], "eager"), batches, task, "rows")
+    source = StatisticsSource(classifier_skeleton(tiny_candidates[0], "eager"), batches, task,
+                              "rows")
     pool = CandidatePool.load(tiny_candidates)
     return PrepareContext(pool=pool, statistics=source)
 

@@ -24,7 +24,8 @@ TAUS = torch.tensor(
 
 def context_for(taus: torch.Tensor, base: torch.Tensor, name: str = "w") -> PrepareContext:
     pool = toy_pool({name: base + taus})
-    return PrepareContext(pool=pool, base=base.clone(), base_known=torch.ones(len(base), dtype=torch.bool))
+    return PrepareContext(pool=pool, base=base.clone(),
+                          base_known=torch.ones(len(base), dtype=torch.bool))
 
 
 def combine(method_name: str, context: PrepareContext, values: dict, **options) -> torch.Tensor:
@@ -64,7 +65,8 @@ def test_ties_trims_each_task_vector_to_its_top_magnitudes_first():
     thresholds = top_fraction_thresholds(TAUS.abs(), 0.5)
     torch.testing.assert_close(thresholds, torch.tensor([2.0, 2.5, 1.0], dtype=torch.float64))
     out = combine("ties", context_for(TAUS, BASE), {"density": 0.5, "lambda": 0.5})
-    torch.testing.assert_close(out, BASE + 0.5 * torch.tensor([3.0, -2.5, 2.0, -4.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        out, BASE + 0.5 * torch.tensor([3.0, -2.5, 2.0, -4.0], dtype=torch.float64))
 
 
 def test_ties_averages_entries_the_base_does_not_supply():
@@ -92,9 +94,11 @@ def test_localize_stitch_data_free_masks_keep_each_candidates_top_entries_in_the
     encoder[1, 2:4] = torch.tensor([3.0, 6.0])
     encoder[:, 4:] = 0.01
     head = torch.tensor([[1.0, 2.0], [3.0, 6.0]], dtype=torch.float64)
-    pool = toy_pool({"bert.encoder.layer.0.output.dense.weight": encoder, "classifier.weight": head})
+    pool = toy_pool({"bert.encoder.layer.0.output.dense.weight": encoder,
+                     "classifier.weight": head})
     base = torch.zeros(pool.num_values, dtype=torch.float64)
-    context = PrepareContext(pool=pool, base=base, base_known=torch.ones(pool.num_values, dtype=torch.bool))
+    context = PrepareContext(pool=pool, base=base,
+                             base_known=torch.ones(pool.num_values, dtype=torch.bool))
     out = combine("localize_stitch", context, {"sparsity": 0.25})
     expected_encoder = torch.tensor([5.0, -4.0, 3.0, 6.0, 0, 0, 0, 0], dtype=torch.float64)
     torch.testing.assert_close(out[:8], expected_encoder)

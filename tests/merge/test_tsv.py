@@ -66,7 +66,8 @@ def test_overlapping_tasks_are_decorrelated_and_truncated():
 def test_one_task_at_full_fraction_is_its_own_task_vector():
     base = torch.randn(5, 7, dtype=torch.float64)
     tau = torch.randn(1, 5, 7, dtype=torch.float64)
-    torch.testing.assert_close(merge(tau, base, {"rank_fraction": 1.0, "scale": 1.0}), base + tau[0])
+    torch.testing.assert_close(merge(tau, base, {"rank_fraction": 1.0, "scale": 1.0}),
+                               base + tau[0])
 
 
 def test_defaults_and_a_bad_fraction():

@@ -41,7 +41,8 @@ def test_a_task_whose_vector_is_zero_adds_no_interference():
     taus = torch.randn(3, 4, 4, dtype=torch.float64)
     taus[1] = 0
     merged = torch.randn(4, 4, dtype=torch.float64)
-    torch.testing.assert_close(interference(merged, taus), direct_interference(merged, taus[[0, 2]]))
+    torch.testing.assert_close(interference(merged, taus),
+                               direct_interference(merged, taus[[0, 2]]))
 
 
 def test_the_solve_starts_at_the_sum_and_descends_to_the_quadratic_minimum():
@@ -56,7 +57,8 @@ def test_the_solve_starts_at_the_sum_and_descends_to_the_quadratic_minimum():
     best = torch.linalg.solve(lhs.T, rhs.T).T
     solved = wudi_solve(taus, 3000, 1e-2)
     assert interference(solved, taus) < interference(taus.sum(0), taus)
-    torch.testing.assert_close(interference(solved, taus), interference(best, taus), rtol=1e-3, atol=1e-6)
+    torch.testing.assert_close(interference(solved, taus), interference(best, taus),
+                               rtol=1e-3, atol=1e-6)
 
 
 def test_wudi_merges_matrices_by_the_solve_and_other_tensors_by_task_arithmetic():
@@ -72,7 +74,8 @@ def test_wudi_merges_matrices_by_the_solve_and_other_tensors_by_task_arithmetic(
     merged = pool.unflatten(out)
     solved = wudi_solve(taus["layer.weight"], 50, 1e-3)
     torch.testing.assert_close(merged["layer.weight"], base["layer.weight"] + 0.5 * solved)
-    torch.testing.assert_close(merged["layer.bias"], base["layer.bias"] + 0.5 * taus["layer.bias"].sum(0))
+    torch.testing.assert_close(merged["layer.bias"],
+                               base["layer.bias"] + 0.5 * taus["layer.bias"].sum(0))
 
 
 def test_defaults_are_the_papers():

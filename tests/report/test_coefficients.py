@@ -59,7 +59,8 @@ def test_pareto_points_are_drawn_as_one_line_per_point_in_each_group():
     assert len(figure.data) == len(GROUPS) * len(front)
     picked = [t for t in figure.data if t.name == "trial 1 (pick)"]
     assert len(picked) == len(GROUPS) and all(t.line.width > 3 for t in picked)
-    assert list(figure.data[0].x) == ["c0", "c1", "c2"] and list(figure.data[0].y) == front[0].coefficients["embeddings__w"]
+    assert (list(figure.data[0].x) == ["c0", "c1", "c2"]
+            and list(figure.data[0].y) == front[0].coefficients["embeddings__w"])
     one = group_lines([model_level(i, 0.5, 0.8) for i in range(2)], pick_index=0)
     assert [a.text for a in one.layout.annotations] == ["model"] and len(one.data) == 2
 
@@ -67,7 +68,8 @@ def test_pareto_points_are_drawn_as_one_line_per_point_in_each_group():
 def _result() -> dict:
     def entry(trial, metric, predictions=None):
         return {"trial": trial, "arm": f"{trial}_0", "method": "ties",
-                "selection": {"loss": 0.5, "metric": 0.8}, "report": {"loss": 0.5, "metric": metric},
+                "selection": {"loss": 0.5, "metric": 0.8},
+                "report": {"loss": 0.5, "metric": metric},
                 "predictions": predictions or f"trial_{trial}"}
 
     return {
@@ -80,20 +82,23 @@ def _result() -> dict:
         "picks": {"observed": entry(2, 0.79), "model": entry(1, 0.81)},
         "claims": {"method": "paired bootstrap over the report rows", "resamples": 2000,
                    "level": 0.95, "seed": 0, "rows": 120, "against": {
-                       "uniform": {"difference": 0.1, "low": 0.04, "high": 0.16, "verdict": "better"},
+                       "uniform": {"difference": 0.1, "low": 0.04, "high": 0.16,
+                                   "verdict": "better"},
                        "observed_pick": {"difference": 0.02, "low": -0.01, "high": 0.05,
                                          "verdict": "tie"}}},
     }
 
 
 def test_the_page_shows_the_pick_weights_the_group_lines_and_the_intervals(tmp_path: Path):
-    config = parse_config(tiny_study_dict(tmp_path, tmp_path / "studies", name="page"), "x", tmp_path)
+    config = parse_config(tiny_study_dict(tmp_path, tmp_path / "studies", name="page"), "x",
+                          tmp_path)
     records = [blockwise(i, 0.5 + 0.02 * i, 0.8 - 0.01 * i * (i % 2)) for i in range(3)]
     result = _result()
     view = StudyView("page", config, records, [], pick(records, "best_metric"), result,
                      ["/c/0", "/c/1", "/c/2"])
     assert [label for label, _ in report_rows(result)] == ["pick", "observed_pick", "uniform"]
-    assert pick_lines(result)[0] == "Pick chosen on the GP's posterior means (search.pick_by: model)."
+    assert pick_lines(result)[0] == ("Pick chosen on the GP's posterior means "
+                                     "(search.pick_by: model).")
     assert "trial 2 (report accuracy 0.7900)" in pick_lines(result)[1]
     page = render(view)
     for div in ("pick-weights", "coefficient-lines", "coefficients", "objective-plane"):

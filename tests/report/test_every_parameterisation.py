@@ -66,7 +66,8 @@ def trial_records(method: MergeMethod, k: int, n: int = 12) -> list[TrialRecord]
             else:
                 params[var.name] = float(rng.uniform(var.low, var.high))
         name, own = method.describe(space.decode(params))
-        coefficients = {key: (np.round(v, 6).tolist() if isinstance(v, np.ndarray) else round(float(v), 6))
+        coefficients = {key: (np.round(v, 6).tolist() if isinstance(v, np.ndarray)
+                              else round(float(v), 6))
                         for key, v in own.items()}
         records.append(TrialRecord(index, f"{index}_0", "Sobol", "COMPLETED", coefficients,
                                    float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.5, 0.9)),
@@ -102,7 +103,8 @@ def test_each_coefficient_figure_is_drawn_or_says_there_is_nothing(label, method
     for fid in COEFFICIENT_FIGURES:
         figure = drawn[fid]
         if figure is not None:
-            assert any(len(getattr(t, "y", None) or getattr(t, "z", None) or []) for t in figure.data)
+            assert any(len(getattr(t, "y", None) or getattr(t, "z", None) or [])
+                       for t in figure.data)
     lines_expected = any(has_vectors(r) for r in view.front)
     assert (drawn["coefficient-lines"] is not None) == lines_expected
 
@@ -110,7 +112,7 @@ def test_each_coefficient_figure_is_drawn_or_says_there_is_nothing(label, method
 def test_a_real_browser_draws_points_in_every_coefficient_figure_of_every_case(tmp_path):
     browser = _browser()
     body = []
-    for n, (label, method, k) in enumerate(CASES):
+    for n, (_label, method, k) in enumerate(CASES):
         divs = figure_divs(view_of(method, k, tmp_path), prefix=f"case{n}-", plotly_js=n == 0)
         body += [f"<section id=s-case{n}-{fid}>{div}</section>"
                  for fid, div in zip(FIGURE_IDS, divs, strict=True) if fid in COEFFICIENT_FIGURES

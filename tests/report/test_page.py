@@ -32,7 +32,8 @@ def _record(index: int | None, arm: str, node: str, loss: float, metric: float,
 
 
 def make_view(tmp_path: Path, result: dict | None = None) -> StudyView:
-    config = parse_config(tiny_study_dict(tmp_path, tmp_path / "studies", name="page"), "x", tmp_path)
+    config = parse_config(tiny_study_dict(tmp_path, tmp_path / "studies", name="page"), "x",
+                          tmp_path)
     baselines = [_record(i, f"candidate_{i}", "baseline", 0.60 - 0.02 * i, 0.70 + 0.01 * i)
                  for i in range(3)] + [_record(3, "uniform", "baseline", 0.55, 0.74)]
     search = [_record(4 + i, f"{4 + i}_0", "Sobol" if i < 2 else "qLogNEHVI",
@@ -54,14 +55,16 @@ def test_objective_plane_draws_every_trial_baseline_and_the_pick(tmp_path):
                                               "uniform", "fisher", "ties"]
     assert list(traces["pick"].x) == [view.pick.loss]
     front = [(r.loss, r.metric) for r in view.front]
-    assert sorted(zip(traces["Pareto front"].x, traces["Pareto front"].y)) == sorted(front)
+    assert sorted(zip(traces["Pareto front"].x, traces["Pareto front"].y,
+                      strict=False)) == sorted(front)
 
 
 def test_page_is_self_contained_and_states_the_rule_and_the_state(tmp_path):
     page = render(make_view(tmp_path))
     assert "<script src=" not in page  # plotly.js inlined: opens with no network
     assert "Plotly.newPlot" in page
-    assert "pick rule best_metric" in page and "selection part (50%) of the &#x27;dev&#x27; split" in page
+    assert ("pick rule best_metric" in page
+            and "selection part (50%) of the &#x27;dev&#x27; split" in page)
     # the budget is reached but no report-row scores were written: still incomplete
     assert "incomplete: 6 search trials done (budget 5)" in page
     assert "bomerge study resume page" in page
@@ -105,7 +108,8 @@ def test_a_real_browser_draws_the_plots(tmp_path):
     assert _points(dom, "objective-plane") == [(6, 0), (0, 0), (0, 6), (1, 0)]
     # hypervolume and best metric: one marker per completed trial with an index
     assert _points(dom, "progress") == [(10, 0), (10, 0)]
-    assert len(re.findall(r'class="point"', dom[dom.index('id="coefficients"'):])) >= len(view.front)
+    assert (len(re.findall(r'class="point"', dom[dom.index('id="coefficients"'):]))
+            >= len(view.front))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report.png"
     subprocess.run([browser, *BROWSER_FLAGS, *profile, "--window-size=1200,2400",

@@ -58,7 +58,8 @@ def test_an_outer_section_needs_a_train_section_and_known_hyperparameters(glue_r
         parse_config(raw, "c.yaml", Path("."))
     raw = tiny_study_dict(glue_root, tmp_path)
     raw["outer"] = {"space": {"momentum": {"low": 0.1, "high": 0.9}}}
-    with pytest.raises(BomergeError, match="c.yaml: key 'outer.space'.*unknown hyperparameter 'momentum'"):
+    with pytest.raises(BomergeError,
+                       match="c.yaml: key 'outer.space'.*unknown hyperparameter 'momentum'"):
         parse_config(raw, "c.yaml", Path("."))
 
 
@@ -107,7 +108,8 @@ def test_an_interrupted_bilevel_study_resumes_where_it_stopped_without_retrainin
     # (Ax keeps 9 decimals of a reloaded trial's scores.)
     assert [r.coefficients for r in resumed.records] == [r.coefficients for r in outcome.records]
     scores = [value for r in resumed.records for value in (r.metric, r.loss)]
-    assert scores == pytest.approx([v for r in outcome.records for v in (r.metric, r.loss)], abs=1e-8)
+    assert scores == pytest.approx([v for r in outcome.records for v in (r.metric, r.loss)],
+                                   abs=1e-8)
     result = store.read_result()
     assert result["pick"]["outer_trial"] == outcome.pick.index
     assert result["pick"]["inner_pick_rule"] == "best_metric"

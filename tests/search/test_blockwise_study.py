@@ -39,7 +39,8 @@ def test_a_block_study_searches_one_simplex_per_group_and_resumes(glue_root, tin
     # the model-level recipes are points of the block space: the same weights in every group
     uniform = arms["uniform"]["coefficients"]
     assert all(np.allclose(w, [1 / 3] * 3, atol=1e-5) for w in uniform.values())
-    assert all(np.allclose(w, [1, 0, 0], atol=1e-5) for w in arms["candidate_0"]["coefficients"].values())
+    assert all(np.allclose(w, [1, 0, 0], atol=1e-5)
+               for w in arms["candidate_0"]["coefficients"].values())
     searched = [e for e in log if e["node"] not in ("baseline",)]
     assert len(searched) == 3 and searched[-1]["node"] == "qLogNEHVI"
     # a search trial's groups differ (the space is really per group)

@@ -44,4 +44,5 @@ def test_a_client_killed_while_being_created_is_completed_by_the_next_run(runner
     assert index == 0
     reloaded = open_client(runner.config.name, url, 0, design)  # and it was stored
     assert reloaded._maybe_generation_strategy is not None
-    assert set(reloaded._experiment.optimization_config.objective.metric_names) == {"loss", "metric"}
+    assert (set(reloaded._experiment.optimization_config.objective.metric_names)
+            == {"loss", "metric"})

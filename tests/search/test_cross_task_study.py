@@ -36,7 +36,8 @@ def test_a_per_task_study_with_a_floor_records_the_references_and_exports_each_t
     run = bomerge_here(capsys, "study", "run", str(config), "-q")
     assert run.returncode == 0, run.stderr
     study = tmp_path / "studies" / "cross"
-    baselines = {b["label"]: b for b in map(json.loads, (study / "baselines.jsonl").read_text().splitlines())}
+    baselines = {b["label"]: b
+                 for b in map(json.loads, (study / "baselines.jsonl").read_text().splitlines())}
     individual = baselines["individual"]
     assert individual["selection"]["metric"] == pytest.approx(1.0)
     assert individual["report"]["metric"] == pytest.approx(1.0)
@@ -78,7 +79,8 @@ def test_a_per_task_study_with_a_floor_records_the_references_and_exports_each_t
                             "task_arithmetic_grid", "-q", *where)
     assert exported.returncode == 0, exported.stderr
     scored = json.loads(bomerge_here(capsys, "eval", str(grid_out / "sst2"), "--study", "cross",
-                                     "--task", "sst2", "--part", "selection", "--json", *where).stdout)
+                                     "--task", "sst2", "--part", "selection", "--json",
+                                     *where).stdout)
     assert scored["accuracy"] == grid["selection"]["sst2"]
     _assert_one_line_error(bomerge_here(capsys, "eval", str(grid_out / "sst2"), "--study",
                                         "cross", *where), "give --task with one of them")
@@ -104,13 +106,16 @@ def test_floors_become_outcome_constraints_and_bound_the_pick(cross_task_root,
     from bomerge.search.pareto import TrialRecord
 
     record = TrialRecord(index=0, arm="a", node="n", status="COMPLETED", coefficients={},
-                         loss=1.0, metric=0.9, extra={"rte_normalised": 0.85, "sst2_normalised": 0.99})
+                         loss=1.0, metric=0.9,
+                         extra={"rte_normalised": 0.85, "sst2_normalised": 0.99})
     assert not above_floors(record, config.search.floors)
     assert above_floors(record, {"rte": 0.8})
     feasible = TrialRecord(index=1, arm="b", node="n", status="COMPLETED", coefficients={},
-                           loss=1.0, metric=0.8, extra={"rte_normalised": 0.9, "sst2_normalised": 1.0})
+                           loss=1.0, metric=0.8,
+                           extra={"rte_normalised": 0.9, "sst2_normalised": 1.0})
     assert choose([record, feasible], config) is feasible  # best metric among the feasible
-    unbounded = config.model_copy(update={"search": config.search.model_copy(update={"floors": {}})})
+    unbounded = config.model_copy(
+        update={"search": config.search.model_copy(update={"floors": {}})})
     assert choose([record, feasible], unbounded) is record
 
 
@@ -127,11 +132,13 @@ def test_more_per_task_objectives_than_qlognehvi_takes_need_parego(tmp_path):
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"candidates": {"tasks": None}}, "task 'multi' needs candidates.tasks"),
-    ({"search": {"floors": {"sst2": 1.5}}}, "a floor is a fraction of the individual model's score in (0, 1]"),
+    ({"search": {"floors": {"sst2": 1.5}}},
+     "a floor is a fraction of the individual model's score in (0, 1]"),
     ({"search": {"floors": {"cola": 0.5}}}, "search.floors: 'cola' is not a task of this study"),
     ({"candidates": {"tasks": ["sst2", "stsb"]}}, "names 2 tasks for 3 candidates"),
     ({"candidates": {"tasks": ["sst2", "stsb", "stsb"]}}, "task 'stsb' has 2 candidates"),
-    ({"candidates": {"tasks": ["stsb", "sst2", "rte"]}}, "the head has 2 outputs, task 'stsb' needs 1"),
+    ({"candidates": {"tasks": ["stsb", "sst2", "rte"]}},
+     "the head has 2 outputs, task 'stsb' needs 1"),
     ({"candidates": {"base": None}}, "task 'multi' needs candidates.base"),
 ])
 def test_bad_cross_task_settings_stop_before_any_work(cross_task_root, tiny_cross_task_candidates,

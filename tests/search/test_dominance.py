@@ -18,24 +18,28 @@ MAXIMISE = np.array([False, True])  # (loss, metric)
 
 def test_a_point_dominated_by_more_than_its_error_is_caught():
     front = np.array([[0.50, 0.80], [0.30, 0.70]])
-    assert dominated_beyond_error(np.array([0.70, 0.60]), front, np.array([0.1, 0.1]), MAXIMISE) == 0
+    assert dominated_beyond_error(np.array([0.70, 0.60]), front, np.array([0.1, 0.1]),
+                                  MAXIMISE) == 0
 
 
 def test_an_error_that_reaches_the_front_in_one_objective_saves_the_point():
     front = np.array([[0.50, 0.80]])
     # loss 0.70 - 0.25 = 0.45 beats the front's 0.50: not dominated once the error is allowed
-    assert dominated_beyond_error(np.array([0.70, 0.60]), front, np.array([0.25, 0.1]), MAXIMISE) is None
+    assert dominated_beyond_error(np.array([0.70, 0.60]), front, np.array([0.25, 0.1]),
+                                  MAXIMISE) is None
 
 
 def test_equal_to_the_front_after_the_error_is_not_dominated():
     front = np.array([[0.60, 0.70]])
-    assert dominated_beyond_error(np.array([0.70, 0.60]), front, np.array([0.1, 0.1]), MAXIMISE) is None
+    assert dominated_beyond_error(np.array([0.70, 0.60]), front, np.array([0.1, 0.1]),
+                                  MAXIMISE) is None
 
 
 ROWS = (25, 50, 100)
 
 
-def experiment_with(curves: dict[int, dict[int, tuple[float, float]]], finished: set[int]) -> Client:
+def experiment_with(curves: dict[int, dict[int, tuple[float, float]]],
+                    finished: set[int]) -> Client:
     """An Ax experiment whose trial ``i`` has running (loss, metric) ``curves[i][rows]``;
     the trials in ``finished`` are completed at the last progression."""
     client = Client()
@@ -59,7 +63,7 @@ def finished_curves(shift: float = 0.0) -> dict[int, dict[int, tuple[float, floa
     return {
         i: {25: (0.5 + 0.1 * i, 0.8 - 0.05 * i), 50: (0.5 + 0.1 * i + e, 0.8 - 0.05 * i - e),
             100: (0.45 + 0.1 * i + shift, 0.82 - 0.05 * i)}
-        for i, e in zip(range(3), (0.0, 0.01, -0.01))
+        for i, e in zip(range(3), (0.0, 0.01, -0.01), strict=False)
     }
 
 

@@ -24,8 +24,10 @@ from tests.test_cli import bomerge_here
 STOPPING = {"enabled": True, "chunks": 4, "min_progression": 0.25, "percentile": 50}
 
 
-def study(glue_root: Path, candidates: list[Path], studies: Path, name: str, **search) -> StudyRunner:
-    return candidates_study(glue_root, candidates, studies, name, trials=4, initial_trials=4, **search)
+def study(glue_root: Path, candidates: list[Path], studies: Path, name: str,
+          **search) -> StudyRunner:
+    return candidates_study(glue_root, candidates, studies, name, trials=4, initial_trials=4,
+                            **search)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,8 @@ def with_untrained(tiny_candidates: list[Path]) -> list[Path]:
 
 
 @pytest.fixture(scope="module", params=["percentile", "dominance"])
-def stopped_and_full(request, glue_root, with_untrained, tmp_path_factory) -> tuple[StudyRunner, StudyRunner]:
+def stopped_and_full(request, glue_root, with_untrained,
+                     tmp_path_factory) -> tuple[StudyRunner, StudyRunner]:
     """The same study with early stopping (each rule) and without."""
     studies = tmp_path_factory.mktemp(f"early-stopping-{request.param}")
     stopping = study(glue_root, with_untrained, studies, "stopping",
@@ -47,7 +50,9 @@ def stopped_and_full(request, glue_root, with_untrained, tmp_path_factory) -> tu
     return stopping, full
 
 
-def test_a_hopeless_trial_is_stopped_with_its_running_scores_and_never_picked(stopped_and_full, capsys):
+def test_a_hopeless_trial_is_stopped_with_its_running_scores_and_never_picked(
+    stopped_and_full, capsys
+):
     runner, _ = stopped_and_full
     records = load_records(runner.store)
     stopped = [r for r in records if r.status == "EARLY_STOPPED"]
@@ -83,17 +88,21 @@ def test_a_trial_that_is_not_stopped_scores_exactly_as_without_early_stopping(st
         assert (record.loss, record.metric) == (twin.loss, twin.metric)
         compared += 1
     assert compared >= 4
-    assert stopping.store.selection_order_path.read_text() == full.store.selection_order_path.read_text()
+    assert (stopping.store.selection_order_path.read_text()
+            == full.store.selection_order_path.read_text())
 
 
-def test_early_stopping_with_a_strategy_that_cannot_use_it_is_refused(glue_root, tiny_candidates, tmp_path):
+def test_early_stopping_with_a_strategy_that_cannot_use_it_is_refused(
+    glue_root, tiny_candidates, tmp_path
+):
     class Blind(GaussianProcess):
         name: ClassVar[str] = "blind"
         supports_early_stopping: ClassVar[bool] = False
 
     STRATEGIES["blind"] = Blind
     try:
-        data = tiny_study_dict(glue_root, tmp_path, name="b", strategy="blind", early_stopping=STOPPING)
+        data = tiny_study_dict(glue_root, tmp_path, name="b", strategy="blind",
+                               early_stopping=STOPPING)
         del data["train"]
         data["candidates"] = {"paths": [str(p) for p in tiny_candidates]}
         with pytest.raises(BomergeError, match="search.strategy 'blind' cannot use partial scores"):

@@ -20,8 +20,8 @@ METHODS = ["task_arithmetic", "ties", "wudi", "tsv"]
 
 def choice_config(cross_task_root, tiny_cross_task_candidates, tmp_path, trials: int = 3) -> dict:
     paths, base = tiny_cross_task_candidates
-    raw = cross_task_dict(cross_task_root, tmp_path / "studies", paths, base, "choice", trials=trials,
-                          objectives="average")
+    raw = cross_task_dict(cross_task_root, tmp_path / "studies", paths, base, "choice",
+                          trials=trials, objectives="average")
     raw["search"]["initial_trials"] = 3
     raw["merge"] |= {"method": METHODS,
                      "options": {"task_arithmetic": {"per_candidate": True}, "wudi": {"steps": 20}}}

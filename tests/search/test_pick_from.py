@@ -52,16 +52,19 @@ def test_a_baseline_recorded_after_the_study_becomes_its_pick_and_exports_as_sco
     assert table.stdout.splitlines()[0].startswith("The study recommends the recipe 'uniform'")
     assert "Pick: baseline 'uniform' (weights)" in table.stdout
     listing = json.loads(bomerge_here(capsys, "study", "pareto", "weak", "--json", *where).stdout)
-    assert (listing["pick"], listing["pick_arm"], listing["pick_method"]) == (None, "uniform", "weights")
+    assert ((listing["pick"], listing["pick_arm"], listing["pick_method"])
+            == (None, "uniform", "weights"))
 
     # a resume re-picks among the same merges and keeps the recipe
     assert bomerge_here(capsys, "study", "resume", "weak", "-q", *where).returncode == 0
     assert json.loads((study / "result.json").read_text())["scores"]["pick"]["arm"] == "uniform"
 
     out = tmp_path / "merged"
-    assert bomerge_here(capsys, "study", "export", "weak", str(out), "--pick", "-q", *where).returncode == 0
+    assert bomerge_here(capsys, "study", "export", "weak", str(out), "--pick", "-q",
+                        *where).returncode == 0
     provenance = json.loads((out / "bomerge_merge.json").read_text())
-    assert (provenance["arm"], provenance["method"], provenance["trial"]) == ("uniform", "weights", None)
+    assert ((provenance["arm"], provenance["method"], provenance["trial"])
+            == ("uniform", "weights", None))
     assert provenance["chosen_by"] != "asked for"
     scored = json.loads(bomerge_here(capsys, "eval", str(out), "--study", "weak", "--part",
                                      "selection", "--json", *where).stdout)

@@ -25,7 +25,9 @@ def postgres_url():
         yield url
 
 
-def test_a_study_runs_and_resumes_on_postgresql(postgres_url, glue_root, tiny_candidates, tmp_path, capsys):
+def test_a_study_runs_and_resumes_on_postgresql(
+    postgres_url, glue_root, tiny_candidates, tmp_path, capsys
+):
     import sqlalchemy
 
     studies = tmp_path / "studies"
@@ -47,7 +49,8 @@ def test_a_study_runs_and_resumes_on_postgresql(postgres_url, glue_root, tiny_ca
     assert indices == list(range(8))  # 3 candidates + uniform, 2 searched, 2 more on resume
     assert all(t["status"] == "COMPLETED" for t in listing["trials"])
     assert not list(Path(studies / "shared").glob("*.sqlite"))
-    assert json.loads((studies / "shared" / "study.json").read_text())["storage_url"] == postgres_url
+    assert (json.loads((studies / "shared" / "study.json").read_text())["storage_url"]
+            == postgres_url)
 
     engine = sqlalchemy.create_engine(postgres_url)
     with engine.connect() as connection:  # the trials really live in the server

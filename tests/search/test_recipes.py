@@ -62,10 +62,14 @@ def test_a_study_merges_every_recipes_snapshots_and_trains_each_once(glue_root, 
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"candidates": {"recipes": ["fast", "nope"]}}, r"unknown recipe 'nope' \(the config's recipes: fast, slow\)"),
-    ({"recipes": {**RECIPES, "fast": {"learning_rat": 1e-3}}}, r"recipes\.fast\.learning_rat: unknown key"),
-    ({"recipes": {**RECIPES, "slow": {"epochs": 0}}}, r"recipes\.slow\.epochs: Input should be greater than 0"),
-    ({"candidates": {"recipes": []}}, r"recipes: fast, slow defined but candidates\.recipes lists none"),
+    ({"candidates": {"recipes": ["fast", "nope"]}},
+     r"unknown recipe 'nope' \(the config's recipes: fast, slow\)"),
+    ({"recipes": {**RECIPES, "fast": {"learning_rat": 1e-3}}},
+     r"recipes\.fast\.learning_rat: unknown key"),
+    ({"recipes": {**RECIPES, "slow": {"epochs": 0}}},
+     r"recipes\.slow\.epochs: Input should be greater than 0"),
+    ({"candidates": {"recipes": []}},
+     r"recipes: fast, slow defined but candidates\.recipes lists none"),
     ({"train": None}, r"candidates\.recipes: recipes are variants of the train: section"),
     ({"candidates": {"recipes": ["fast", "fast"]}}, r"lists a recipe twice"),
 ])

@@ -21,7 +21,7 @@ def test_random_points_decode_to_the_simplex(encoding):
         raw = rng.random(len(names))
         if encoding == "constrained":
             raw = raw / max(1.0, raw.sum())
-        w = space.decode(dict(zip(names, raw)))["w"]
+        w = space.decode(dict(zip(names, raw, strict=False)))["w"]
         assert w.shape == (5,) and np.all(w >= 0) and w.sum() == pytest.approx(1.0)
 
 

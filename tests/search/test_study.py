@@ -46,14 +46,17 @@ def sabotage(runner: StudyRunner, plan: dict[int, str]) -> list[int]:
     return calls
 
 
-def test_nan_and_raising_trials_are_failed_in_ax_and_the_study_goes_on(glue_root, tiny_candidates, tmp_path):
+def test_nan_and_raising_trials_are_failed_in_ax_and_the_study_goes_on(
+    glue_root, tiny_candidates, tmp_path
+):
     runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=5, initial_trials=2,
                         baselines=False)
     sabotage(runner, {1: "nan", 2: "oom"})
     outcome = runner.run()
     records = {r.index: r for r in load_records(runner.store)}
     assert len(records) == 5
-    assert [records[i].status for i in range(5)] == ["COMPLETED", "FAILED", "FAILED", "COMPLETED", "COMPLETED"]
+    assert [records[i].status for i in range(5)] == ["COMPLETED", "FAILED", "FAILED",
+                                                     "COMPLETED", "COMPLETED"]
     experiment = runner.client._experiment
     assert "non-finite loss nan" in experiment.trials[1].status_reason
     assert "OutOfMemoryError" in experiment.trials[2].status_reason
@@ -63,7 +66,9 @@ def test_nan_and_raising_trials_are_failed_in_ax_and_the_study_goes_on(glue_root
     assert outcome.pick.index in (0, 3, 4)  # never a failed trial
 
 
-def test_a_study_whose_trials_keep_failing_stops_after_the_limit(glue_root, tiny_candidates, tmp_path):
+def test_a_study_whose_trials_keep_failing_stops_after_the_limit(
+    glue_root, tiny_candidates, tmp_path
+):
     runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=10, initial_trials=2,
                         baselines=False, max_consecutive_failures=3)
     calls = sabotage(runner, {n: "nan" for n in range(1, 100)})
@@ -97,7 +102,9 @@ def test_a_trial_left_running_by_a_crash_is_rerun_once(glue_root, tiny_candidate
     assert json.loads(runner.store.result_path.read_text())["trials"] == 2
 
 
-def test_user_points_are_evaluated_as_labelled_arms_before_the_search(glue_root, tiny_candidates, tmp_path):
+def test_user_points_are_evaluated_as_labelled_arms_before_the_search(
+    glue_root, tiny_candidates, tmp_path
+):
     runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=1, initial_trials=1,
                         baselines=False, points=[{"w": [2.0, 3.0, 5.0]}])
     runner.run()
@@ -123,7 +130,9 @@ def test_a_bfloat16_pool_study_stores_its_candidates_in_bfloat16_and_merges_in_f
     assert all(r.loss is not None and math.isfinite(r.loss) for r in records)
 
 
-def test_a_completed_trial_whose_scores_were_not_saved_is_rerun(glue_root, tiny_candidates, tmp_path):
+def test_a_completed_trial_whose_scores_were_not_saved_is_rerun(
+    glue_root, tiny_candidates, tmp_path
+):
     """Ax's own ``complete_trial`` saves a trial's status and its data in separate
     transactions; a store it left with a COMPLETED trial without scores (a kill between them)
     has that trial evaluated again by the next run."""
@@ -159,7 +168,9 @@ def test_a_pick_that_is_a_baseline_arm_reports_the_baselines_recorded_report_sco
     assert pick["report"] == recorded["report"]
 
 
-def test_overlapped_search_completes_the_budget_with_identical_scores(glue_root, tiny_candidates, tmp_path):
+def test_overlapped_search_completes_the_budget_with_identical_scores(
+    glue_root, tiny_candidates, tmp_path
+):
     """search.overlap generates the next trial while the current one is evaluated in a
     worker thread; a point scores exactly what it scores when evaluated on its own."""
     runner = runner_for(glue_root, tiny_candidates, tmp_path / "a", trials=5, initial_trials=2,
@@ -176,7 +187,8 @@ def test_overlapped_search_completes_the_budget_with_identical_scores(glue_root,
     alone.open()
     for index, trial in runner.client._experiment.trials.items():
         outcome = alone._evaluate(dict(trial.arm.parameters))
-        assert (outcome.result.loss, outcome.result.metric) == (log[index]["loss"], log[index]["metric"])
+        assert ((outcome.result.loss, outcome.result.metric)
+                == (log[index]["loss"], log[index]["metric"]))
 
 
 @pytest.mark.parametrize("batch_size", [4, "auto"])
@@ -214,9 +226,11 @@ def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
     outcome = runner.run()
     store, config = runner.store, runner.config
     result = store.read_result()
-    assert (result["pick_by"], result["picked_on"], result["model_pick_note"]) == ("model", "model", None)
+    assert ((result["pick_by"], result["picked_on"], result["model_pick_note"])
+            == ("model", "model", None))
     picks = result["picks"]
-    assert result["scores"]["pick"] == picks["model"] and outcome.pick.index == picks["model"]["trial"]
+    assert (result["scores"]["pick"] == picks["model"]
+            and outcome.pick.index == picks["model"]["trial"])
     assert picks["observed"]["trial"] == choose(load_records(store), config).index
     assert {"loss", "metric"} <= set(picks["model"]["predicted"])
     assert StudyView.load(store).pick.index == picks["model"]["trial"]
@@ -228,7 +242,8 @@ def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
         assert task.summarize(rows).metric == entry["report"]["metric"]  # the same numbers
 
     claims = result["claims"]
-    assert (claims["resamples"], claims["level"], claims["rows"]) == (2000, 0.95, result["report_rows"])
+    assert ((claims["resamples"], claims["level"], claims["rows"])
+            == (2000, 0.95, result["report_rows"]))
     baselines = set(result["scores"]) - {"pick"}
     assert {"best_single", "last_candidate", "uniform"} <= baselines <= set(claims["against"])
     for claim in claims["against"].values():

@@ -111,7 +111,8 @@ def test_a_one_head_task_splits_all_its_rows_deterministically():
     assert (selection, report) == task.split_selection_report(data, 0.3)
     # rows keep their file order inside each part
     positions = {ex.text_a: i for i, ex in enumerate(data)}
-    assert [positions[ex.text_a] for ex in selection] == sorted(positions[ex.text_a] for ex in selection)
+    assert ([positions[ex.text_a] for ex in selection]
+            == sorted(positions[ex.text_a] for ex in selection))
     # a different task (prefix) picks different rows from the same positions
     other, _ = GLUE_TASKS["cola"].split_selection_report(data, 0.3)
     assert {ex.text_a for ex in other} != {ex.text_a for ex in selection}
@@ -134,7 +135,8 @@ def test_cap_rows_keeps_the_first_rows_of_each_head():
 # ---- batches --------------------------------------------------------------------------
 
 def test_batch_to_moves_tensors_but_keeps_order_on_the_host():
-    batch = Batch(input_ids=torch.tensor([[2, 5, 3]]), token_type_ids=torch.zeros(1, 3, dtype=torch.long),
+    batch = Batch(input_ids=torch.tensor([[2, 5, 3]]),
+                  token_type_ids=torch.zeros(1, 3, dtype=torch.long),
                   attention_mask=torch.ones(1, 3, dtype=torch.long), labels=torch.tensor([1]),
                   order=torch.tensor([4]), group="sst2")
     moved = batch.to("cpu")
@@ -151,14 +153,16 @@ def test_pair_batches_move_their_second_sentence_too():
     from bomerge.tasks.cs224n.batches import PairBatch
 
     ids = torch.tensor([[2, 7, 3]])
-    batch = PairBatch(input_ids=ids, token_type_ids=torch.zeros_like(ids), attention_mask=torch.ones_like(ids),
+    batch = PairBatch(input_ids=ids, token_type_ids=torch.zeros_like(ids),
+                      attention_mask=torch.ones_like(ids),
                       labels=torch.tensor([1.0]), order=torch.tensor([0]), group="quora",
                       input_ids_b=ids.clone(), token_type_ids_b=torch.zeros_like(ids),
                       attention_mask_b=torch.ones_like(ids))
     moved = batch.to("cpu")
     assert isinstance(moved, PairBatch) and moved.group == "quora"
     assert torch.equal(moved.input_ids_b, ids) and moved.order is batch.order
-    single = PairBatch(input_ids=ids, token_type_ids=torch.zeros_like(ids), attention_mask=torch.ones_like(ids),
+    single = PairBatch(input_ids=ids, token_type_ids=torch.zeros_like(ids),
+                       attention_mask=torch.ones_like(ids),
                        labels=torch.tensor([3]), order=torch.tensor([0]), group="sst")
     assert single.to("cpu").input_ids_b is None
     assert "input_ids_b" not in single.model_inputs() and single.model_inputs()["task"] == "sst"

@@ -151,7 +151,8 @@ def test_an_unknown_label_names_the_file_and_line(sentiment):
     with pytest.raises(BomergeError) as raised:
         get_task(config.task).load_split(config.task.data, "train")
     message = str(raised.value)
-    assert message.startswith(f"{sentiment / 'train.csv'}, line 4: label 'x' is not one of the labels")
+    assert message.startswith(f"{sentiment / 'train.csv'}, line 4: "
+                              "label 'x' is not one of the labels")
     assert "negative" in message and "\n" not in message
 
 
@@ -177,9 +178,11 @@ def test_an_empty_split_is_refused(sentiment):
 def test_a_missing_file_and_an_unknown_split_are_named(sentiment):
     config = study(sentiment, classification_data(dev="elsewhere/dev.csv"))
     task = get_task(config.task)
-    with pytest.raises(BomergeError, match=r"task 'csv': data file not found: .*elsewhere/dev\.csv"):
+    with pytest.raises(BomergeError,
+                       match=r"task 'csv': data file not found: .*elsewhere/dev\.csv"):
         task.load_split(config.task.data, "dev")
-    with pytest.raises(BomergeError, match=r"task 'csv': unknown split 'test' \(use train or dev\)"):
+    with pytest.raises(BomergeError,
+                       match=r"task 'csv': unknown split 'test' \(use train or dev\)"):
         task.load_split(config.task.data, "test")
 
 
@@ -189,8 +192,8 @@ def test_a_missing_file_and_an_unknown_split_are_named(sentiment):
     ({"train": None}, r"study\.yaml: task 'csv' needs task\.data\.train \(it reads train, dev, "),
     ({"label_column": None}, r"study\.yaml: task 'csv' needs task\.data\.label_column"),
     ({"metric": None}, r"study\.yaml: task 'csv' needs task\.data\.metric"),
-    ({"metric": "auc"}, r"study\.yaml: task\.data\.metric: unknown metric 'auc' \(use accuracy, f1, "
-                        r"mcc, matthews, pearson, spearman\)"),
+    ({"metric": "auc"}, r"study\.yaml: task\.data\.metric: unknown metric 'auc' "
+                        r"\(use accuracy, f1, mcc, matthews, pearson, spearman\)"),
     ({"metric": "pearson"}, r"study\.yaml: task\.data\.metric 'pearson' does not score "
                             r"classification labels"),
     ({"labels": "regression"}, r"study\.yaml: task\.data\.metric 'accuracy' does not score "
@@ -212,7 +215,8 @@ def test_more_than_two_text_columns_are_refused_by_the_structure(sentiment):
 
 
 def test_a_glue_key_is_refused_for_csv_and_a_csv_key_for_a_glue_task(sentiment):
-    with pytest.raises(BomergeError, match=r"^study\.yaml: task\.data\.root is not read by task 'csv'"):
+    with pytest.raises(BomergeError,
+                       match=r"^study\.yaml: task\.data\.root is not read by task 'csv'"):
         study(sentiment, classification_data(root="data"))
     with pytest.raises(BomergeError, match=r"^study\.yaml: task\.data\.train is not read by task "
                                            r"'sst2' \(it reads root, hub\)"):
@@ -270,8 +274,10 @@ def test_a_tiny_regression_model_evaluates_on_csv_rows(tmp_path):
 
 def test_check_head_wants_as_many_outputs_as_labels(sentiment, tmp_path):
     two = get_task(study(sentiment, classification_data()).task)
-    three = get_task(study(sentiment, classification_data(labels=["a", "b", "c"], metric="mcc")).task)
-    model = two.new_tiny_model(train_wordpiece(["a b c"], 60), TinyModelConfig(hidden_size=16), 0, None)
+    three = get_task(study(sentiment,
+                           classification_data(labels=["a", "b", "c"], metric="mcc")).task)
+    model = two.new_tiny_model(train_wordpiece(["a b c"], 60), TinyModelConfig(hidden_size=16),
+                               0, None)
     model.save_pretrained(tmp_path / "model")
     two.check_head(tmp_path / "model")
     with pytest.raises(BomergeError, match=r"the head has 2 outputs, task 'csv' needs 3"):

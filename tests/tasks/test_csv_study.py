@@ -57,7 +57,8 @@ def test_a_csv_study_runs_reports_exports_and_evaluates(tmp_path: Path, capsys):
     assert suite.returncode == 0, suite.stderr
     assert "greedy_soup" in suite.stdout and "fisher" in suite.stdout and "ties" in suite.stdout
 
-    listing = json.loads(bomerge_here(capsys, "study", "pareto", "reviews", "--json", *where).stdout)
+    listing = json.loads(bomerge_here(capsys, "study", "pareto", "reviews", "--json",
+                                      *where).stdout)
     assert listing["complete"] and {b["arm"] for b in listing["baselines"]} >= {"fisher", "ties"}
     pick = listing["pick"]
 

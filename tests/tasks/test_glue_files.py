@@ -22,15 +22,21 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_reads_each_glue_layout(tmp_path: Path):
-    sst = get_task("sst2").read_file(write(tmp_path / "a.tsv", 'sentence\tlabel\nit \'s "fine"\t1\n'))
+    sst = get_task("sst2").read_file(write(tmp_path / "a.tsv",
+                                           'sentence\tlabel\nit \'s "fine"\t1\n'))
     assert sst[0].text_a == 'it \'s "fine"' and sst[0].text_b is None and sst[0].label == 1.0
     cola = get_task("cola").read_file(write(tmp_path / "b.tsv", "src\t0\t*\tBad sentence.\n"))
     assert cola[0].text_a == "Bad sentence." and cola[0].label == 0.0
-    mrpc = get_task("mrpc").read_file(write(tmp_path / "c.tsv", "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA\tB\n"))
+    mrpc = get_task("mrpc").read_file(write(tmp_path / "c.tsv",
+                                            "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+                                            "1\t1\t2\tA\tB\n"))
     assert (mrpc[0].text_a, mrpc[0].text_b, mrpc[0].label) == ("A", "B", 1.0)
-    rte = get_task("rte").read_file(write(tmp_path / "d.tsv", "index\tsentence1\tsentence2\tlabel\n0\tP\tH\tnot_entailment\n"))
+    rte = get_task("rte").read_file(write(tmp_path / "d.tsv",
+                                          "index\tsentence1\tsentence2\tlabel\n"
+                                          "0\tP\tH\tnot_entailment\n"))
     assert rte[0].label == 1.0
-    sts = get_task("stsb").read_file(write(tmp_path / "e.tsv", "sentence1\tsentence2\tscore\nA\tB\t3.25\n"))
+    sts = get_task("stsb").read_file(write(tmp_path / "e.tsv",
+                                           "sentence1\tsentence2\tscore\nA\tB\t3.25\n"))
     assert sts[0].label == 3.25
 
 
@@ -100,7 +106,8 @@ def test_selection_and_report_are_disjoint_deterministic_and_complete(glue_root:
 
 
 @pytest.mark.parametrize("task_folder, official_rows", [("RTE", 2490), ("MRPC", 3668)])
-def test_hub_dev_rule_reproduces_the_shared_dev_rows(shared_glue_root: Path, task_folder, official_rows):
+def test_hub_dev_rule_reproduces_the_shared_dev_rows(shared_glue_root: Path, task_folder,
+                                                     official_rows):
     """The rule applied to hub data gives exactly the rows of the shared dev.tsv files."""
     listed = {int(x) for x in (shared_glue_root / task_folder / "dev_rows.txt").read_text().split()}
     assert glue_dev_rows(task_folder, official_rows) == listed

@@ -85,9 +85,12 @@ def test_scores_are_normalised_by_each_tasks_individual_model(bench):
     assert (bench.store.directory / "references.json").is_file()
     result = bench.evaluate(build_method("weights"), {"w": np.full(3, 1 / 3)})
     for task in CROSS_TASKS:
-        assert result.extra[f"{task}_normalised"] == pytest.approx(result.extra[task] / references[task])
-    assert result.metric == pytest.approx(np.mean([result.extra[f"{t}_normalised"] for t in CROSS_TASKS]))
-    assert result.extra["absolute"] == pytest.approx(np.mean([result.extra[t] for t in CROSS_TASKS]))
+        assert result.extra[f"{task}_normalised"] == pytest.approx(
+            result.extra[task] / references[task])
+    assert result.metric == pytest.approx(
+        np.mean([result.extra[f"{t}_normalised"] for t in CROSS_TASKS]))
+    assert result.extra["absolute"] == pytest.approx(
+        np.mean([result.extra[t] for t in CROSS_TASKS]))
     assert result.loss == pytest.approx(np.mean([result.extra[f"{t}_loss"] for t in CROSS_TASKS]))
 
 

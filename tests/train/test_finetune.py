@@ -49,9 +49,12 @@ def test_runs_with_one_init_seed_share_their_start_point(tiny_task, tiny_train, 
     shared = [tiny_train.model_copy(update={"seed": seed, "init_seed": 7}) for seed in (1, 2)]
     for n, train in enumerate(shared):
         finetune(tiny_task, train, tmp_path / f"s{n}", show_progress=False)
-    finetune(tiny_task, tiny_train.model_copy(update={"seed": 1}), tmp_path / "own", show_progress=False)
-    base = [load_file(str(tmp_path / name / "base" / "model.safetensors")) for name in ("s0", "s1", "own")]
+    finetune(tiny_task, tiny_train.model_copy(update={"seed": 1}), tmp_path / "own",
+             show_progress=False)
+    base = [load_file(str(tmp_path / name / "base" / "model.safetensors"))
+            for name in ("s0", "s1", "own")]
     assert all(torch.equal(base[0][n], base[1][n]) for n in base[0])
     assert not all(torch.equal(base[0][n], base[2][n]) for n in base[0])
-    ends = [load_file(str(tmp_path / name / "step-000005" / "model.safetensors")) for name in ("s0", "s1")]
+    ends = [load_file(str(tmp_path / name / "step-000005" / "model.safetensors"))
+            for name in ("s0", "s1")]
     assert not all(torch.equal(ends[0][n], ends[1][n]) for n in ends[0])  # trained differently

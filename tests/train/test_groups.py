@@ -72,17 +72,20 @@ def test_a_pcgrad_step_sets_the_encoder_gradient_to_the_surgery_and_heads_to_the
     picked = [next(b for b in batches if b.group == name) for name in ("sst", "quora", "sts")]
     weights = [0.5, 1.0, 1.0]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    total = pcgrad_step(CS224N, model, picked, weights, optimizer, torch.Generator().manual_seed(1), "cpu")
+    total = pcgrad_step(CS224N, model, picked, weights, optimizer,
+                        torch.Generator().manual_seed(1), "cpu")
 
     encoder = [(n, p) for n, p in model.named_parameters() if n.startswith("bert.")]
     task_grads, head_grads, expected_total = [], {}, 0.0
-    for batch, weight in zip(picked, weights):
+    for batch, weight in zip(picked, weights, strict=False):
         _, loss = batch_objective(CS224N, model, batch, "cpu", None)
         expected_total += weight * float(loss.detach())
-        grads = torch.autograd.grad(loss, [p for _, p in model.named_parameters()], allow_unused=True)
-        named = dict(zip([n for n, _ in model.named_parameters()], grads))
-        task_grads.append(torch.cat([(named[n] if named[n] is not None else torch.zeros_like(p)).reshape(-1)
-                                     for n, p in encoder]))
+        grads = torch.autograd.grad(loss, [p for _, p in model.named_parameters()],
+                                    allow_unused=True)
+        named = dict(zip([n for n, _ in model.named_parameters()], grads, strict=False))
+        task_grads.append(torch.cat([
+            (named[n] if named[n] is not None else torch.zeros_like(p)).reshape(-1)
+            for n, p in encoder]))
         for n, g in named.items():
             if not n.startswith("bert.") and g is not None:
                 head_grads[n] = head_grads.get(n, 0) + weight * g
@@ -152,7 +155,8 @@ def test_several_head_training_keys_are_refused_for_a_one_head_task(glue_root, t
                                            r"of task 'sst2' \(its modes: shuffled\)"):
         check_names(config, "c.yaml")
     # finetune refuses it too when called directly, before any work
-    with pytest.raises(BomergeError, match=r"train\.mode 'pcgrad' is not a training mode of task 'sst2'"):
+    with pytest.raises(BomergeError,
+                       match=r"train\.mode 'pcgrad' is not a training mode of task 'sst2'"):
         finetune(config.task, config.train, tmp_path / "run", "cpu", False)
     assert not (tmp_path / "run").exists()
     raw["train"]["mode"] = None

@@ -45,7 +45,8 @@ def write_mrpc_folder(root: Path, n_train: int = 160, n_dev: int = 40) -> Path:
     folder = root / "MRPC"
     folder.mkdir(parents=True, exist_ok=True)
     for split, n, seed in (("train", n_train, 5), ("dev", n_dev, 6)):
-        first, second = synthetic_sentiment_rows(n, seed, 0.0), synthetic_sentiment_rows(n, seed + 1, 0.0)
+        first, second = (synthetic_sentiment_rows(n, seed, 0.0),
+                         synthetic_sentiment_rows(n, seed + 1, 0.0))
         lines = ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"]
         lines += [f"{int(y1 == y2)}\t{i}\t{i + n}\t{s1}\t{s2}"
                   for i, ((s1, y1), (s2, y2)) in enumerate(zip(first, second, strict=True))]
@@ -136,7 +137,8 @@ def test_any_task_starts_from_the_intermediate_encoder(trained, pair_root, tmp_p
     heads = []
     for seed in (1, 2):
         (tmp_path / str(seed)).mkdir()
-        model, _ = start_point(task, main_train(init_seed=seed), [], tmp_path / str(seed), "cpu", end)
+        model, _ = start_point(task, main_train(init_seed=seed), [], tmp_path / str(seed), "cpu",
+                               end)
         state = {n: t.detach() for n, t in model.state_dict().items()}
         shared = [n for n in state if n.startswith("bert.") and "position_ids" not in n]
         assert shared and all(torch.equal(state[n], inter[n]) for n in shared)
@@ -197,7 +199,8 @@ def test_a_csv_task_section_is_an_intermediate_task(pair_root, tmp_path):
 def test_other_intermediate_settings_are_refused_like_any_finished_run(pair_root, tmp_path):
     """The main run's settings hold the intermediate run's, so the finished main run is
     refused first; without it, the intermediate folder is, named as such."""
-    train = main_train(max_train_examples=64, intermediate={"task": "rte", "max_train_examples": 64})
+    train = main_train(max_train_examples=64,
+                       intermediate={"task": "rte", "max_train_examples": 64})
     finetune(main_task(pair_root), train, tmp_path / "run", "cpu", False)
     other = main_train(max_train_examples=64,
                        intermediate={"task": "rte", "max_train_examples": 64, "epochs": 2})
@@ -220,7 +223,8 @@ def test_init_seed_seeds_the_intermediate_run_so_soup_runs_share_it(tiny_task):
     shared = [main_train(seed=seed, init_seed=7) for seed in (1, 2)]
     recorded = [run_settings(tiny_task, t)["train"]["intermediate"]["train"] for t in shared]
     assert recorded[0] == recorded[1] and recorded[0]["seed"] == 7
-    assert run_settings(tiny_task, main_train(seed=3))["train"]["intermediate"]["train"]["seed"] == 3
+    assert (run_settings(tiny_task, main_train(seed=3))["train"]["intermediate"]["train"]["seed"]
+            == 3)
 
 
 BAD = [
@@ -256,7 +260,8 @@ def test_bad_intermediate_tasks_stop_before_any_training(pair_root, tmp_path, ma
     ({"task": {"name": "mrpc", "data": {"metric": "f1"}}},
      r"^train\.intermediate\.task\.data\.metric is not read by task 'mrpc'"),
 ])
-def test_bad_intermediate_data_stops_before_any_training(pair_root, tmp_path, intermediate, message):
+def test_bad_intermediate_data_stops_before_any_training(pair_root, tmp_path, intermediate,
+                                                          message):
     with pytest.raises(BomergeError, match=message):
         finetune(main_task(pair_root), main_train(intermediate=intermediate), tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
@@ -264,7 +269,8 @@ def test_bad_intermediate_data_stops_before_any_training(pair_root, tmp_path, in
 
 def test_the_config_file_resolves_the_intermediate_data_and_checks_its_keys(tmp_path):
     raw = {"name": "s", "task": {"name": "cs224n", "data": {"root": "cs"}},
-           "train": {"model": "tiny", "intermediate": {"task": "mrpc", "data": {"root": "../glue"}}}}
+           "train": {"model": "tiny",
+                     "intermediate": {"task": "mrpc", "data": {"root": "../glue"}}}}
     config = load_config(write_config(tmp_path / "a.yaml", raw))
     assert config.train is not None and config.train.intermediate is not None
     assert config.train.intermediate.data.root == tmp_path / "../glue"

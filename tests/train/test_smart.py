@@ -60,7 +60,8 @@ def pair_model_and_batch(group: str) -> tuple[nn.Module, PairBatch]:
     a, b = torch.randint(5, 60, (4, 9)), torch.randint(5, 60, (4, 7))
     mask_b = torch.ones_like(b)
     mask_b[0, 5:] = 0
-    labels = torch.tensor([1.0, 0.0, 1.0, 0.0]) if group == "quora" else torch.tensor([0.5, 2.0, 4.0, 3.0])
+    labels = (torch.tensor([1.0, 0.0, 1.0, 0.0]) if group == "quora"
+              else torch.tensor([0.5, 2.0, 4.0, 3.0]))
     return model, PairBatch(a, torch.zeros_like(a), torch.ones_like(a), labels, torch.arange(4),
                             group, b, torch.zeros_like(b), mask_b)
 
@@ -105,20 +106,21 @@ def test_a_pcgrad_step_takes_each_heads_gradient_of_its_loss_with_its_smart_term
     smart = Smart(SmartConfig(weight=5.0, epsilon=1e-2), CS224N, model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     torch.manual_seed(1)
-    total = pcgrad_step(CS224N, model, batches, weights, optimizer, torch.Generator().manual_seed(1),
-                        "cpu", smart)
+    total = pcgrad_step(CS224N, model, batches, weights, optimizer,
+                        torch.Generator().manual_seed(1), "cpu", smart)
     actual = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
     torch.manual_seed(1)  # the same draws of δ, head after head
     named = list(model.named_parameters())
     encoder = [(n, p) for n, p in named if n.startswith("bert.")]
     task_grads, head_grads, logged = [], {}, 0.0
-    for batch, weight in zip(batches, weights):
+    for batch, weight in zip(batches, weights, strict=False):
         outputs = CS224N.forward(model, None, batch)
         loss = CS224N.loss(batch, outputs)
         logged += weight * float(loss.detach())
         grads = dict(zip([n for n, _ in named], torch.autograd.grad(
-            smart.objective(batch, outputs, loss), [p for _, p in named], allow_unused=True)))
+            smart.objective(batch, outputs, loss), [p for _, p in named], allow_unused=True),
+            strict=False))
         task_grads.append(torch.cat([(grads[n] if grads[n] is not None else torch.zeros_like(p))
                                      .reshape(-1) for n, p in encoder]))
         for n, g in grads.items():
@@ -132,7 +134,8 @@ def test_a_pcgrad_step_takes_each_heads_gradient_of_its_loss_with_its_smart_term
 
     torch.manual_seed(1)
     pcgrad_step(CS224N, model, batches, weights, optimizer, torch.Generator().manual_seed(1), "cpu")
-    assert not torch.equal(model.sentiment.weight.grad, actual["sentiment.weight"])  # SMART moved it
+    assert not torch.equal(model.sentiment.weight.grad,
+                           actual["sentiment.weight"])  # SMART moved it
 
 
 # ---- 2. the ascent step ascends -------------------------------------------------------
@@ -300,6 +303,8 @@ def test_a_model_without_word_embeddings_is_refused_before_any_step(
 
     monkeypatch.setattr(BertForSequenceClassification, "get_input_embeddings", missing)
     train = tiny_train.model_copy(update={"smart": SmartConfig()})
-    with pytest.raises(BomergeError, match="model BertForSequenceClassification has no word-embeddings"):
+    with pytest.raises(BomergeError,
+                       match="model BertForSequenceClassification has no word-embeddings"):
         finetune(tiny_task, train, tmp_path / "run", show_progress=False)
-    assert not list((tmp_path / "run").glob("step-*")) and not (tmp_path / "run" / "train.json").exists()
+    assert (not list((tmp_path / "run").glob("step-*"))
+            and not (tmp_path / "run" / "train.json").exists())

@@ -95,7 +95,7 @@ class Executor(ABC):
     def free(self) -> bool:
         """Whether a trial submitted now is taken at once."""
 
-    @classmethod
+    @classmethod  # noqa: B027 - an optional hook, no-op by default
     def check_available(cls) -> None:
         """Refuse (BomergeError, one line saying what to install) before any work when this
         executor cannot run here. The preflight calls it; nothing to check by default."""

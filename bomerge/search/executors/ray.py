@@ -145,7 +145,8 @@ class OnRay(Executor):
             except ray.exceptions.RayError as error:
                 self._idle = workers
                 self.__exit__(None, None, None)
-                raise BomergeError(f"a Ray trial worker could not load the study: {error}") from None
+                raise BomergeError(
+                    f"a Ray trial worker could not load the study: {error}") from None
         self._idle = workers
         console.print(f"Ray: {len(workers)} trial workers ({', '.join(places)})", highlight=False)
         return self

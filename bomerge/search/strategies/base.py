@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-from typing import TYPE_CHECKING, ClassVar
 
 from bomerge.errors import BomergeError
 
@@ -102,7 +102,7 @@ class SearchStrategy(ABC):
     def build(self, settings: StrategySettings) -> GenerationStrategy:
         """The Ax generation strategy of a new experiment."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - an optional hook, no-op by default
         """Per-process set-up before the first generation call (default: none); called
         for new and resumed studies alike."""
 

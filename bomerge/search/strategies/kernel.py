@@ -34,7 +34,8 @@ def load_acquisition_kernel() -> None:
     except Exception:  # noqa: BLE001 - no extensions folder: BoTorch falls back to Python
         logei._try_load_fused_kernel()
         return
-    guard = os.open(build.parent / "logei_fused_ext.bomerge-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    guard = os.open(build.parent / "logei_fused_ext.bomerge-lock",
+                    os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(guard, fcntl.LOCK_EX)
         (build / "lock").unlink(missing_ok=True)

@@ -59,7 +59,8 @@ def pair_batches(examples: list[Example], tokenizer: PreTrainedTokenizerBase, ma
         rows = [ex for ex in examples if ex.group == sub.name]
         if not rows:
             continue
-        first = tokenizer([ex.text_a for ex in rows], truncation=True, max_length=max_length)["input_ids"]
+        first = tokenizer([ex.text_a for ex in rows], truncation=True,
+                          max_length=max_length)["input_ids"]
         second = (tokenizer([ex.text_b or "" for ex in rows], truncation=True,
                             max_length=max_length)["input_ids"] if sub.is_pair else None)
         length = [max(len(first[i]), len(second[i]) if second else 0) for i in range(len(rows))]

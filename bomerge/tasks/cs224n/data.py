@@ -97,8 +97,10 @@ def read_subtask_file(path: Path, sub: SubTask) -> list[Example]:
                 label = float(raw)
             except ValueError:
                 raise BomergeError(f"{where}: label {raw!r} is not numeric") from None
-            if sub.kind != "regression" and (label != int(label) or not 0 <= label < sub.num_labels):
-                raise BomergeError(f"{where}: label {raw!r} is not a class in 0..{sub.num_labels - 1}")
+            if sub.kind != "regression" and (label != int(label)
+                                             or not 0 <= label < sub.num_labels):
+                raise BomergeError(f"{where}: label {raw!r} is not a class in "
+                                   f"0..{sub.num_labels - 1}")
             texts = [(row.get(c) or "").strip() for c in sub.text_columns]
             rows.append(Example(texts[0], texts[1] if sub.is_pair else None, label, sub.name))
     return rows

@@ -101,7 +101,8 @@ class CrossTask(Task):
         owners = config.candidates.tasks
         if owners is None:
             raise BomergeError("task 'multi' needs candidates.tasks: the task each candidate "
-                               f"was fine-tuned on, parallel to the candidates ({', '.join(self.groups)})")
+                               "was fine-tuned on, parallel to the candidates "
+                               f"({', '.join(self.groups)})")
         if config.candidates.base is None:
             raise BomergeError("task 'multi' needs candidates.base: the pretrained model every "
                                "candidate was fine-tuned from ('minilm' or a folder)")
@@ -118,7 +119,8 @@ class CrossTask(Task):
     def load_split(self, data: DataConfig, split: str) -> list[Example]:
         rows: list[Example] = []
         for m in self.members:
-            rows += [replace(ex, group=m.task.name) for ex in m.task.load_split(m.config.data, split)]
+            rows += [replace(ex, group=m.task.name)
+                     for ex in m.task.load_split(m.config.data, split)]
         return rows
 
     # ---- batches and outputs --------------------------------------------------------
@@ -130,7 +132,8 @@ class CrossTask(Task):
                 continue
             positions = torch.tensor([i for i, ex in enumerate(rows) if ex.group == group])
             m = self.member(group)
-            for batch in m.task.batches(members, tokenizer, m.config.max_length, batch_size, device):
+            for batch in m.task.batches(members, tokenizer, m.config.max_length, batch_size,
+                                        device):
                 out.append(replace(batch, group=group, order=positions[batch.order]))
         return out
 

@@ -28,7 +28,8 @@ def local_ray():
     ray.shutdown()
 
 
-def study(glue_root: Path, candidates: list[Path], studies: Path, name: str, **extra) -> StudyRunner:
+def study(glue_root: Path, candidates: list[Path], studies: Path, name: str,
+          **extra) -> StudyRunner:
     return candidates_study(glue_root, candidates, studies, name, extra, trials=4, initial_trials=2)
 
 

@@ -16,7 +16,8 @@ from bomerge.search.strategies.gp import GaussianProcess
 def test_the_registry_resolves_gp_and_refuses_an_unknown_name():
     assert isinstance(get_strategy("gp"), GaussianProcess)
     assert "gp" in STRATEGIES
-    with pytest.raises(BomergeError, match=r"^unknown search strategy 'x' \(known: gp, parego, saas, saas_nuts\)$"):
+    with pytest.raises(BomergeError, match=r"^unknown search strategy 'x' "
+                                           r"\(known: gp, parego, saas, saas_nuts\)$"):
         get_strategy("x")
 
 

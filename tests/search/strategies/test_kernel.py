@@ -3,11 +3,11 @@ cannot hang the next study."""
 
 from __future__ import annotations
 
-import pytest
-
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 LOAD = """
 from pathlib import Path
@@ -20,10 +20,12 @@ load_acquisition_kernel()
 
 @pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
 def test_a_build_lock_left_by_sigkill_does_not_hang_the_next_process():
-    first = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, timeout=600)
+    first = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True,
+                           timeout=600)
     assert first.returncode == 0, first.stderr
     lock = Path(first.stdout.strip().splitlines()[0])
     lock.touch()  # what SIGKILL during BoTorch's kernel build/check leaves behind
-    again = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, timeout=300)
+    again = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True,
+                           timeout=300)
     assert again.returncode == 0, again.stderr
     assert not lock.exists()

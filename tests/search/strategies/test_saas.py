@@ -48,7 +48,8 @@ def test_saas_is_gp_with_the_map_saas_ensemble_under_its_own_node_name():
     single = get_strategy("saas").build(StrategySettings(2, 0, 2, 32, multi_objective=False))
     _, bo = single.nodes_by_name.values()
     assert bo.name == "qLogNEI-SAAS"
-    assert bo.generator_specs[0].generator_kwargs["botorch_acqf_class"] is qLogNoisyExpectedImprovement
+    assert (bo.generator_specs[0].generator_kwargs["botorch_acqf_class"]
+            is qLogNoisyExpectedImprovement)
 
 
 @pytest.mark.skipif(HAS_NUTS, reason="botorch[fully_bayesian] is installed here")
@@ -97,7 +98,8 @@ def test_a_stored_saas_client_reloads_from_sqlite_and_goes_on_with_the_saas_node
 
     def score(p: dict) -> dict:
         x = [p[f"x{i}"] for i in range(6)]
-        return {"loss": (x[0] - 0.3) ** 2 + 0.1 * x[1], "metric": 1 - (x[0] - 0.6) ** 2 - 0.1 * x[2]}
+        return {"loss": (x[0] - 0.3) ** 2 + 0.1 * x[1],
+                "metric": 1 - (x[0] - 0.6) ** 2 - 0.1 * x[2]}
 
     client = Client(storage_config=storage, random_seed=0)
     client.configure_experiment(

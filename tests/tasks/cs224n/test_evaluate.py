@@ -40,10 +40,12 @@ def test_scores_equal_a_row_by_row_computation(cs224n_root, tiny_multitask_candi
                     kwargs.update(input_ids_b=b["input_ids"], attention_mask_b=b["attention_mask"])
                 out = model(name, **kwargs)[0]
                 if name == "sst":
-                    losses.append(float(torch.nn.functional.cross_entropy(out[None], torch.tensor([int(ex.label)]))))
+                    losses.append(float(torch.nn.functional.cross_entropy(
+                        out[None], torch.tensor([int(ex.label)]))))
                     outs.append(int(out.argmax()))
                 elif name == "quora":
-                    losses.append(float(torch.nn.functional.binary_cross_entropy_with_logits(out, torch.tensor(ex.label))))
+                    losses.append(float(torch.nn.functional.binary_cross_entropy_with_logits(
+                        out, torch.tensor(ex.label))))
                     outs.append(int(out > 0))
                 else:
                     losses.append(float((out - ex.label) ** 2))
@@ -69,7 +71,8 @@ def test_pair_batches_cover_every_row_once_and_pad_each_batch_to_its_longest(
     for batch in batches:
         assert {rows[i].group for i in batch.order.tolist()} == {batch.group}
         assert batch.labels.dtype == (torch.long if batch.group == "sst" else torch.float32)
-        masks = [batch.attention_mask] + ([batch.attention_mask_b] if batch.input_ids_b is not None else [])
+        masks = [batch.attention_mask] + ([batch.attention_mask_b]
+                                          if batch.input_ids_b is not None else [])
         assert all(int(m.sum(dim=1).max()) == m.shape[1] for m in masks)
 
 

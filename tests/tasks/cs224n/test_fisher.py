@@ -14,7 +14,9 @@ from bomerge.tasks.cs224n import CS224N
 from bomerge.tasks.cs224n.model import MultitaskBert, task_loss
 
 
-def test_empirical_fisher_equals_brute_force_per_example_gradients(cs224n_root, tiny_multitask_candidates):
+def test_empirical_fisher_equals_brute_force_per_example_gradients(
+    cs224n_root, tiny_multitask_candidates
+):
     path = tiny_multitask_candidates[-1]
     model = MultitaskBert.from_pretrained(path).eval()
     rows = CS224N.rows_by_group(CS224N.load_split(DataConfig(root=cs224n_root, hub=False), "train"))
@@ -34,11 +36,12 @@ def test_empirical_fisher_equals_brute_force_per_example_gradients(cs224n_root, 
             loglik = (-((y - out) ** 2).sum() / 2 if batch.group == "sts"
                       else -task_loss(batch.group, out, y, reduction="sum"))
             grads = torch.autograd.grad(loglik, list(params.values()), allow_unused=True)
-            for name, g in zip(params, grads):
+            for name, g in zip(params, grads, strict=False):
                 if g is not None:
                     brute[name] += g.square()
     for name in params:
         expected = brute[name] / len(rows)
-        assert torch.allclose(fisher[name], expected, rtol=1e-3, atol=1e-9 + 1e-4 * float(expected.abs().max())), name
+        assert torch.allclose(fisher[name], expected, rtol=1e-3,
+                              atol=1e-9 + 1e-4 * float(expected.abs().max())), name
     assert float(fisher["sentiment.weight"].abs().sum()) > 0
     assert float(fisher["paraphrase.3.weight"].abs().sum()) > 0

@@ -22,12 +22,15 @@ from bomerge.tasks.cs224n.model import (
 )
 
 
-def test_heads_have_the_cs224n_shapes_and_the_sts_score_is_a_scaled_clamped_cosine(tiny_multitask_candidates):
+def test_heads_have_the_cs224n_shapes_and_the_sts_score_is_a_scaled_clamped_cosine(
+    tiny_multitask_candidates
+):
     model = MultitaskBert.from_pretrained(tiny_multitask_candidates[-1]).eval()
     ids = torch.tensor([[2, 40, 41, 3], [2, 42, 3, 0]])
     mask = (ids != 0).long()
     assert model("sst", ids, mask).shape == (2, 5)
-    assert model("quora", ids, mask, input_ids_b=ids.flip(0), attention_mask_b=mask.flip(0)).shape == (2,)
+    assert model("quora", ids, mask, input_ids_b=ids.flip(0),
+                 attention_mask_b=mask.flip(0)).shape == (2,)
     score = model("sts", ids, mask, input_ids_b=ids.flip(0), attention_mask_b=mask.flip(0))
     u, v = model.embed(ids, mask), model.embed(ids.flip(0), mask.flip(0))
     assert torch.allclose(score, 5 * torch.cosine_similarity(u, v).clamp(0, 1))
@@ -47,7 +50,8 @@ def test_losses_and_predictions_per_head():
     logits = torch.tensor([[0.0, 3.0, 0.0, 0.0, 0.0]])
     assert predictions("sst", logits).tolist() == [1]
     assert predictions("quora", torch.tensor([0.3, -0.2])).tolist() == [1, 0]
-    assert torch.isclose(task_loss("sts", torch.tensor([4.0]), torch.tensor([2.0])), torch.tensor(4.0))
+    assert torch.isclose(task_loss("sts", torch.tensor([4.0]), torch.tensor([2.0])),
+                         torch.tensor(4.0))
     bce = task_loss("quora", torch.tensor([0.0]), torch.tensor([1.0]))
     assert torch.isclose(bce, torch.log(torch.tensor(2.0)))
 
@@ -71,17 +75,19 @@ def test_a_tiny_model_is_seeded_and_saves_as_the_multitask_architecture(tmp_path
     settings = TinyModelConfig(hidden_size=16, num_attention_heads=2, intermediate_size=32)
     one, same = (CS224N.new_tiny_model(tokenizer, settings, 3, None) for _ in range(2))
     assert isinstance(one, MultitaskBert)
-    assert all(torch.equal(p, q) for p, q in zip(one.parameters(), same.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(one.parameters(), same.parameters(), strict=False))
     one.save_pretrained(tmp_path)
     CS224N.check_head(tmp_path)  # its own head passes
     eager = CS224N.skeleton(tmp_path, attention="eager")
     assert eager.config._attn_implementation == "eager"
 
 
-def test_check_head_refuses_a_classifier_and_points_a_glue_task_to_cs224n(tmp_path, tiny_multitask_candidates,
-                                                                         tiny_candidates):
-    with pytest.raises(BomergeError, match=r"config.json: head BertForSequenceClassification is not "
-                                           r"the multitask model task 'cs224n' needs \(MultitaskBert"):
+def test_check_head_refuses_a_classifier_and_points_a_glue_task_to_cs224n(
+    tmp_path, tiny_multitask_candidates, tiny_candidates
+):
+    with pytest.raises(BomergeError, match=r"config.json: head BertForSequenceClassification "
+                                           r"is not the multitask model task 'cs224n' needs "
+                                           r"\(MultitaskBert"):
         CS224N.check_head(tiny_candidates[-1])
     with pytest.raises(BomergeError, match=r"head MultitaskBert is not supported by task 'sst2' .*"
                                            r"MultitaskBert models are merged with task cs224n"):

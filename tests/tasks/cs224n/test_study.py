@@ -34,7 +34,8 @@ def test_a_three_objective_study_records_every_task_and_picks_on_their_front(
     from ax.api.configs import StorageConfig
 
     store.connect()
-    client = Client.load_from_database("multitask", storage_config=StorageConfig(url=store.read_meta().storage_url))
+    client = Client.load_from_database(
+        "multitask", storage_config=StorageConfig(url=store.read_meta().storage_url))
     objectives = client._experiment.optimization_config.objective.metric_names
     assert sorted(objectives) == ["quora", "sst", "sts"]
 
@@ -51,7 +52,8 @@ def test_a_three_objective_study_records_every_task_and_picks_on_their_front(
     assert result["scores"]["pick"]["trial"] in {r.index for r in front}
     assert {"sst", "quora", "sts"} <= set(result["scores"]["pick"]["report"])
 
-    shown = bomerge_here(capsys, "study", "pareto", "multitask", "--studies-dir", str(tmp_path / "studies"))
+    shown = bomerge_here(capsys, "study", "pareto", "multitask", "--studies-dir",
+                         str(tmp_path / "studies"))
     header = next(line for line in shown.stdout.splitlines() if "coefficients" in line)
     assert all(name in header for name in ("sst", "quora", "sts", "metric", "loss"))
 
@@ -66,7 +68,8 @@ def test_a_three_objective_study_records_every_task_and_picks_on_their_front(
     # what the study recorded
     where = ["--studies-dir", str(tmp_path / "studies")]
     for choice, selection in ((["--pick"], result["scores"]["pick"]["selection"]),
-                              (["--baseline", "fisher", "--force"], recorded["fisher"]["selection"])):
+                              (["--baseline", "fisher", "--force"],
+                               recorded["fisher"]["selection"])):
         out = tmp_path / "merged"
         exported = bomerge_here(capsys, "study", "export", "multitask", str(out), *choice, "-q",
                                 *where)
