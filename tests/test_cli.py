@@ -50,7 +50,7 @@ def log_lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
 
 
-@pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
+@pytest.mark.slow  # over 15 s: `pytest -m slow` (docs/testing.md)
 def test_interrupted_study_resumes_with_contiguous_trials_and_botorch_after_sobol(
     glue_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ):

@@ -146,7 +146,7 @@ class Invariants:
         return records
 
 
-@pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
+@pytest.mark.slow  # over 15 s: `pytest -m slow` (docs/testing.md)
 # One method, and the method itself searched (a hierarchical space whose members are
 # prepared when first chosen: kills land in those preparations too).
 @pytest.mark.parametrize("method", ["fisher", ["fisher", "ties", "weights"]],

@@ -194,7 +194,7 @@ class CandidatesConfig(StrictRecord):
 
 class EarlyStoppingConfig(StrictRecord):
     """``search.early_stopping``: score a trial's selection rows in chunks and stop the
-    hopeless early (Ax progressions; see the README's "Cheaper trials")."""
+    hopeless early (Ax progressions; docs/performance.md, "Cheaper trials")."""
 
     enabled: bool = Field(False, description="ask Ax after each chunk whether to stop")
     rule: Literal["percentile", "dominance"] = Field(
@@ -305,7 +305,7 @@ class SearchConfig(StrictRecord):
 
 
 class RayConfig(StrictRecord):
-    """Where and how ``executor: ray`` runs trials (see the README's "Parallel trials")."""
+    """Where and how ``executor: ray`` runs trials (docs/performance.md, "Parallel trials")."""
 
     address: str | None = Field(
         None, description="an existing cluster ('auto', 'ray://head:10001'); default: "

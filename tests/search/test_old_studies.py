@@ -43,7 +43,7 @@ def old_bomerge(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
+@pytest.mark.slow  # over 15 s: `pytest -m slow` (docs/testing.md)
 def test_a_study_written_by_the_previous_format_opens_resumes_reports_and_exports(
     glue_root: Path, tiny_candidates: list[Path], tmp_path: Path, capsys, monkeypatch
 ):

@@ -81,7 +81,7 @@ def test_reading_a_finished_study_writes_nothing(finished: Path, tmp_path: Path,
         assert hashes(studies) == before, command
 
 
-@pytest.mark.slow  # a study runs beside the readers: `pytest -m slow` (README, Tests)
+@pytest.mark.slow  # a study runs beside the readers: `pytest -m slow` (docs/testing.md)
 def test_reading_a_running_study_writes_nothing_and_does_not_wait_for_it(
         finished: Path, tmp_path: Path, capsys):
     studies = copy_of(finished, tmp_path / "studies")
@@ -114,7 +114,7 @@ def test_reading_a_running_study_writes_nothing_and_does_not_wait_for_it(
         writer.communicate(timeout=120)
 
 
-@pytest.mark.slow  # a real interrupt of a real resume: `pytest -m slow` (README, Tests)
+@pytest.mark.slow  # a real interrupt of a real resume: `pytest -m slow` (docs/testing.md)
 def test_an_interrupted_resume_budget_is_finished_by_a_plain_resume(
         finished: Path, tmp_path: Path, capsys):
     studies = copy_of(finished, tmp_path / "studies")
@@ -179,7 +179,7 @@ DAMAGE = [(name, damage) for name in ("study.json", "config.yaml", "ax.sqlite", 
 @pytest.mark.parametrize(("name", "damage"), DAMAGE,
                          ids=[f"{n}-{d.__name__}" for n, d in DAMAGE])
 def test_a_damaged_file_is_named_in_one_line_by_every_command_which_writes_nothing(
-        finished: Path, tmp_path: Path, capsys, name, damage):
+        finished: Path, tmp_path: Path, capsys, pytestconfig, name, damage):
     studies = copy_of(finished, tmp_path / "studies")
     target = studies / "s" / (pick_predictions(studies / "s") if name == "predictions" else name)
     damage(target)
@@ -191,8 +191,9 @@ def test_a_damaged_file_is_named_in_one_line_by_every_command_which_writes_nothi
         refused = bomerge_here(capsys, *command, *where)
         _assert_one_line_error(refused, target.name)
     shown = refused.stderr.strip().replace(str(studies / "s") + "/", "")
-    with capsys.disabled():  # the README's table (pytest -s)
-        print(f"| `{target.name}` | {damage.__name__} | `{shown}` |")
+    if pytestconfig.getoption("capture") == "no":  # docs/studies.md's table (pytest -s)
+        with capsys.disabled():
+            print(f"| `{target.name}` | {damage.__name__} | `{shown}` |")
     checked = bomerge_here(capsys, "study", "check", "s", *where)
     assert checked.returncode == 2 and target.name in checked.stdout + checked.stderr
     listing = bomerge_here(capsys, "study", "list", *where)

@@ -57,7 +57,7 @@ def test_an_unreachable_ray_cluster_is_a_clear_error(glue_root, tiny_candidates,
             pass
 
 
-@pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
+@pytest.mark.slow  # over 15 s: `pytest -m slow` (docs/testing.md)
 def test_a_study_on_ray_completes_the_same_trials_as_the_local_executor_with_the_same_scores(
         glue_root, tiny_candidates, tmp_path, local_ray):
     local = study(glue_root, tiny_candidates, tmp_path, "local")

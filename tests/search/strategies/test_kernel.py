@@ -18,7 +18,7 @@ load_acquisition_kernel()
 """
 
 
-@pytest.mark.slow  # over 15 s: `pytest -m slow` (README, Tests)
+@pytest.mark.slow  # over 15 s: `pytest -m slow` (docs/testing.md)
 def test_a_build_lock_left_by_sigkill_does_not_hang_the_next_process():
     first = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True,
                            timeout=600)
