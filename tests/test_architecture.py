@@ -4,6 +4,7 @@ modules, and task names confined to their task's package."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,13 @@ def test_task_names_appear_only_in_their_own_package():
         if "cs224n" in line.lower() or "multitask" in line.lower()
     ]
     assert mentions == []
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared test code lives in tests/helpers.py and tests/conftest.py; a test module is
+    the specification of its own module and is never imported by another."""
+    tests = Path(__file__).resolve().parent
+    offenders = [str(path.relative_to(tests)) for path in tests.rglob("test_*.py")
+                 if re.search(r"^\s*(from|import) tests(\.\w+)*\.test_\w+", path.read_text(),
+                              re.MULTILINE)]
+    assert offenders == []

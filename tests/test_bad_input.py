@@ -21,7 +21,7 @@ from bomerge.config import parse_config
 from bomerge.search.runner import StudyRunner
 from bomerge.search.store import FORMAT_VERSION, StudyStore
 from tests.conftest import tiny_study_dict, write_config, write_sst2_folder
-from tests.test_cli import _assert_one_line_error, bomerge_here
+from tests.helpers import assert_one_line_error, bomerge_here
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ def test_bad_input_is_one_line_before_any_work_and_changes_nothing(
     before = snapshot(kept_study)
     args = build(tmp_path, kept_study, glue_root, tiny_candidates)
     result = bomerge_here(capsys, *args)
-    _assert_one_line_error(result, *fragments)
+    assert_one_line_error(result, *fragments)
     assert result.returncode == 2
     assert snapshot(kept_study) == before
     assert not (kept_study / "bad").exists()  # no study was created
@@ -225,7 +225,7 @@ def test_changed_candidates_refuse_a_resume_unless_allowed(
     save_file(widen, str(folders[1] / "model.safetensors"))
     before = snapshot(studies)
     refused = bomerge_here(capsys, "study", "resume", "bad", "--studies-dir", str(studies))
-    _assert_one_line_error(refused, f"candidate {folders[1].resolve()} changed",
+    assert_one_line_error(refused, f"candidate {folders[1].resolve()} changed",
                            recorded[:12], "--allow-changed-candidates")
     assert snapshot(studies) == before
 

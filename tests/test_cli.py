@@ -4,11 +4,9 @@ and the one-line errors for bad input."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,35 +17,14 @@ from bomerge.config import TinyModelConfig
 from bomerge.models import train_wordpiece
 from bomerge.tasks import get_task
 from tests.conftest import tiny_study_dict, write_config
-
-CLI = [sys.executable, "-m", "bomerge"]
-
-
-def bomerge(*args: str, env: dict | None = None,
-            timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
-
-
-def bomerge_here(capsys: pytest.CaptureFixture, *args: str) -> subprocess.CompletedProcess:
-    """The CLI in this process (no interpreter start-up): for commands that must fail before
-    any work, where a subprocess would only add seconds of imports."""
-    from bomerge.cli import main
-
-    argv, sys.argv = sys.argv, ["bomerge", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else 1
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-
-
-def log_lines(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
+from tests.helpers import (
+    CLI,
+    assert_one_line_error,
+    bomerge,
+    bomerge_here,
+    log_lines,
+    table_pick,
+)
 
 
 @pytest.mark.slow  # over 15 s: `pytest -m slow` (docs/testing.md)
@@ -146,28 +123,11 @@ def test_pareto_report_export_and_eval_of_a_finished_study(glue_root: Path, tmp_
 
     assert AutoModelForSequenceClassification.from_pretrained(out).num_labels == 2
 
-    _assert_one_line_error(bomerge_here(capsys, "study", "export", "e", str(out), *where),
+    assert_one_line_error(bomerge_here(capsys, "study", "export", "e", str(out), *where),
                            "holds an earlier export", "--force")
     missing = bomerge_here(capsys, "study", "export", "e", str(tmp_path / "x"), "--trial", "99",
                            *where)
-    _assert_one_line_error(missing, "has no trial 99", "trials 0–")
-
-
-def _assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """The command failed with exit 2 and exactly one line on stderr, ``error: …`` holding
-    every fragment."""
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], result.stderr
-    assert lines[0].startswith("error:")
-
-
-def table_pick(stdout: str) -> int:
-    """The trial index of the row ``study pareto`` marks as the pick."""
-    row = next(line for line in stdout.splitlines() if "★ pick" in line)
-    return int(row.split("│")[1].split()[0])
+    assert_one_line_error(missing, "has no trial 99", "trials 0–")
 
 
 def _explicit_config(tmp_path: Path, glue_root: Path, paths: list[Path]) -> Path:
@@ -181,7 +141,7 @@ def test_unknown_key_is_a_one_line_error(glue_root: Path, tmp_path: Path, capsys
     data = tiny_study_dict(glue_root, tmp_path / "studies")
     data["search"]["trails"] = 3
     result = bomerge_here(capsys, "study", "run", str(write_config(tmp_path / "typo.yaml", data)))
-    _assert_one_line_error(result, "typo.yaml", "unknown key 'search.trails'")
+    assert_one_line_error(result, "typo.yaml", "unknown key 'search.trails'")
     assert not (tmp_path / "studies").exists()
 
 
@@ -189,7 +149,7 @@ def test_missing_checkpoint_folder_is_a_one_line_error(
     glue_root, tiny_candidates, tmp_path, capsys
 ):
     config = _explicit_config(tmp_path, glue_root, [tiny_candidates[0], tmp_path / "gone"])
-    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)),
+    assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)),
                            "checkpoint folder not found", "gone")
     assert not (tmp_path / "studies" / "bad").exists()
 
@@ -201,19 +161,19 @@ def test_mismatched_candidates_name_the_tensors(glue_root, tiny_candidates, tmp_
     model.save_pretrained(other)
     tokenizer.save_pretrained(other)
     config = _explicit_config(tmp_path, glue_root, [tiny_candidates[0], other])
-    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)), "does not match",
+    assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)), "does not match",
                            "bert.embeddings.word_embeddings.weight")
 
 
 def test_unknown_study_is_a_one_line_error(tmp_path, capsys):
-    _assert_one_line_error(bomerge_here(capsys, "study", "resume", "nope",
+    assert_one_line_error(bomerge_here(capsys, "study", "resume", "nope",
                                         "--studies-dir", str(tmp_path)),
                            "no study named 'nope'")
 
 
 def test_unknown_executor_is_a_one_line_error_before_work(glue_root, tmp_path, capsys):
     config = write_config(tmp_path / "tiny.yaml", tiny_study_dict(glue_root, tmp_path / "studies"))
-    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(config), "--executor", "dask"),
+    assert_one_line_error(bomerge_here(capsys, "study", "run", str(config), "--executor", "dask"),
                            "--executor: unknown executor 'dask' (known: local, ray)")
     assert not (tmp_path / "studies").exists()
 
@@ -285,7 +245,7 @@ def test_method_that_needs_a_base_without_one_is_refused_before_work(
     config = _explicit_config(tmp_path, glue_root, tiny_candidates)
     data = yaml.safe_load(config.read_text())
     data["merge"] = {"method": "ties"}
-    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(write_config(config, data))),
+    assert_one_line_error(bomerge_here(capsys, "study", "run", str(write_config(config, data))),
                            "ties", "base")
     assert not (tmp_path / "studies" / "bad").exists()
 
@@ -296,7 +256,7 @@ def test_statistics_split_without_data_is_refused_before_work(
     config = _explicit_config(tmp_path, glue_root, tiny_candidates)
     data = yaml.safe_load(config.read_text())
     data["merge"] = {"method": "fisher", "statistics": {"split": "test"}}
-    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(write_config(config, data))),
+    assert_one_line_error(bomerge_here(capsys, "study", "run", str(write_config(config, data))),
                            "no data for statistics", "test")
     assert not (tmp_path / "studies" / "bad").exists()
 
@@ -309,7 +269,7 @@ def test_unsupported_head_is_refused_before_work(glue_root, tiny_candidates, tmp
     settings["architectures"] = ["BertForMaskedLM"]
     config_file.write_text(json.dumps(settings))
     config = _explicit_config(tmp_path, glue_root, [tiny_candidates[1], masked])
-    _assert_one_line_error(bomerge_here(capsys, "baseline", str(config)), "BertForMaskedLM",
+    assert_one_line_error(bomerge_here(capsys, "baseline", str(config)), "BertForMaskedLM",
                            "is not supported", "config.json")
     assert not (tmp_path / "studies" / "bad").exists()
 

@@ -26,7 +26,7 @@ from bomerge.search.records import load_records
 from bomerge.search.store import StudyStore
 from bomerge.train.snapshots import MANIFEST
 from tests.conftest import tiny_study_dict, write_config
-from tests.test_cli import _assert_one_line_error, bomerge_here
+from tests.helpers import assert_one_line_error, bomerge_here
 
 KILLS = int(os.environ.get("BOMERGE_CRASH_KILLS", "10"))
 SEED = int(os.environ.get("BOMERGE_CRASH_SEED", "0"))
@@ -184,7 +184,7 @@ def test_sigkill_at_random_moments_loses_nothing(glue_root: Path, tmp_path: Path
                 if not refused_second_writer and running_holder(store.directory) is not None:
                     second = bomerge_here(capsys, "study", "resume", "k", "--studies-dir",
                                           str(studies))
-                    _assert_one_line_error(second, "study 'k' is being run by", f"pid {pid}",
+                    assert_one_line_error(second, "study 'k' is being run by", f"pid {pid}",
                                            "started")
                     refused_second_writer = True
                 time.sleep(0.01)

@@ -12,7 +12,7 @@ import pytest
 from bomerge.config import parse_config
 from bomerge.search.store import STUDIES_DIR_ENV, StudyStore, resolve_studies_dir
 from tests.conftest import tiny_study_dict, write_config
-from tests.test_cli import _assert_one_line_error, bomerge_here
+from tests.helpers import assert_one_line_error, bomerge_here
 
 
 def _config_dict(glue_root: Path, studies_dir: Path | None, name: str = "where") -> dict:
@@ -82,9 +82,9 @@ def test_study_run_and_baseline_resolve_the_folder_by_the_rule(glue_root, places
     # A study already in the resolved folder is refused before any work, naming the folder.
     _fake_study(places[where] / "where", data | {"seed": 1})
     run = bomerge_here(capsys, "study", "run", str(config), *args)
-    _assert_one_line_error(run, "already exists in", str(places[where] / "where"))
+    assert_one_line_error(run, "already exists in", str(places[where] / "where"))
     base = bomerge_here(capsys, "baseline", str(config), *args)
-    _assert_one_line_error(base, f"exists in {places[where] / 'where'} with another config")
+    assert_one_line_error(base, f"exists in {places[where] / 'where'} with another config")
     assert not Path("studies").exists()
 
 

@@ -21,7 +21,7 @@ from bomerge.report.view import StudyView
 from bomerge.search.pareto import TrialRecord, pick
 from bomerge.search.space import SearchSpace
 from tests.conftest import tiny_study_dict
-from tests.report.test_page import BROWSER_FLAGS, _browser
+from tests.helpers import BROWSER_FLAGS, chromium
 
 GROUPS = ("embeddings", "block0", "block1", "head")
 #: Every registered method at its defaults, and the options that change its variables.
@@ -110,7 +110,7 @@ def test_each_coefficient_figure_is_drawn_or_says_there_is_nothing(label, method
 
 
 def test_a_real_browser_draws_points_in_every_coefficient_figure_of_every_case(tmp_path):
-    browser = _browser()
+    browser = chromium()
     body = []
     for n, (_label, method, k) in enumerate(CASES):
         divs = figure_divs(view_of(method, k, tmp_path), prefix=f"case{n}-", plotly_js=n == 0)

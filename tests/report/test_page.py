@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from bomerge.config import parse_config
 from bomerge.report.figures import objective_plane
@@ -18,13 +15,9 @@ from bomerge.report.static import write_plane_png
 from bomerge.report.view import StudyView
 from bomerge.search.pareto import TrialRecord, pick
 from tests.conftest import REPO, tiny_study_dict
+from tests.helpers import BROWSER_FLAGS, chromium
 
 ARTIFACTS = Path(os.environ.get("BOMERGE_TEST_ARTIFACTS", REPO / "test-artifacts"))
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--virtual-time-budget=15000"]
-
-
 def _record(index: int | None, arm: str, node: str, loss: float, metric: float,
             method: str = "weights") -> TrialRecord:
     return TrialRecord(index, arm, node, "COMPLETED", {"w": [0.5, 0.25, 0.25]}, loss, metric,
@@ -80,15 +73,6 @@ def test_png_of_the_objective_plane(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
-def _browser() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
-        pytest.skip("no chromium on this machine (apt-get install chromium)")
-    return found
-
-
 def _points(dom: str, div_id: str) -> list[tuple[int, int]]:
     """(markers, text labels) per scatter trace inside the figure div ``div_id``."""
     start = dom.index(f'id="{div_id}"')
@@ -98,7 +82,7 @@ def _points(dom: str, div_id: str) -> list[tuple[int, int]]:
 
 
 def test_a_real_browser_draws_the_plots(tmp_path):
-    browser = _browser()
+    browser = chromium()
     view = make_view(tmp_path)
     page = write_page(view, tmp_path / "report.html")
     profile = ["--user-data-dir=" + str(tmp_path / "profile")]

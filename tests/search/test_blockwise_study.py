@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 
 from tests.conftest import write_config
-from tests.test_cli import _assert_one_line_error, bomerge_here, log_lines
+from tests.helpers import assert_one_line_error, bomerge_here, log_lines
 
 GROUPS = ("embeddings", "block0", "block1", "head")
 
@@ -65,16 +65,16 @@ def test_a_block_study_searches_one_simplex_per_group_and_resumes(glue_root, tin
 
 def test_bad_block_settings_stop_before_any_work(glue_root, tiny_candidates, tmp_path, capsys):
     too_many = block_study(glue_root, tiny_candidates, tmp_path, blocks=3)
-    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(too_many)),
+    assert_one_line_error(bomerge_here(capsys, "study", "run", str(too_many)),
                            "merge.blocks: 3 blocks for an encoder of 2 layers (use 1 to 2)")
     no_groups = block_study(glue_root, tiny_candidates, tmp_path, method="localize_stitch")
     no_groups.write_text(no_groups.read_text().replace(
         "candidates:\n", f"candidates:\n  base: {tiny_candidates[0]}\n"))
-    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(no_groups)),
+    assert_one_line_error(bomerge_here(capsys, "study", "run", str(no_groups)),
                            "'localize_stitch' has no per-group coefficients")
     raw = yaml.safe_load(too_many.read_text())
     raw["merge"] = {"granularity": "layer", "blocks": 2}
-    _assert_one_line_error(bomerge_here(capsys, "study", "run",
+    assert_one_line_error(bomerge_here(capsys, "study", "run",
                                         str(write_config(tmp_path / "x.yaml", raw))),
                            "merge.blocks applies to merge.granularity 'block'")
     assert not (tmp_path / "studies" / "blocks").exists()

@@ -17,7 +17,7 @@ from bomerge.search.preflight import check_objectives
 from bomerge.search.records import above_floors, choose, study_objectives
 from bomerge.search.space import study_space
 from tests.conftest import CROSS_TASKS, cross_task_dict, write_config
-from tests.test_cli import _assert_one_line_error, bomerge_here, log_lines
+from tests.helpers import assert_one_line_error, bomerge_here, log_lines
 
 FLOOR = 0.9
 
@@ -82,9 +82,9 @@ def test_a_per_task_study_with_a_floor_records_the_references_and_exports_each_t
                                      "--task", "sst2", "--part", "selection", "--json",
                                      *where).stdout)
     assert scored["accuracy"] == grid["selection"]["sst2"]
-    _assert_one_line_error(bomerge_here(capsys, "eval", str(grid_out / "sst2"), "--study",
+    assert_one_line_error(bomerge_here(capsys, "eval", str(grid_out / "sst2"), "--study",
                                         "cross", *where), "give --task with one of them")
-    _assert_one_line_error(bomerge_here(capsys, "study", "export", "cross", str(tmp_path / "i"),
+    assert_one_line_error(bomerge_here(capsys, "study", "export", "cross", str(tmp_path / "i"),
                                         "--baseline", "individual", *where),
                            "'individual' is each task's own candidate, not one merge")
 
@@ -147,7 +147,7 @@ def test_bad_cross_task_settings_stop_before_any_work(cross_task_root, tiny_cros
     raw = cross_task_dict(cross_task_root, tmp_path / "studies", paths, base)
     for section, values in change.items():
         raw[section] = {**raw[section], **values}
-    _assert_one_line_error(bomerge_here(capsys, "study", "run",
+    assert_one_line_error(bomerge_here(capsys, "study", "run",
                                         str(write_config(tmp_path / "bad.yaml", raw))), message)
     assert not (tmp_path / "studies" / "cross").exists()
 
@@ -156,6 +156,6 @@ def test_cross_task_keys_on_a_one_task_study_are_refused(glue_root, tiny_candida
                                                         capsys):
     raw = cross_task_dict(glue_root, tmp_path / "studies", tiny_candidates, tiny_candidates[0])
     raw["task"] = {"name": "sst2", "data": {"root": str(glue_root), "hub": False}}
-    _assert_one_line_error(bomerge_here(capsys, "study", "run",
+    assert_one_line_error(bomerge_here(capsys, "study", "run",
                                         str(write_config(tmp_path / "one.yaml", raw))),
                            "candidates.tasks names each candidate's task for task 'multi'")

@@ -19,7 +19,7 @@ from bomerge.search.runner import StudyRunner
 from bomerge.search.strategies import STRATEGIES
 from bomerge.search.strategies.gp import GaussianProcess
 from tests.conftest import candidates_study, tiny_study_dict
-from tests.test_cli import bomerge_here
+from tests.helpers import bomerge_here
 
 STOPPING = {"enabled": True, "chunks": 4, "min_progression": 0.25, "percentile": 50}
 

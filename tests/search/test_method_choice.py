@@ -13,7 +13,7 @@ from bomerge.errors import BomergeError
 from bomerge.search.records import load_records
 from bomerge.search.store import StudyStore
 from tests.conftest import cross_task_dict, write_config
-from tests.test_cli import _assert_one_line_error, bomerge_here, log_lines
+from tests.helpers import assert_one_line_error, bomerge_here, log_lines
 
 METHODS = ["task_arithmetic", "ties", "wudi", "tsv"]
 
@@ -93,6 +93,6 @@ def test_bad_method_lists_are_refused_when_the_config_is_read(
             parse_config(raw | {"merge": raw["merge"] | merge}, "choice.yaml", tmp_path)
     config = write_config(tmp_path / "bad.yaml", raw | {"merge": raw["merge"] | {
         "method": ["ties", "wudi"], "options": {"wudi": {"stepz": 3}}}})
-    _assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)), "bad.yaml",
+    assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)), "bad.yaml",
                            "unknown key 'merge.options.stepz' for method 'wudi'")
     assert not (tmp_path / "studies" / "choice").exists()

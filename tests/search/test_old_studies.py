@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, write_config
-from tests.test_cli import bomerge_here, log_lines
+from tests.helpers import bomerge_here, log_lines
 
 FORMAT_COMMIT = "0e92ea6"
 

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.conftest import tiny_study_dict, write_config
-from tests.test_cli import bomerge_here
+from tests.helpers import bomerge_here
 
 
 def weak_study(glue_root, tiny_candidates, tmp_path, **search) -> tuple:

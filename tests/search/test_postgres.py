@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_study_dict, write_config
+from tests.helpers import bomerge_here
 from tests.postgres import postgres_bin, postgres_server
-from tests.test_cli import bomerge_here
 
 
 @pytest.fixture(scope="module")

@@ -219,7 +219,7 @@ def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
     from bomerge.search.claims import load_rows, study_claims
     from bomerge.search.records import choose
     from bomerge.tasks import get_task
-    from tests.test_cli import bomerge_here
+    from tests.helpers import bomerge_here
 
     runner = runner_for(glue_root, tiny_candidates, tmp_path, trials=3, initial_trials=2,
                         pick_by="model")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_study_dict, write_config
-from tests.test_cli import CLI, _assert_one_line_error, bomerge, bomerge_here, log_lines
+from tests.helpers import CLI, assert_one_line_error, bomerge, bomerge_here, log_lines
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_a_damaged_file_is_named_in_one_line_by_every_command_which_writes_nothi
                     ["study", "export", "s", str(tmp_path / "merged")],
                     ["study", "resume", "s"], ["eval", str(tmp_path), "--study", "s"]):
         refused = bomerge_here(capsys, *command, *where)
-        _assert_one_line_error(refused, target.name)
+        assert_one_line_error(refused, target.name)
     shown = refused.stderr.strip().replace(str(studies / "s") + "/", "")
     if pytestconfig.getoption("capture") == "no":  # docs/studies.md's table (pytest -s)
         with capsys.disabled():
@@ -226,7 +226,7 @@ def test_export_force_replaces_only_an_earlier_export_and_honours_the_umask(
     mine.mkdir()
     (mine / "notes.txt").write_text("the user's own file")
     refused = bomerge_here(capsys, "study", "export", "s", str(mine), "--force", "--quiet", *where)
-    _assert_one_line_error(refused, "bomerge_merge.json", "did not write it")
+    assert_one_line_error(refused, "bomerge_merge.json", "did not write it")
     assert (mine / "notes.txt").read_text() == "the user's own file"
 
     monkeypatch.setattr("os.umask", _fixed_umask(0o022))
@@ -237,7 +237,7 @@ def test_export_force_replaces_only_an_earlier_export_and_honours_the_umask(
     assert out.stat().st_mode & 0o777 == 0o755
     assert all(p.stat().st_mode & 0o777 == 0o644 for p in out.rglob("*") if p.is_file())
     again = bomerge_here(capsys, "study", "export", "s", str(out), "--quiet", *where)
-    _assert_one_line_error(again, "holds an earlier export", "--force")
+    assert_one_line_error(again, "holds an earlier export", "--force")
 
 
 def _fixed_umask(mask: int):

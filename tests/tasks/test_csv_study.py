@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import synthetic_sentiment_rows, write_config
-from tests.test_cli import bomerge_here, log_lines
+from tests.helpers import bomerge_here, log_lines
 
 LABELS = ["negative", "positive"]
 

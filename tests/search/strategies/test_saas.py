@@ -15,7 +15,7 @@ from bomerge.errors import BomergeError
 from bomerge.search.strategies import STRATEGIES, StrategySettings, get_strategy
 from bomerge.search.strategies.saas import NUTS_MODULES, Saas, SaasNuts
 from tests.conftest import tiny_study_dict, write_config
-from tests.test_cli import bomerge_here
+from tests.helpers import bomerge_here
 
 HAS_NUTS = all(importlib.util.find_spec(m) is not None for m in NUTS_MODULES)
 

@@ -11,7 +11,7 @@ import pytest
 
 from bomerge.search.store import StudyStore
 from tests.conftest import tiny_multitask_dict, write_config
-from tests.test_cli import bomerge_here
+from tests.helpers import bomerge_here
 
 
 def multitask_config(cs224n_root: Path, candidates: list[Path], tmp_path: Path, **search) -> Path:
