@@ -75,7 +75,8 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output."
 Executor = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
-        "--executor", help="local | ray: where search trials run (default: the config's)."
+        "--executor", help="local | in_turn | overlapped | ray: where search trials run "
+                           "(default: the config's)."
     ),
 ]
 AllowChanged = Annotated[

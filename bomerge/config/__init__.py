@@ -58,8 +58,9 @@ class StudyConfig(StrictRecord):
     merge: MergeConfig = MergeConfig()
     search: SearchConfig = SearchConfig()
     storage: StorageConfig = StorageConfig()
-    executor: Literal["local", "ray"] = Field(
-        "local", description="where search trials run: in this process, or as Ray actors"
+    executor: Literal["local", "in_turn", "overlapped", "ray"] = Field(
+        "local", description="where search trials run: local (this process: in_turn, or "
+        "overlapped when search.overlap), in_turn, overlapped, or ray (Ray actors)"
     )
     ray: RayConfig = RayConfig()
     outer: OuterConfig | None = None

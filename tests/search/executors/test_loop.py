@@ -15,7 +15,14 @@ from rich.progress import Progress
 
 from bomerge.errors import BomergeError
 from bomerge.search import runner as runner_module
-from bomerge.search.executors import Executor, PendingTrial, executor_for, get_executor
+from bomerge.search.executors import (
+    EXECUTORS,
+    Executor,
+    PendingTrial,
+    executor_for,
+    executor_names,
+    get_executor,
+)
 from bomerge.search.executors.in_turn import InTurn
 from bomerge.search.executors.overlapped import Overlapped
 from bomerge.search.executors.ray import OnRay
@@ -35,6 +42,10 @@ def test_the_config_selects_the_executor():
     assert executor_for(config()) is InTurn
     assert executor_for(config(overlap=True)) is Overlapped
     assert executor_for(config("ray", overlap=True)) is OnRay
+    # every registered executor is a name the config takes
+    assert executor_for(config("in_turn", overlap=True)) is InTurn
+    assert executor_for(config("overlapped")) is Overlapped
+    assert set(EXECUTORS) <= set(executor_names())
     with pytest.raises(BomergeError, match="unknown executor 'dask'"):
         get_executor("dask")
 
