@@ -48,23 +48,68 @@ STUDY_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 class StudyConfig(StrictRecord):
     """A whole study; ``baselines`` lists what ``bomerge baseline`` runs (default: all)."""
 
-    name: str
-    studies_dir: Path = Path("studies")
-    seed: int = 0
-    device: str = "auto"
-    task: TaskConfig
-    train: TrainConfig | None = None
-    candidates: CandidatesConfig = CandidatesConfig()
-    merge: MergeConfig = MergeConfig()
-    search: SearchConfig = SearchConfig()
-    storage: StorageConfig = StorageConfig()
+    name: str = Field(
+        description="the study's name: its folder under the studies folder (letters, "
+        "digits, _ - .)",
+    )
+    studies_dir: Path = Field(
+        Path("studies"),
+        description="where the study's folder goes; counts only when the YAML sets it (else "
+        "--studies-dir, $BOMERGE_STUDIES_DIR, ./studies); relative to the "
+        "working folder",
+    )
+    seed: int = Field(
+        0,
+        description="seeds the Sobol points, the Ax client and every seeded draw of the "
+        "study; stored and reused on resume",
+    )
+    device: str = Field(
+        "auto",
+        description="auto | cpu | cuda | cuda:N: where candidates are merged and evaluated "
+        "(auto: CUDA when there is one)",
+    )
+    task: TaskConfig = Field(
+        description="the data and metric trials are scored on",
+    )
+    train: TrainConfig | None = Field(
+        None,
+        description="fine-tune the candidates inside the study (their last train.keep_last "
+        "snapshots); null: candidates are given",
+    )
+    candidates: CandidatesConfig = Field(
+        CandidatesConfig(),
+        description="the checkpoints to merge, after any the study trains",
+    )
+    merge: MergeConfig = Field(
+        MergeConfig(),
+        description="the merge method(s), their options and granularity",
+    )
+    search: SearchConfig = Field(
+        SearchConfig(),
+        description="the search: strategy, budget, objectives, pick rule",
+    )
+    storage: StorageConfig = Field(
+        StorageConfig(),
+        description="where the Ax experiment is stored",
+    )
     executor: Literal["local", "in_turn", "overlapped", "ray"] = Field(
         "local", description="where search trials run: local (this process: in_turn, or "
         "overlapped when search.overlap), in_turn, overlapped, or ray (Ray actors)"
     )
-    ray: RayConfig = RayConfig()
-    outer: OuterConfig | None = None
-    baselines: list[str] | None = None
+    ray: RayConfig = Field(
+        RayConfig(),
+        description="the Ray cluster, with executor: ray",
+    )
+    outer: OuterConfig | None = Field(
+        None,
+        description="Bilevel-BO-SWA: an outer study over train: settings, each outer trial "
+        "a fine-tune and a whole inner study",
+    )
+    baselines: list[str] | None = Field(
+        None,
+        description="what `bomerge baseline` runs (and search.warm_start starts from); "
+        "null: the whole suite",
+    )
     recipes: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="named variants of the train: section (the keys "
         "they replace); candidates.recipes says which are trained and merged"

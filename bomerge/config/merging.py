@@ -15,10 +15,23 @@ class StatisticsConfig(StrictRecord):
     statistics on: a seeded sample of the task's ``split`` (never the dev rows the search
     scores or the report rows)."""
 
-    split: str = "train"
-    examples: int = Field(512, gt=0)
-    batch_size: int = Field(16, gt=0)
-    seed: int = 0
+    split: str = Field(
+        "train",
+        description="the split statistics rows are drawn from; never the one trials are "
+        "scored on",
+    )
+    examples: int = Field(
+        512, gt=0,
+        description="statistics rows (per task in a cross-task study)",
+    )
+    batch_size: int = Field(
+        16, gt=0,
+        description="batch size of the statistics passes",
+    )
+    seed: int = Field(
+        0,
+        description="seed of the statistics rows' sample",
+    )
 
 
 class MergeConfig(StrictRecord):
@@ -33,7 +46,12 @@ class MergeConfig(StrictRecord):
         default_factory=dict, description="the method's fixed settings; with a list of "
         "methods, a section per method ({ties: {density: 0.2}})"
     )
-    encoding: Literal["stick_breaking", "normalized", "constrained"] = "stick_breaking"
+    encoding: Literal["stick_breaking", "normalized", "constrained"] = Field(
+        "stick_breaking",
+        description="how a simplex of weights is searched: stick_breaking (K−1 box "
+        "variables, every point valid) | normalized (K variables divided by "
+        "their sum) | constrained (K−1 with Σ ≤ 1)",
+    )
     granularity: Literal["model", "block", "layer"] = Field(
         "model", description="model: one set of coefficients; block: one per group (the "
         "embeddings, each of merge.blocks contiguous runs of encoder layers, the head); "
@@ -48,7 +66,10 @@ class MergeConfig(StrictRecord):
         "bfloat16 or float16 halve the pool's memory (each weight rounded once); every merge "
         "still accumulates and writes the merged model in float32"
     )
-    statistics: StatisticsConfig = StatisticsConfig()
+    statistics: StatisticsConfig = Field(
+        StatisticsConfig(),
+        description="the rows Fisher, RegMean, MaTS and learned masks are computed on",
+    )
 
     @property
     def methods(self) -> list[str]:

@@ -29,24 +29,66 @@ class DataConfig(StrictRecord):
     ``metric``.
     """
 
-    root: Path | None = None
-    hub: bool = True
-    train: Path | None = None
-    dev: Path | None = None
-    text_columns: list[str] | None = Field(None, min_length=1, max_length=2)
-    label_column: str | None = None
-    labels: list[str | int] | Literal["regression"] | None = None
-    metric: str | None = None
+    root: Path | None = Field(
+        None,
+        description="GLUE / CS224N: the folder holding <TASK>/train.tsv and dev.tsv; "
+        "$BOMERGE_DATA_ROOT overrides; relative to the config file",
+    )
+    hub: bool = Field(
+        True,
+        description="GLUE: without local files, load nyu-mll/glue from the datasets hub",
+    )
+    train: Path | None = Field(
+        None,
+        description="csv: the training file (CSV, or TSV by its suffix; a header row)",
+    )
+    dev: Path | None = Field(
+        None,
+        description="csv: the dev file, split into selection and report rows",
+    )
+    text_columns: list[str] | None = Field(
+        None, min_length=1, max_length=2,
+        description="csv: one text column, or two for sentence pairs",
+    )
+    label_column: str | None = Field(
+        None,
+        description="csv: the label column",
+    )
+    labels: list[str | int] | Literal["regression"] | None = Field(
+        None,
+        description="csv: class names in head order, or 'regression'",
+    )
+    metric: str | None = Field(
+        None,
+        description="csv: accuracy | f1 (two classes) | mcc | pearson | spearman",
+    )
 
 
 class EvalConfig(StrictRecord):
     """Which rows score a trial (``selection``) and which rows report the result."""
 
-    split: str = "dev"
-    selection_fraction: float = Field(0.5, gt=0.0, lt=1.0)
-    max_selection_examples: int | None = Field(None, gt=0)
-    max_report_examples: int | None = Field(None, gt=0)
-    batch_size: int = Field(64, gt=0)
+    split: str = Field(
+        "dev",
+        description="the split whose rows are cut into selection and report rows",
+    )
+    selection_fraction: float = Field(
+        0.5, gt=0.0, lt=1.0,
+        description="the share of the split's rows trials are scored on; the rest are "
+        "report rows, scored once at the end",
+    )
+    max_selection_examples: int | None = Field(
+        None, gt=0,
+        description="at most this many selection rows (a seeded, stratified sample); null: "
+        "all",
+    )
+    max_report_examples: int | None = Field(
+        None, gt=0,
+        description="at most this many report rows; null: all",
+    )
+    batch_size: int = Field(
+        64, gt=0,
+        description="evaluation batch size (rows are length-sorted into batches)",
+    )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast on CUDA, float32 elsewhere"
     )
@@ -57,10 +99,23 @@ class TaskConfig(StrictRecord):
     its sub-tasks, each a task name (which takes this section's ``max_length`` and
     ``data``) or a task section of its own (a user's ``csv`` task, another data root)."""
 
-    name: str
-    max_length: int = Field(128, gt=1, le=4096)
-    data: DataConfig = DataConfig()
-    eval: EvalConfig = EvalConfig()
+    name: str = Field(
+        description="sst2 | mrpc | rte | cola | stsb | csv (your files) | cs224n | multi "
+        "(cross-task: tasks)",
+    )
+    max_length: int = Field(
+        128, gt=1, le=4096,
+        description="tokens per row (longer rows are truncated)",
+    )
+    data: DataConfig = Field(
+        DataConfig(),
+        description="where the task's rows are; each task reads its own keys and refuses "
+        "the others",
+    )
+    eval: EvalConfig = Field(
+        EvalConfig(),
+        description="which rows trials and the report are scored on",
+    )
     tasks: list[str | TaskConfig] | None = Field(
         None, min_length=1, description="task multi: the sub-tasks whose candidates are merged "
         "into one encoder (each keeps its own head)"
@@ -91,12 +146,30 @@ class TinyModelConfig(StrictRecord):
     """A BertConfig small enough to train in seconds on a CPU; its WordPiece vocabulary is
     trained on the task's training sentences."""
 
-    vocab_size: int = Field(600, ge=50)
-    hidden_size: int = Field(32, gt=0)
-    num_hidden_layers: int = Field(2, gt=0)
-    num_attention_heads: int = Field(2, gt=0)
-    intermediate_size: int = Field(64, gt=0)
-    max_position_embeddings: int = Field(128, gt=1)
+    vocab_size: int = Field(
+        600, ge=50,
+        description="WordPiece vocabulary learnt on the fly from the task's rows",
+    )
+    hidden_size: int = Field(
+        32, gt=0,
+        description="BertConfig.hidden_size",
+    )
+    num_hidden_layers: int = Field(
+        2, gt=0,
+        description="BertConfig.num_hidden_layers",
+    )
+    num_attention_heads: int = Field(
+        2, gt=0,
+        description="BertConfig.num_attention_heads",
+    )
+    intermediate_size: int = Field(
+        64, gt=0,
+        description="BertConfig.intermediate_size",
+    )
+    max_position_embeddings: int = Field(
+        128, gt=1,
+        description="BertConfig.max_position_embeddings",
+    )
 
 
 class SmartConfig(StrictRecord):
@@ -124,8 +197,14 @@ class IntermediateConfig(StrictRecord):
 
     task: str | TaskConfig = Field(..., description="a one-head task's name, or a task section")
     data: DataConfig | None = Field(None, description="a named task's rows (default: task.data)")
-    epochs: int = Field(1, gt=0)
-    max_train_examples: int | None = Field(None, gt=0)
+    epochs: int = Field(
+        1, gt=0,
+        description="epochs of the intermediate task before the target task",
+    )
+    max_train_examples: int | None = Field(
+        None, gt=0,
+        description="at most this many intermediate-task rows; null: all",
+    )
     learning_rate: float | None = Field(None, gt=0, description="default: train.learning_rate")
 
 
@@ -136,17 +215,51 @@ class TrainConfig(StrictRecord):
         "minilm",
         description="'minilm' (the packaged all-MiniLM-L6-v2), 'tiny', or a model folder",
     )
-    tiny: TinyModelConfig = TinyModelConfig()
-    max_train_examples: int | None = Field(None, gt=0)
-    epochs: int = Field(1, gt=0)
-    batch_size: int = Field(32, gt=0)
-    learning_rate: float = Field(5e-5, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    schedule: Literal["constant", "linear"] = "constant"
-    dropout: float | None = Field(None, ge=0, lt=1)
-    save_every: int | Literal["epoch"] = "epoch"
-    keep_last: int = Field(4, gt=0)
+    tiny: TinyModelConfig = Field(
+        TinyModelConfig(),
+        description="the tiny BERT's shape (model: tiny)",
+    )
+    max_train_examples: int | None = Field(
+        None, gt=0,
+        description="at most this many training rows (a seeded subset); null: all",
+    )
+    epochs: int = Field(
+        1, gt=0,
+        description="passes over the training rows",
+    )
+    batch_size: int = Field(
+        32, gt=0,
+        description="training batch size",
+    )
+    learning_rate: float = Field(
+        5e-5, gt=0,
+        description="AdamW learning rate",
+    )
+    weight_decay: float = Field(
+        0.01, ge=0,
+        description="AdamW weight decay",
+    )
+    warmup_ratio: float = Field(
+        0.1, ge=0, lt=1,
+        description="share of the steps with a linear warm-up",
+    )
+    schedule: Literal["constant", "linear"] = Field(
+        "constant",
+        description="learning rate after warm-up: constant (SWA-style snapshots) or linear "
+        "decay",
+    )
+    dropout: float | None = Field(
+        None, ge=0, lt=1,
+        description="the model's dropout; null: the model's own",
+    )
+    save_every: int | Literal["epoch"] = Field(
+        "epoch",
+        description="a snapshot every this many steps, or every epoch",
+    )
+    keep_last: int = Field(
+        4, gt=0,
+        description="the last this many snapshots are the candidates",
+    )
     seed: int = Field(0, description="seed of the row subset, data order and dropout")
     init_seed: int | None = Field(
         None, description="seed of the fresh head's initialisation (default: seed); give "
@@ -173,8 +286,15 @@ class TrainConfig(StrictRecord):
 class CandidatesConfig(StrictRecord):
     """The K checkpoints to merge: explicit model folders and/or glob patterns."""
 
-    paths: list[Path] = Field(default_factory=list)
-    glob: list[str] = Field(default_factory=list)
+    paths: list[Path] = Field(
+        default_factory=list,
+        description="Hugging Face model folders (config.json and model.safetensors or "
+        "pytorch_model.bin); relative to the config file",
+    )
+    glob: list[str] = Field(
+        default_factory=list,
+        description="glob patterns of model folders, e.g. runs/sst2/step-*",
+    )
     base: str | None = Field(
         None,
         description="the pretrained model the candidates were fine-tuned from ('minilm' or a "
@@ -252,8 +372,16 @@ class SearchConfig(StrictRecord):
     raw_samples: PositiveInt | Literal["auto"] = Field(
         256, description="raw samples of the restarts' initialisation, or 'auto': "
         "min(32·d, 256), at least 64")
-    loss_threshold: float | None = None
-    metric_threshold: float | None = None
+    loss_threshold: float | None = Field(
+        None,
+        description="the loss objective's threshold (the hypervolume reference point); "
+        "null: Ax infers one",
+    )
+    metric_threshold: float | None = Field(
+        None,
+        description="the metric objective's threshold (the hypervolume reference point); "
+        "null: Ax infers one",
+    )
     objectives: Literal["loss_metric", "per_task", "average"] = Field(
         "loss_metric", description="loss_metric: (loss, metric), for a task with several "
         "heads their loss and average metric; average: the same, named for task multi "
@@ -291,7 +419,10 @@ class SearchConfig(StrictRecord):
         description="recipes of your own, evaluated as arms 'point_1', 'point_2', ... before "
         "the search, e.g. {w: [0.5, 0.5, 0, 0]} (weights are normalised to sum to one)",
     )
-    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    early_stopping: EarlyStoppingConfig = Field(
+        default_factory=EarlyStoppingConfig,
+        description="score trials chunk by chunk and stop the hopeless ones",
+    )
 
 
     @field_validator("floors")
@@ -315,7 +446,10 @@ class RayConfig(StrictRecord):
         None, ge=1, description="trial workers (default: one per GPU of the cluster, "
         "else one per CPU)"
     )
-    cpus_per_worker: float = Field(1.0, gt=0)
+    cpus_per_worker: float = Field(
+        1.0, gt=0,
+        description="CPUs each trial worker reserves",
+    )
     gpus_per_worker: float | None = Field(
         None, ge=0, description="default: 1 when the cluster has GPUs and device is not cpu"
     )
@@ -331,10 +465,22 @@ class OuterParameter(StrictRecord):
     """One fine-tuning hyperparameter of the outer search: a range ``[low, high]`` (``log``
     for a log scale, the default for ``learning_rate``) or a list of ``choices``."""
 
-    low: float | None = None
-    high: float | None = None
-    log: bool | None = None
-    choices: list[float] | None = Field(None, min_length=1)
+    low: float | None = Field(
+        None,
+        description="the range's lower end",
+    )
+    high: float | None = Field(
+        None,
+        description="the range's upper end",
+    )
+    log: bool | None = Field(
+        None,
+        description="search the range on a log scale (learning_rate: true by default)",
+    )
+    choices: list[float] | None = Field(
+        None, min_length=1,
+        description="a fixed set of values instead of a range",
+    )
 
     @model_validator(mode="after")
     def _range_or_choices(self) -> OuterParameter:
@@ -367,8 +513,14 @@ class OuterConfig(StrictRecord):
         ..., min_length=1, description="hyperparameters searched; the others keep train: values"
     )
     strategy: str = Field("gp", description="registered search strategy of the outer study")
-    num_restarts: int = Field(8, gt=0)
-    raw_samples: int = Field(256, gt=0)
+    num_restarts: int = Field(
+        8, gt=0,
+        description="the outer acquisition optimiser's restarts",
+    )
+    raw_samples: int = Field(
+        256, gt=0,
+        description="raw samples seeding those restarts",
+    )
 
     @field_validator("space")
     @classmethod
