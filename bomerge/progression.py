@@ -10,7 +10,7 @@ rather than, say, the short sentences first. Inside a chunk, rows are batched by
 everywhere else; the full evaluation of a study is its chunks one after another, so a trial
 that is never stopped scores exactly what it would have scored in one pass.
 
-"Cheaper trials" in ``ALGORITHMS.md``; Ax's progressions are rows seen.
+"Cheaper trials" in docs/performance.md; Ax's progressions are rows seen.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ easier for all of them) drops out, and what is left is how far one trial's runni
 strays on its own. A trial at ``r`` is stopped when its optimistic point — each objective
 moved one ``se_j(r)`` in its better direction — is weakly dominated, strictly in one
 objective, by a point of the Pareto front of the finished trials' running scores at ``r``.
-It is the multi-objective reading of "Cheaper trials" in ``ALGORITHMS.md``; Ax's
+It is the multi-objective reading of "Cheaper trials" in docs/performance.md; Ax's
 percentile rule (``PercentileEarlyStoppingStrategy``) looks at the metric alone.
 
 Shapes: the running points of the finished trials at ``r`` are ``(F, M)`` for ``F``

@@ -9,7 +9,7 @@ metric: a trial whose running metric is below the ``percentile``-th of the other
 the same progression is stopped (``PercentileEarlyStoppingStrategy``). ``dominance`` stops a
 trial whose running scores on every objective are dominated by the finished trials' front
 at the same progression beyond one standard error (``bomerge.search.dominance``). Both are
-"Cheaper trials" in ``ALGORITHMS.md``. A stopped
+"Cheaper trials" in docs/performance.md. A stopped
 trial is EARLY_STOPPED with its partial scores: Ax's surrogate sees them with the
 progression as a feature, the pick never does. Baseline arms and ``search.points`` are
 never stopped; their running scores are attached all the same, as reference curves.
