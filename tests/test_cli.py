@@ -174,7 +174,8 @@ def test_unknown_study_is_a_one_line_error(tmp_path, capsys):
 def test_unknown_executor_is_a_one_line_error_before_work(glue_root, tmp_path, capsys):
     config = write_config(tmp_path / "tiny.yaml", tiny_study_dict(glue_root, tmp_path / "studies"))
     assert_one_line_error(bomerge_here(capsys, "study", "run", str(config), "--executor", "dask"),
-                           "--executor: unknown executor 'dask' (known: local, ray)")
+                           "--executor: unknown executor 'dask' "
+                           "(known: local, in_turn, overlapped, ray)")
     assert not (tmp_path / "studies").exists()
 
 

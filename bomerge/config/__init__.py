@@ -15,24 +15,24 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from bomerge.config.sections import (
+from bomerge.config.merging import MergeConfig, StatisticsConfig
+from bomerge.config.record import StrictRecord
+from bomerge.config.running import (
     OUTER_PARAMETERS,
+    OuterConfig,
+    OuterParameter,
+    RayConfig,
+    StorageConfig,
+)
+from bomerge.config.sections import (
     CandidatesConfig,
     DataConfig,
     EarlyStoppingConfig,
     EvalConfig,
-    MergeConfig,
-    OuterConfig,
-    OuterParameter,
-    RayConfig,
     SearchConfig,
-    StatisticsConfig,
-    StorageConfig,
-    StrictRecord,
     TaskConfig,
-    TinyModelConfig,
-    TrainConfig,
 )
+from bomerge.config.training import TinyModelConfig, TrainConfig
 from bomerge.errors import BomergeError
 
 __all__ = [

@@ -38,7 +38,7 @@ from pathlib import Path
 from transformers import AutoModelForSequenceClassification
 
 from bomerge.config import DataConfig, TaskConfig, TrainConfig
-from bomerge.config.sections import IntermediateConfig
+from bomerge.config.training import IntermediateConfig
 from bomerge.errors import BomergeError
 from bomerge.tasks import get_task
 from bomerge.tasks.classifier import SequenceClassificationTask

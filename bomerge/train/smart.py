@@ -55,7 +55,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bomerge.config.sections import SmartConfig
+from bomerge.config.training import SmartConfig
 from bomerge.errors import BomergeError
 from bomerge.tasks.base import Batch, Task
 

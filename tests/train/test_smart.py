@@ -15,7 +15,7 @@ from torch import nn
 from transformers import BertConfig, BertForSequenceClassification
 
 from bomerge.config import TaskConfig, parse_config
-from bomerge.config.sections import SmartConfig
+from bomerge.config.training import SmartConfig
 from bomerge.errors import BomergeError
 from bomerge.tasks import get_task
 from bomerge.tasks.base import Batch
