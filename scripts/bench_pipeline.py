@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from bench_search import hypervolume  # one definition for every benchmark
 from rich.console import Console
 from rich.progress import Progress
 
@@ -116,19 +117,6 @@ def run_search(runner: StudyRunner, objective: SoupObjective, seconds: float) ->
         runner._search(0, runner.config.search.trials, progress, bar,
                        ConsecutiveFailures(3, runner.store.name))
     return [x for x in runner.store.read_log() if x["node"] != "baseline"]
-
-
-def hypervolume(points: list[tuple[float, float]], reference: tuple[float, float]) -> float:
-    import torch
-    from botorch.utils.multi_objective.hypervolume import Hypervolume
-    from botorch.utils.multi_objective.pareto import is_non_dominated
-
-    y = torch.tensor([(-loss, metric) for loss, metric in points], dtype=torch.float64)
-    y = y[(y >= torch.tensor(reference, dtype=torch.float64)).all(dim=1)]
-    if not len(y):
-        return 0.0
-    front = y[is_non_dominated(y)]
-    return float(Hypervolume(torch.tensor(reference, dtype=torch.float64)).compute(front))
 
 
 def summary(lines: list[dict], reference: tuple[float, float]) -> dict[str, float]:

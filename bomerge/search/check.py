@@ -17,16 +17,16 @@ not written them yet (``resume`` writes them, the same as before).
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bomerge.errors import BomergeError
 from bomerge.search.database import sqlite_file
-from bomerge.search.remedies import RESTORE, predictions_remedy, recompute
+from bomerge.search.remedies import RESTORE, predictions_remedy, read_json, recompute
 from bomerge.search.store import StudyStore
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -72,25 +72,24 @@ def file_findings(store: StudyStore) -> list[Finding]:
         problem = sqlite_file_problem(database)
         if problem:
             findings.append(Finding(database, problem, RESTORE))
+
+    def read(reader: Callable[[], Any]) -> Any:
+        """What ``reader`` returns, or None with its damage recorded as a finding."""
+        try:
+            return reader()
+        except BomergeError as error:
+            findings.append(_as_finding(store, error))
+            return None
+
     logs: dict[Path, list[dict[str, Any]]] = {}
-    for path in (store.log_path, store.baselines_path):
-        try:
-            logs[path] = store.read_log() if path == store.log_path else list(
-                store.read_baselines().values())
-        except BomergeError as error:
-            findings.append(_as_finding(store, error))
-    readers = [store.read_result, store.read_references]
+    for path, reader in ((store.log_path, store.read_log),
+                         (store.baselines_path, lambda: list(store.read_baselines().values()))):
+        if (records := read(reader)) is not None:
+            logs[path] = records
+    result = read(store.read_result)
+    read(store.read_references)
     if store.selection_order_path.is_file():
-        readers.append(lambda: _read_json_file(store.selection_order_path, store))
-    result = None
-    for read in readers:
-        try:
-            value = read()
-        except BomergeError as error:
-            findings.append(_as_finding(store, error))
-            continue
-        if read == store.read_result:
-            result = value
+        read(lambda: read_json(store.selection_order_path, recompute(store.name, "it")))
     if result is not None and config.outer is None:
         findings += _result_findings(store, result, logs)
         findings += _baseline_arm_findings(store, logs)
@@ -263,13 +262,6 @@ def _candidate_findings(store: StudyStore, hashes: bool) -> list[Finding]:
                                     f"(sha256 {recorded[:12]}… recorded, {now[:12]}… now)",
                                     "restore them, or resume with --allow-changed-candidates"))
     return findings
-
-
-def _read_json_file(path: Path, store: StudyStore) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BomergeError(f"{path}: not valid JSON; {recompute(store.name, 'it')}") from None
 
 
 def _as_finding(store: StudyStore, error: BomergeError) -> Finding:

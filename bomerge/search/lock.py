@@ -73,10 +73,7 @@ class StudyLock:
             holder = _read_holder(fd)
             os.close(fd)
             who = holder.describe() if holder else "another process (starting up)"
-            raise BomergeError(
-                f"study '{self.study}' is being run by {who}; wait for it to finish or stop "
-                f"it (lock: {self.path})"
-            ) from None
+            raise BomergeError(running_message(self.study, who, self.path)) from None
         self._fd = fd
         self.previous = _read_holder(fd)
         os.ftruncate(fd, 0)
@@ -134,5 +131,9 @@ def refuse_while_running(directory: Path, study: str) -> None:
     study being created has its lock before its ``study.json``)."""
     holder = running_holder(directory)
     if holder is not None and holder.pid != os.getpid():
-        raise BomergeError(f"study '{study}' is being run by {holder.describe()}; wait for it "
-                           f"to finish or stop it (lock: {directory / LOCK_FILE})")
+        raise BomergeError(running_message(study, holder.describe(), directory / LOCK_FILE))
+
+
+def running_message(study: str, who: str, lock: Path) -> str:
+    """The one line a second writer of a running study gets."""
+    return f"study '{study}' is being run by {who}; wait for it to finish or stop it (lock: {lock})"
