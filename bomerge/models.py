@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    BertConfig,
-    BertTokenizerFast,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
-from transformers.utils import logging as hf_logging
+from typing import TYPE_CHECKING
 
 from bomerge.config import TinyModelConfig
 from bomerge.errors import BomergeError
 
+# transformers is imported where a model, tokenizer or config is built: it is slow to import,
+# and reading a study (``bomerge study pareto``) needs no model.
+if TYPE_CHECKING:
+    from transformers import (
+        BertConfig,
+        BertTokenizerFast,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+    )
+
 # Nothing in bomerge may reach a model hub: every model is a local folder.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-hf_logging.set_verbosity_error()
-hf_logging.disable_progress_bar()
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+@functools.cache
+def quiet_transformers() -> None:
+    """Silence transformers' warnings and progress bars, once, before bomerge first uses
+    it (every function here that imports transformers calls this first)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def packaged_minilm_path() -> Path:
@@ -60,6 +69,9 @@ def check_model_folder(path: Path) -> None:
 
 
 def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    quiet_transformers()
+    from transformers import AutoTokenizer
+
     try:
         return AutoTokenizer.from_pretrained(str(path))
     except Exception as error:  # noqa: BLE001 - report any loader failure with the path
@@ -71,6 +83,9 @@ def load_classifier(
 ) -> PreTrainedModel:
     """A sequence-classification model from a folder; a bare encoder gets a fresh head
     (initialised from the current torch seed)."""
+    quiet_transformers()
+    from transformers import AutoModelForSequenceClassification
+
     overrides: dict[str, object] = {"num_labels": num_labels}
     if dropout is not None:
         overrides.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
@@ -85,6 +100,9 @@ def classifier_skeleton(path: Path, attention: str | None = None) -> PreTrainedM
     but throw-away weights: the evaluator swaps real (merged) parameters in, so nothing is
     read from the weight file here. ``attention`` picks an attention implementation
     ('eager' for ``torch.func.vmap``)."""
+    quiet_transformers()
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
     config = AutoConfig.from_pretrained(str(path))
     extra = {"attn_implementation": attention} if attention else {}
     return AutoModelForSequenceClassification.from_config(config, **extra).eval()
@@ -169,6 +187,9 @@ def train_wordpiece(sentences: Iterable[str], vocab_size: int) -> BertTokenizerF
 
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
+    quiet_transformers()
+    from transformers import BertTokenizerFast
+
     normalizer = normalizers.BertNormalizer(lowercase=True)
     splitter = pre_tokenizers.BertPreTokenizer()
     counts: Counter[str] = Counter()
@@ -205,6 +226,9 @@ def tiny_bert_config(tokenizer: PreTrainedTokenizerBase, settings: TinyModelConf
                      dropout: float | None = None, **extra: object) -> BertConfig:
     """The BertConfig of a tiny test model over ``tokenizer``'s vocabulary; ``extra``
     (e.g. ``num_labels``) goes to the config."""
+    quiet_transformers()
+    from transformers import BertConfig
+
     rates = {} if dropout is None else {"hidden_dropout_prob": dropout,
                                          "attention_probs_dropout_prob": dropout}
     return BertConfig(

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,37 @@ def chromium() -> str:
             pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
         pytest.skip("no chromium on this machine (apt-get install chromium)")
     return found
+
+
+# A writer that changes the file (its cache spills pages into it) and dies before committing.
+KILLED_WRITER = """
+import os, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA cache_size=1")
+connection.execute("BEGIN")
+connection.execute("CREATE TABLE bomerge_unfinished(y)")
+connection.executemany("INSERT INTO bomerge_unfinished VALUES (?)", [("x" * 500,)] * 2000)
+os._exit(0)
+"""
+
+
+def leave_hot_journal(path: Path) -> None:
+    """Write to ``path`` in a process that dies mid-transaction, as a SIGKILL would."""
+    subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)], check=True)
+    assert Path(f"{path}-journal").stat().st_size > 0
+
+
+def assert_tables_read_as_ax_decodes(store: Any) -> None:
+    """A study's trials read straight from its SQLite tables (what reading commands use)
+    equal Ax's own decoding of its experiment: arm, parameters, node, status and scores
+    (stored with 10 significant digits; pandas' parser may differ in the last bit)."""
+    from dataclasses import replace
+
+    from bomerge.search.ax_tables import trials_of_experiment
+
+    fast = store.read_trials()
+    assert fast, "the study has no trials"
+    decoded = trials_of_experiment(store.read_experiment())
+    assert [replace(t, values={}) for t in fast] == [replace(t, values={}) for t in decoded]
+    for mine, axs in zip(fast, decoded, strict=True):
+        assert mine.values == pytest.approx(axs.values, rel=1e-12, nan_ok=True), mine.index

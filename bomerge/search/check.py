@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bomerge.errors import BomergeError
-from bomerge.search.database import sqlite_file
+from bomerge.search.database import readable_sqlite, sqlite_file
 from bomerge.search.remedies import RESTORE, predictions_remedy, read_json, recompute
 from bomerge.search.store import StudyStore
 
@@ -190,11 +190,12 @@ def full_findings(store: StudyStore, hashes: bool = True) -> list[Finding]:
 def sqlite_integrity(path: Path) -> str | None:
     """SQLite's own ``quick_check`` of the file, opened read-only."""
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = connection.execute("PRAGMA quick_check").fetchall()
-        finally:
-            connection.close()
+        with readable_sqlite(path) as uri:
+            connection = sqlite3.connect(uri, uri=True)
+            try:
+                rows = connection.execute("PRAGMA quick_check").fetchall()
+            finally:
+                connection.close()
     except sqlite3.DatabaseError as error:
         return f"damaged ({error})"
     messages = [row[0] for row in rows if row[0] != "ok"]

@@ -4,12 +4,16 @@ for a database that cannot be used."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bomerge.errors import BomergeError
+from bomerge.search.ax_tables import StoredTrial, read_sqlite_trials, trials_of_experiment
 from bomerge.search.axlog import quiet_ax
 from bomerge.search.remedies import RESTORE
 
@@ -22,6 +26,43 @@ def sqlite_file(url: str) -> Path | None:
     if not url.startswith(SQLITE) or url[len(SQLITE):] in ("", ":memory:"):
         return None
     return Path(url[len(SQLITE):])
+
+
+@contextmanager
+def readable_sqlite(path: Path) -> Iterator[str]:
+    """A SQLite ``file:`` URI that reads ``path`` without writing to it.
+
+    A process killed while writing leaves a hot journal, which SQLite rolls back before
+    anyone may read the file, and a read-only connection cannot do that ("attempt to write
+    a readonly database"). Then the file and its journal are copied to a temporary folder
+    and the copy is read (rolled back there): the study's own files stay exactly as they
+    are, for its next writer to recover.
+    """
+    read_only = f"file:{path}?mode=ro"
+    if not _hot_journal(path, read_only):
+        yield read_only
+        return
+    with tempfile.TemporaryDirectory(prefix="bomerge-read-") as folder:
+        copy = Path(folder) / path.name
+        for suffix in ("", "-journal", "-wal"):
+            source = Path(f"{path}{suffix}")
+            if source.is_file():
+                shutil.copyfile(source, f"{copy}{suffix}")
+        yield f"file:{copy}"
+
+
+def _hot_journal(path: Path, read_only: str) -> bool:
+    if not any(Path(f"{path}{suffix}").is_file() for suffix in ("-journal", "-wal")):
+        return False
+    try:
+        connection = sqlite3.connect(read_only, uri=True)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as error:
+        return "readonly" in str(error)
+    return False
 
 
 def init_ax_engine(url: str) -> None:
@@ -183,23 +224,38 @@ class StudyDatabase:
             state = "missing" if not path.is_file() else "empty (0 bytes)"
             raise BomergeError(f"{path}: {state}; {RESTORE}")
 
+    def read_trials(self) -> list[StoredTrial]:
+        """The study's trials as stored, read-only: straight from its SQLite tables when
+        they are the ones ``ax_tables`` knows (milliseconds, no Ax import), else through
+        Ax (another database server, another schema)."""
+        url = self.database_url()
+        self.check_database(url)
+        path = sqlite_file(url)
+        if path is not None:
+            try:
+                with readable_sqlite(path) as uri:
+                    trials = read_sqlite_trials(uri, self.read_config().name)
+            except sqlite3.DatabaseError as error:
+                raise BomergeError(f"{path}: cannot read the study's trials ({error}); "
+                                   f"{RESTORE}") from None
+            if trials is not None:
+                return trials
+        experiment = self.read_experiment()
+        return [] if experiment is None else trials_of_experiment(experiment)
+
     def read_experiment(self) -> Any | None:
         """The study's Ax experiment as stored, opened read-only (SQLite in ``mode=ro``,
         no Ax client, so nothing is saved back), or None when it has none yet."""
         url = self.database_url()
         self.check_database(url)
         path = sqlite_file(url)
-        reader = url if path is None else f"{SQLITE}file:{path}?mode=ro&uri=true"
         name = self.read_config().name
         try:
-            with ax_engine(reader):
-                from ax.exceptions.core import ObjectNotFoundError
-                from ax.storage.sqa_store.load import load_experiment
-
-                try:
-                    return load_experiment(name)
-                except ObjectNotFoundError:
-                    return None
+            if path is None:
+                return _load_experiment(url, name)
+            with readable_sqlite(path) as uri:
+                return _load_experiment(f"{SQLITE}{uri}{'&' if '?' in uri else '?'}uri=true",
+                                        name)
         except BomergeError:
             raise
         except Exception as error:  # noqa: BLE001 - a damaged file or an unreachable server
@@ -207,3 +263,14 @@ class StudyDatabase:
             where = path if path is not None else hide_password(url)
             raise BomergeError(f"{where}: cannot read the study's trials ({reason}); "
                                f"{RESTORE}") from None
+
+
+def _load_experiment(url: str, name: str) -> Any | None:
+    with ax_engine(url):
+        from ax.exceptions.core import ObjectNotFoundError
+        from ax.storage.sqa_store.load import load_experiment
+
+        try:
+            return load_experiment(name)
+        except ObjectNotFoundError:
+            return None

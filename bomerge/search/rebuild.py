@@ -31,13 +31,16 @@ def trial_merge(bench: Workbench, index: int,
     ``experiment`` is the study's Ax experiment when the caller holds it open (the runner,
     for its pick); otherwise the stored one is read (read-only)."""
     config, store = bench.config, bench.store
-    if experiment is None:
-        experiment = store.read_experiment()
-    if experiment is None:
-        raise BomergeError(f"study '{store.name}' has no Ax experiment")
+    if experiment is not None:
+        parameters = dict(experiment.trials[index].arm.parameters)
+    else:
+        stored = {trial.index: trial for trial in store.read_trials()}
+        if index not in stored:
+            raise BomergeError(f"study '{store.name}' has no trial {index}")
+        parameters = stored[index].parameters
     method = bench.study_method()
     space = study_space(config, method, bench.pool.k)
-    values = space.decode(dict(experiment.trials[index].arm.parameters))
+    values = space.decode(parameters)
     return method.member(values), bench.merge(method, values)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from bomerge.config import StudyConfig
 from bomerge.merge.base import MergeMethod
+from bomerge.search.ax_tables import StoredTrial
 from bomerge.search.baselines import INDIVIDUAL
 from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
 from bomerge.search.space import SearchSpace, study_method, study_space
@@ -78,26 +79,23 @@ def pick_rule_text(config: StudyConfig) -> str:
     return f"{rule} (loss ≤ {config.search.pick_loss_bound})" if rule == "loss_bound" else rule
 
 
-def trial_record(experiment: Any, space: SearchSpace, index: int,
+def trial_record(trial: StoredTrial, space: SearchSpace,
                  method: MergeMethod | None = None) -> TrialRecord:
-    """A trial of the Ax experiment as a ``TrialRecord`` (objectives from Ax's data); with
-    the study's ``method``, the record names the method that merged the trial (the chosen
-    one when the method is a search variable) and that method's own coefficients."""
-    trial = experiment.trials[index]
-    node = trial.generator_runs[0]._generation_node_name if trial.generator_runs else None
-    point = space.decode(dict(trial.arm.parameters))
+    """A stored trial as a ``TrialRecord``; with the study's ``method``, the record names
+    the method that merged the trial (the chosen one when the method is a search variable)
+    and that method's own coefficients."""
+    point = space.decode(dict(trial.parameters))
     name, own = method.describe(point) if method is not None else ("", point)
     coefficients = {
         k: (v.round(6).tolist() if isinstance(v, np.ndarray) else round(float(v), 6))
         for k, v in own.items()
     }
-    data = experiment.lookup_data(trial_indices=[index]).df
-    values = {row.metric_name: float(row["mean"]) for _, row in data.iterrows()}
+    values = dict(trial.values)
     return TrialRecord(
-        index=index,
-        arm=trial.arm.name,
-        node=node or "baseline",
-        status=trial.status.name,
+        index=trial.index,
+        arm=trial.arm or "",
+        node=trial.node or "baseline",
+        status=trial.status,
         coefficients=coefficients,
         loss=values.pop("loss", None),
         metric=values.pop("metric", None),
@@ -109,12 +107,12 @@ def trial_record(experiment: Any, space: SearchSpace, index: int,
 def load_records(store: StudyStore) -> list[TrialRecord]:
     """The trials of a stored study, read-only and without loading its candidates."""
     config, meta = store.read_config(), store.read_meta()
-    experiment = store.read_experiment()
-    if experiment is None:
+    trials = store.read_trials()
+    if not trials:
         return []
     method = study_method(config, Path(meta.candidates[0]))
     space = study_space(config, method, len(meta.candidates))
-    return [trial_record(experiment, space, i, method) for i in sorted(experiment.trials)]
+    return [trial_record(trial, space, method) for trial in trials]
 
 
 def baseline_records(store: StudyStore) -> list[TrialRecord]:

@@ -15,6 +15,7 @@ from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
+from bomerge.search.ax_tables import trial_of_experiment
 from bomerge.search.baselines import (
     INDIVIDUAL,
     METHOD_BASELINES,
@@ -371,7 +372,8 @@ class StudyRunner:
 
     # ---- results --------------------------------------------------------------------
     def record(self, index: int) -> TrialRecord:
-        return trial_record(self.client._experiment, self.space, index, self.method)
+        return trial_record(trial_of_experiment(self.client._experiment, index), self.space,
+                            self.method)
 
     def finish(self) -> StudyOutcome:
         """Pick on the selection rows among everything the study scored (``search.pick_from``;

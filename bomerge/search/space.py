@@ -21,18 +21,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from bomerge.errors import BomergeError
+from bomerge.merge.base import Choice, MergeMethod, Scalar, Simplex, Variable
+from bomerge.merge.blockwise import SEPARATOR, Blockwise, blockwise
+from bomerge.merge.choice import MethodChoice, configured_method
+from bomerge.merge.groups import MODEL, encoder_layer_count, group_names
 from bomerge.search.axlog import quiet_ax
 
-quiet_ax()
-
-from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig  # noqa: E402
-
-from bomerge.merge.base import Choice, MergeMethod, Scalar, Simplex, Variable  # noqa: E402
-from bomerge.merge.blockwise import SEPARATOR, Blockwise, blockwise  # noqa: E402
-from bomerge.merge.choice import MethodChoice, configured_method  # noqa: E402
-from bomerge.merge.groups import MODEL, encoder_layer_count, group_names  # noqa: E402
-
 if TYPE_CHECKING:
+    from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
+
     from bomerge.config import StudyConfig
 
 Encoding = Literal["stick_breaking", "normalized", "constrained"]
@@ -55,6 +52,9 @@ class SearchSpace:
     def parameters(self) -> list[RangeParameterConfig | ChoiceParameterConfig]:
         """Ax parameter configs; a ``Choice`` is an unordered choice parameter whose
         options' own variables are its dependents (Ax's hierarchical search space)."""
+        quiet_ax()  # Ax is imported only to build a study (reading one decodes without it)
+        from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
+
         by_name = {var.name: var for var in self.variables}
         params: list[RangeParameterConfig | ChoiceParameterConfig] = []
         for var in self.variables:
@@ -82,7 +82,7 @@ class SearchSpace:
 
     def dimensions(self) -> int:
         """d, the number of Ax parameters the GP models (every option's, for a choice)."""
-        return len(self.parameters())
+        return sum(len(self.parameter_names(var)) for var in self.variables)
 
     def active(self, values: dict[str, Any]) -> list[Variable]:
         """The variables a point has: all of them, less those of the options a ``Choice``

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from transformers import (
-    BertForSequenceClassification,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
 
 from bomerge.config import TinyModelConfig
 from bomerge.errors import BomergeError
-from bomerge.models import classifier_skeleton, load_classifier, read_model_config, tiny_bert_config
+from bomerge.models import (
+    classifier_skeleton,
+    load_classifier,
+    quiet_transformers,
+    read_model_config,
+    tiny_bert_config,
+)
 from bomerge.tasks.base import (
     Batch,
     EvalResult,
@@ -36,6 +37,9 @@ from bomerge.tasks.base import (
 from bomerge.tasks.encode import Encoded, encode_examples, pad_rows
 from bomerge.tasks.metrics import METRICS
 from bomerge.tasks.registry import task_for_architecture
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 class SequenceClassificationTask(Task):
@@ -118,6 +122,9 @@ class SequenceClassificationTask(Task):
 
     def new_tiny_model(self, tokenizer: PreTrainedTokenizerBase, settings: TinyModelConfig,
                        seed: int, dropout: float | None) -> PreTrainedModel:
+        quiet_transformers()
+        from transformers import BertForSequenceClassification
+
         config = tiny_bert_config(tokenizer, settings, dropout, num_labels=self.num_labels)
         torch.manual_seed(seed)
         return BertForSequenceClassification(config)

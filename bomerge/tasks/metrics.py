@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import stats
 
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -42,10 +41,14 @@ def _correlation(fn: Callable[..., object], predictions: np.ndarray, labels: np.
 
 
 def pearson(predictions: np.ndarray, labels: np.ndarray) -> float:
+    from scipy import stats  # imported when a correlation is computed: reading a study needs none
+
     return _correlation(stats.pearsonr, predictions, labels)
 
 
 def spearman(predictions: np.ndarray, labels: np.ndarray) -> float:
+    from scipy import stats
+
     return _correlation(stats.spearmanr, predictions, labels)
 
 

@@ -19,7 +19,7 @@ from bomerge.search.runner import StudyRunner
 from bomerge.search.strategies import STRATEGIES
 from bomerge.search.strategies.gp import GaussianProcess
 from tests.conftest import candidates_study, tiny_study_dict
-from tests.helpers import bomerge_here
+from tests.helpers import assert_tables_read_as_ax_decodes, bomerge_here
 
 STOPPING = {"enabled": True, "chunks": 4, "min_progression": 0.25, "percentile": 50}
 
@@ -73,6 +73,7 @@ def test_a_hopeless_trial_is_stopped_with_its_running_scores_and_never_picked(
     table = bomerge_here(capsys, "study", "pareto", "stopping", "--all", "--studies-dir",
                          str(runner.store.directory.parent))
     assert table.returncode == 0 and "stopped early" in table.stdout
+    assert_tables_read_as_ax_decodes(runner.store)  # scores at each trial's last progression
 
 
 def test_a_trial_that_is_not_stopped_scores_exactly_as_without_early_stopping(stopped_and_full):

@@ -13,7 +13,12 @@ from bomerge.errors import BomergeError
 from bomerge.search.records import load_records
 from bomerge.search.store import StudyStore
 from tests.conftest import cross_task_dict, write_config
-from tests.helpers import assert_one_line_error, bomerge_here, log_lines
+from tests.helpers import (
+    assert_one_line_error,
+    assert_tables_read_as_ax_decodes,
+    bomerge_here,
+    log_lines,
+)
 
 METHODS = ["task_arithmetic", "ties", "wudi", "tsv"]
 
@@ -40,6 +45,7 @@ def test_a_method_choice_study_searches_methods_records_each_and_exports_the_cho
     arms = {e["arm"]: e for e in log}
     for name in METHODS:
         assert arms[name]["node"] == "baseline"
+    assert_tables_read_as_ax_decodes(store)  # a choice parameter and its dependents
     records = {r.index: r for r in load_records(store)}
     assert {r.method for r in records.values()} >= set(METHODS)
     searched = [r for r in records.values() if r.node != "baseline"]

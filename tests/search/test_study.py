@@ -16,6 +16,7 @@ from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
 from bomerge.tasks.base import EvalResult
 from tests.conftest import candidates_study
+from tests.helpers import assert_tables_read_as_ax_decodes
 
 
 def runner_for(glue_root: Path, candidates: list[Path], tmp_path: Path, **search) -> StudyRunner:
@@ -64,6 +65,7 @@ def test_nan_and_raising_trials_are_failed_in_ax_and_the_study_goes_on(
     assert log[1]["status"] == "FAILED" and "non-finite loss" in log[1]["reason"]
     assert log[2]["status"] == "FAILED" and "out of memory" in log[2]["reason"]
     assert outcome.pick.index in (0, 3, 4)  # never a failed trial
+    assert_tables_read_as_ax_decodes(runner.store)
 
 
 def test_a_study_whose_trials_keep_failing_stops_after_the_limit(

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_study_dict, write_config
-from tests.helpers import CLI, assert_one_line_error, bomerge, bomerge_here, log_lines
+from tests.helpers import (
+    CLI,
+    assert_one_line_error,
+    bomerge,
+    bomerge_here,
+    leave_hot_journal,
+    log_lines,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +86,23 @@ def test_reading_a_finished_study_writes_nothing(finished: Path, tmp_path: Path,
         result = bomerge_here(capsys, *command, "--studies-dir", str(studies))
         assert result.returncode == 0, (command, result.stderr)
         assert hashes(studies) == before, command
+
+
+def test_a_study_killed_mid_write_is_read_without_writing_and_resume_recovers_it(
+        finished: Path, tmp_path: Path, capsys):
+    studies = copy_of(finished, tmp_path / "studies")
+    leave_hot_journal(studies / "s" / "ax.sqlite")
+    before = hashes(studies)
+    for command in readers(tmp_path):
+        result = bomerge_here(capsys, *command, "--studies-dir", str(studies))
+        assert result.returncode == 0, (command, result.stderr)
+        assert hashes(studies) == before, command
+    logged = len(log_lines(studies / "s" / "trials.jsonl"))
+    resumed = bomerge_here(capsys, "study", "resume", "s", "--trials", "1", "--quiet",
+                           "--studies-dir", str(studies))
+    assert resumed.returncode == 0, resumed.stderr
+    assert not (studies / "s" / "ax.sqlite-journal").exists()  # rolled back by the writer
+    assert len(log_lines(studies / "s" / "trials.jsonl")) == logged + 1
 
 
 @pytest.mark.slow  # a study runs beside the readers: `pytest -m slow` (docs/testing.md)

@@ -8,13 +8,16 @@ batch runs one head.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from transformers import PreTrainedTokenizerBase
 
 from bomerge.errors import BomergeError
 from bomerge.tasks.base import Batch, Example
 from bomerge.tasks.cs224n.data import SUBTASKS
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ from bomerge.errors import BomergeError
 from bomerge.tasks.base import Example
 
 SST_DEV_ROWS = 1000
+# The architecture a CS224N model folder's config.json names (the class
+# bomerge.tasks.cs224n.model.MultitaskBert): kept here, where registering the task reads it
+# without importing the model module and transformers with it.
+ARCHITECTURE = "MultitaskBert"
 
 
 def carved_dev_rows(sub_name: str, n_rows: int, k: int) -> set[int]:

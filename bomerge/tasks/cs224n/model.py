@@ -22,7 +22,11 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel, BertPreTrainedModel
 
-ARCHITECTURE = "MultitaskBert"
+from bomerge.models import quiet_transformers
+from bomerge.tasks.cs224n.data import ARCHITECTURE
+
+quiet_transformers()
+
 TASKS = ("sst", "quora", "sts")
 SST_CLASSES = 5
 PARAPHRASE_HIDDEN = 256

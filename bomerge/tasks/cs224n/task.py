@@ -15,12 +15,11 @@ MaTS, learned Localize-and-Stitch masks) are defined for one classification head
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from bomerge.config import DataConfig, TaskConfig, TinyModelConfig
 from bomerge.errors import BomergeError
@@ -38,16 +37,20 @@ from bomerge.tasks.base import (
     run_model,
 )
 from bomerge.tasks.cs224n.batches import PairBatch, pair_batches
-from bomerge.tasks.cs224n.data import SUBTASKS, SubTask, load_subtask_rows, subtask
-from bomerge.tasks.cs224n.model import (
+from bomerge.tasks.cs224n.data import (
     ARCHITECTURE,
-    MultitaskBert,
-    new_multitask_model,
-    predictions,
-    task_loss,
+    SUBTASKS,
+    SubTask,
+    load_subtask_rows,
+    subtask,
 )
 from bomerge.tasks.metrics import METRICS
 from bomerge.tasks.registry import register
+
+# The model module (bomerge.tasks.cs224n.model) imports transformers, so it is imported where
+# a model or its outputs are used: importing bomerge.tasks (reading a study) needs no model.
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 TRAINING_MODES = ("round_robin", "pcgrad", "single")
 
@@ -89,9 +92,13 @@ class Cs224nTask(Task):
         return run_model(model, tensors, batch.model_inputs()).float()
 
     def loss(self, batch: Batch, outputs: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        from bomerge.tasks.cs224n.model import task_loss
+
         return task_loss(batch.group, outputs, batch.labels, reduction=reduction)
 
     def predictions(self, batch: Batch, outputs: torch.Tensor) -> torch.Tensor:
+        from bomerge.tasks.cs224n.model import predictions
+
         return predictions(batch.group, outputs)
 
     def summarize(self, scored: Scored) -> EvalResult:
@@ -137,16 +144,24 @@ class Cs224nTask(Task):
 
     # ---- heads and models -----------------------------------------------------------
     def new_model(self, encoder: Path, dropout: float | None) -> nn.Module:
+        from bomerge.tasks.cs224n.model import new_multitask_model
+
         return new_multitask_model(str(encoder), dropout)
 
     def new_tiny_model(self, tokenizer: PreTrainedTokenizerBase, settings: TinyModelConfig,
                        seed: int, dropout: float | None) -> nn.Module:
+        from bomerge.tasks.cs224n.model import MultitaskBert
+
         config = tiny_bert_config(tokenizer, settings, dropout, num_labels=0)
         torch.manual_seed(seed)
         config.architectures = [ARCHITECTURE]
         return MultitaskBert(config)
 
     def skeleton(self, folder: Path, attention: str | None = None) -> nn.Module:
+        from transformers import AutoConfig
+
+        from bomerge.tasks.cs224n.model import MultitaskBert
+
         config = AutoConfig.from_pretrained(str(folder))
         if attention:
             config._attn_implementation = attention

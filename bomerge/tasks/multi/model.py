@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 
 from bomerge.errors import BomergeError
+from bomerge.models import quiet_transformers
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 HEADS = "heads"
 
@@ -28,6 +31,9 @@ HEADS = "heads"
 def encoder_prefix(folder: Path) -> str:
     """The attribute a classification model of ``folder``'s architecture keeps its encoder
     under (``bert``, ``roberta``, ``distilbert``), from ``config.json`` alone."""
+    quiet_transformers()
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
     try:
         config = AutoConfig.from_pretrained(str(folder))
     except Exception as error:  # noqa: BLE001 - report any loader failure with the path
@@ -86,6 +92,9 @@ class CrossTaskModel(nn.Module):
 def cross_task_model(folders: Mapping[str, Path], attention: str | None = None) -> CrossTaskModel:
     """The merged model's architecture from one candidate folder per task (throw-away
     weights: merged tensors are swapped in), in eval mode."""
+    quiet_transformers()
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
     members = {}
     for task, folder in folders.items():
         config = AutoConfig.from_pretrained(str(folder))

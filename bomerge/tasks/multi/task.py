@@ -28,12 +28,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import PreTrainedTokenizerBase
 
 from bomerge.config import DataConfig, StudyConfig, TaskConfig, TinyModelConfig, TrainConfig
 from bomerge.errors import BomergeError
@@ -51,6 +50,9 @@ from bomerge.tasks.base import (
 from bomerge.tasks.classifier import SequenceClassificationTask
 from bomerge.tasks.multi.model import cross_task_model, encoder_prefix, head_name
 from bomerge.tasks.registry import canonical_name, get_task, register
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 NAME = "multi"
 
