@@ -84,8 +84,9 @@ class SoupObjective:
 
 def study_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: int,
                  trials: int, initial: int, q: int, overlap: bool,
-                 budget: str | None = None) -> StudyRunner:
+                 budget: str | None = None, merge: dict | None = None) -> StudyRunner:
     data = dict(raw) | {"name": name, "studies_dir": str(studies), "seed": seed}
+    data["merge"] = dict(data.get("merge") or {}) | (merge or {})
     data["search"] = dict(data.get("search") or {}) | {
         "trials": trials, "initial_trials": initial, "baselines": False, "overlap": overlap,
         "batch_size": q}
@@ -98,6 +99,12 @@ def study_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: i
     return StudyRunner(store, config, show_progress=False)
 
 
+def mean_weights(values: dict[str, Any]) -> np.ndarray:
+    """The merge weights of a point: ``w``, or block-wise the mean of every group's ``w``."""
+    return np.mean([np.asarray(v) for v in values.values() if isinstance(v, np.ndarray)],
+                   axis=0)
+
+
 def run_search(runner: StudyRunner, objective: SoupObjective, seconds: float) -> list[dict]:
     """The runner's search loop with the fixed objective sleeping ``seconds`` per trial;
     the search trials' log lines."""
@@ -105,7 +112,7 @@ def run_search(runner: StudyRunner, objective: SoupObjective, seconds: float) ->
 
     def evaluate(params: dict[str, Any], on_chunk: Any = None) -> TrialOutcome:
         started = time.time()
-        loss, metric = objective(np.asarray(runner.space.decode(params)["w"]))
+        loss, metric = objective(mean_weights(runner.space.decode(params)))
         time.sleep(seconds)
         finished = time.time()
         return TrialOutcome(EvalResult(loss, metric, {}, 1), None, 0.0, finished - started,
