@@ -24,7 +24,7 @@ from bomerge.errors import BomergeError
 from bomerge.integrity import weight_file_sha256
 from bomerge.models import load_tokenizer
 from bomerge.report.view import StudyView
-from bomerge.search.store import StudyStore
+from bomerge.search.study.store import StudyStore
 
 PROVENANCE_FILE = "bomerge_merge.json"
 

@@ -92,7 +92,7 @@ def candidates_study(glue_root: Path, candidates: list[Path], studies_dir: Path,
     ``search`` keys go to its search section, ``extra`` keys (``executor``, ``ray``) to the
     config's top level."""
     from bomerge.search.runner import StudyRunner
-    from bomerge.search.store import StudyStore
+    from bomerge.search.study.store import StudyStore
 
     data = tiny_study_dict(glue_root, studies_dir, name=name, **search)
     del data["train"]

@@ -100,7 +100,7 @@ def assert_tables_read_as_ax_decodes(store: Any) -> None:
     (stored with 10 significant digits; pandas' parser may differ in the last bit)."""
     from dataclasses import replace
 
-    from bomerge.search.ax_tables import trials_of_experiment
+    from bomerge.search.study.ax_tables import trials_of_experiment
 
     fast = store.read_trials()
     assert fast, "the study has no trials"

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from bomerge.config import parse_config
 from bomerge.search.runner import StudyRunner
-from bomerge.search.store import FORMAT_VERSION, StudyStore
+from bomerge.search.study.store import FORMAT_VERSION, StudyStore
 from tests.conftest import tiny_study_dict, write_config, write_sst2_folder
 from tests.helpers import assert_one_line_error, bomerge_here
 

@@ -1,4 +1,4 @@
-"""bomerge.config: a study YAML's structure is validated; bomerge.search.names resolves its
+"""bomerge.config: a study YAML's structure is validated; bomerge.search.config_names resolves its
 names (task, merge method and options, baselines, strategies) and lets the task refuse
 settings it cannot honour. Every mistake names the key and the file."""
 
@@ -10,7 +10,7 @@ import pytest
 
 from bomerge.config import load_config, parse_config
 from bomerge.errors import BomergeError
-from bomerge.search.names import check_names, load_study_config
+from bomerge.search.config_names import check_names, load_study_config
 
 MINIMAL = "name: demo\ntask:\n  name: sst2\ncandidates:\n  paths: [ckpt/a, ckpt/b]\n"
 
@@ -174,7 +174,7 @@ def test_a_study_snapshot_reads_back_as_the_same_config(tmp_path: Path):
     """``config.yaml`` in a study folder (every key written, defaults included) is itself a
     valid config with the same names, for GLUE and for a csv task."""
     from bomerge.config import dump_config, parse_config
-    from bomerge.search.names import load_study_config
+    from bomerge.search.config_names import load_study_config
 
     glue = {"name": "g", "task": {"name": "sst2", "data": {"root": "glue"}}}
     data = tmp_path / "d.csv"

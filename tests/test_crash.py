@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from bomerge.search.lock import running_holder
 from bomerge.search.records import load_records
-from bomerge.search.store import StudyStore
+from bomerge.search.study.lock import running_holder
+from bomerge.search.study.store import StudyStore
 from bomerge.train.snapshots import MANIFEST
 from tests.conftest import tiny_study_dict, write_config
 from tests.helpers import assert_one_line_error, bomerge_here

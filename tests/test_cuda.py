@@ -3,7 +3,7 @@ candidate itself, CPU and CUDA merges agree to float32 rounding, bf16 autocast s
 its documented tolerance of float32, a study resumes after an interrupt, and a trial that
 runs out of GPU memory is FAILED with its reason while the study goes on.
 
-Marked ``cuda`` and skipped without a GPU (``scripts/gpu_check.sh`` runs them on one:
+Marked ``cuda`` and skipped without a GPU (``scripts/gpu/gpu_check.sh`` runs them on one:
 ``pytest -m cuda tests/test_cuda.py``).
 """
 

@@ -1,4 +1,4 @@
-"""scripts/gpu_check.sh: the one command that measures bomerge on a GPU runs every step
+"""scripts/gpu/gpu_check.sh: the one command that measures bomerge on a GPU runs every step
 (merge, evaluation, trials, the CUDA tests) end to end; here on the CPU at small sizes, so
 the first GPU machine it meets runs it unchanged."""
 
@@ -16,11 +16,12 @@ def test_the_gpu_check_runs_every_step_on_the_cpu_and_writes_its_table_and_json(
     shared_glue_root, tmp_path
 ):
     prepared = tmp_path / "prepared"
-    subprocess.run([sys.executable, "scripts/gpu_check_prepare.py", "--no-wheels", "--rows", "24",
+    subprocess.run([sys.executable, "scripts/gpu/gpu_check_prepare.py", "--no-wheels",
+                    "--rows", "24",
                     "--data", str(shared_glue_root), "--folder", str(prepared)],
                    cwd=REPO, check=True, capture_output=True)
     out = tmp_path / "out"
-    done = subprocess.run(["bash", "scripts/gpu_check.sh", "--device", "cpu",
+    done = subprocess.run(["bash", "scripts/gpu/gpu_check.sh", "--device", "cpu",
                            "--data", str(prepared / "data" / "glue"),
                            "--tokenizer", str(prepared / "tokenizer")],
                           cwd=REPO, capture_output=True, text=True,

@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from bomerge.search.lock import Holder
-    from bomerge.search.store import StudyStore
+    from bomerge.search.study.lock import Holder
+    from bomerge.search.study.store import StudyStore
 
 app = typer.Typer(
     help="Bayesian-optimisation-driven model-merge tuner for BERT-style models.",
@@ -61,7 +61,7 @@ StudiesDir = Annotated[
     ),
 ]
 # For the commands that take a CONFIG: its explicit ``studies_dir`` key comes before the
-# environment variable (bomerge.search.store.resolve_studies_dir).
+# environment variable (bomerge.search.study.store.resolve_studies_dir).
 ConfigStudiesDir = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option("--studies-dir", help="Folder of studies (default: the config's studies_dir, "

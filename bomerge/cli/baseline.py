@@ -28,14 +28,14 @@ def baseline(
     """Run fixed merging recipes through the study's evaluator and record them in the study
     (created if new): single candidates, uniform soup/SWA, greedy soup, Fisher, RegMean,
     MaTS, task arithmetic, TIES, Localize-and-Stitch."""
-    from bomerge.search.names import load_study_config
-    from bomerge.search.operations import (
+    from bomerge.search.commands import (
         baseline_names,
         check_baseline_study,
         hold_writer,
         place_study,
         run_baselines,
     )
+    from bomerge.search.config_names import load_study_config
 
     config = load_study_config(config_path)
     names = baseline_names(config, only)

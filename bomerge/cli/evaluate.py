@@ -10,7 +10,7 @@ import typer
 
 from bomerge.cli.app import StudiesDir, app, out
 from bomerge.errors import BomergeError
-from bomerge.search.check import open_study
+from bomerge.search.study.check import open_study
 
 
 @app.command("eval")

@@ -31,8 +31,7 @@ from bomerge.cli.tables import (
     print_study_list,
 )
 from bomerge.errors import BomergeError
-from bomerge.search.check import open_study
-from bomerge.search.operations import (
+from bomerge.search.commands import (
     created_study,
     hold_writer,
     inner_pick_store,
@@ -40,10 +39,11 @@ from bomerge.search.operations import (
     run_stored_study,
     warm_start_baselines,
 )
-from bomerge.search.store import resolve_studies_dir
+from bomerge.search.study.check import open_study
+from bomerge.search.study.store import resolve_studies_dir
 
 if TYPE_CHECKING:
-    from bomerge.search.store import StudyStore
+    from bomerge.search.study.store import StudyStore
 
 
 @study_app.command("run")
@@ -55,7 +55,7 @@ def study_run(
     studies_dir: ConfigStudiesDir = None,
 ) -> None:
     """Create a study from CONFIG and run it to completion."""
-    from bomerge.search.names import load_study_config
+    from bomerge.search.config_names import load_study_config
     from bomerge.search.preflight import preflight_study, with_executor
 
     config = load_study_config(config_path)
@@ -243,8 +243,8 @@ def study_check(
     baselines, predictions, result, candidate hashes) and print what disagrees; exit 2
     when anything does. Reads only."""
     from bomerge.cli.tables import print_findings
-    from bomerge.search.check import full_findings
-    from bomerge.search.store import StudyStore
+    from bomerge.search.study.check import full_findings
+    from bomerge.search.study.store import StudyStore
 
     store = StudyStore.locate(name, studies_dir)
     findings = full_findings(store, hashes=not no_hashes)

@@ -17,7 +17,7 @@ from bomerge.errors import BomergeError
 
 if TYPE_CHECKING:
     from bomerge.config import StudyConfig
-    from bomerge.search.store import StudyStore
+    from bomerge.search.study.store import StudyStore
 
 
 def print_pareto(records: list, baselines: list, pick: Any, show_all: bool,
@@ -181,9 +181,9 @@ def print_study_list(root: Path) -> None:
     whether each is finished, incomplete, running (the writer's pid and host) or damaged
     (the file at fault; the other studies are still listed). Reads files only."""
     from bomerge.fileio import read_jsonl
-    from bomerge.search.check import file_findings
-    from bomerge.search.lock import running_holder
-    from bomerge.search.store import StudyStore
+    from bomerge.search.study.check import file_findings
+    from bomerge.search.study.lock import running_holder
+    from bomerge.search.study.store import StudyStore
 
     table = Table(title=f"Studies in {root}")
     for column in ("name", "created", "candidates", "trials", "pick", "state"):

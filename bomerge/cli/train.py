@@ -21,7 +21,7 @@ def train(
 ) -> None:
     """Fine-tune a model on a task and keep the last k checkpoints (SWA candidates); with
     candidates.recipes, each recipe into its own folder."""
-    from bomerge.search.names import load_study_config
+    from bomerge.search.config_names import load_study_config
     from bomerge.search.workbench import resolve_device, run_folder
     from bomerge.train.finetune import finetune
 

@@ -282,7 +282,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
 def parse_config(raw: Any, source: str, base_dir: Path) -> StudyConfig:
     """Validate an already-parsed YAML document's structure; ``source`` names it in
     errors. Names (task, merge method and options, baselines, strategy) are strings here,
-    resolved by the layers that own them (``bomerge.search.names``)."""
+    resolved by the layers that own them (``bomerge.search.config_names``)."""
     if not isinstance(raw, dict):
         raise BomergeError(f"{source}: expected a mapping of keys at the top level")
     try:
@@ -345,7 +345,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_config(path: str | Path) -> StudyConfig:
     """Read and validate a study config file's structure (names are checked by
-    ``bomerge.search.names.load_study_config``).
+    ``bomerge.search.config_names.load_study_config``).
 
     Raises:
         BomergeError: the file is missing or unreadable, is not UTF-8 text or not valid

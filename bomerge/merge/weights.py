@@ -67,7 +67,7 @@ def weighted_sum(stacked: torch.Tensor, weights: np.ndarray, out: torch.Tensor) 
     """``out`` ← wᵀ S for S ``(K, P)`` and w ``(K,)``, chunk by chunk (``chunk_values``):
     reads K·P values and writes P, near one plain copy of those bytes (a single
     ``torch.mv`` over the transposed matrix measured ~1.6× on CPU; see
-    scripts/bench_methods.py)."""
+    scripts/bench/bench_methods.py)."""
     w = [float(x) for x in weights]
     for part in chunks(stacked.shape[1], chunk_values(stacked.device)):
         accumulate(stacked[:, part], w, out[part])

@@ -18,7 +18,7 @@ from bomerge.search.records import (
     pickable,
     study_objectives,
 )
-from bomerge.search.store import StudyStore, result_is_current
+from bomerge.search.study.store import StudyStore, result_is_current
 from bomerge.tasks import get_task
 
 

@@ -30,10 +30,10 @@ from rich.console import Console
 from bomerge.config import OUTER_PARAMETERS, OuterConfig, StudyConfig, TrainConfig
 from bomerge.errors import BomergeError
 from bomerge.fileio import append_jsonl, read_jsonl
-from bomerge.search.completion import complete_trial
-from bomerge.search.database import sqlite_file
 from bomerge.search.pareto import TrialRecord, pick
-from bomerge.search.store import StudyStore
+from bomerge.search.study.completion import complete_trial
+from bomerge.search.study.database import sqlite_file
+from bomerge.search.study.store import StudyStore
 
 
 def inner_study_name(outer_name: str, index: int) -> str:

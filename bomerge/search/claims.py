@@ -29,7 +29,7 @@ from bomerge.errors import BomergeError
 from bomerge.tasks.base import Scored
 
 if TYPE_CHECKING:
-    from bomerge.search.store import StudyStore
+    from bomerge.search.study.store import StudyStore
     from bomerge.tasks import Task
 
 RESAMPLES = 2000

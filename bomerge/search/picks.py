@@ -24,7 +24,7 @@ from bomerge.search.strategies import get_strategy
 
 if TYPE_CHECKING:
     from bomerge.config import StudyConfig
-    from bomerge.search.store import StudyStore
+    from bomerge.search.study.store import StudyStore
     from bomerge.tasks import Task
 
 OBSERVED = "observed"

@@ -26,11 +26,11 @@ from bomerge.merge.groups import MODEL, encoder_layer_count
 from bomerge.models import check_same_tokenizer, packaged_minilm_path
 from bomerge.pool import check_candidates
 from bomerge.search.baselines import METHOD_BASELINES
-from bomerge.search.database import check_storage
 from bomerge.search.executors import executor_for, executor_names
 from bomerge.search.records import study_objectives
 from bomerge.search.space import at_granularity, study_space
 from bomerge.search.strategies import get_strategy
+from bomerge.search.study.database import check_storage
 from bomerge.search.workbench import evaluation_rows, resolve_device, statistics_rows
 from bomerge.tasks import Task, get_task
 

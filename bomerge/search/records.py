@@ -14,11 +14,11 @@ import numpy as np
 
 from bomerge.config import StudyConfig
 from bomerge.merge.base import MergeMethod
-from bomerge.search.ax_tables import StoredTrial
 from bomerge.search.baselines import INDIVIDUAL
 from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
 from bomerge.search.space import SearchSpace, study_method, study_space
-from bomerge.search.store import StudyStore
+from bomerge.search.study.ax_tables import StoredTrial
+from bomerge.search.study.store import StudyStore
 from bomerge.tasks import get_task
 
 

@@ -15,7 +15,6 @@ from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.merge import build_method
 from bomerge.merge.base import MergeMethod
-from bomerge.search.ax_tables import trial_of_experiment
 from bomerge.search.baselines import (
     INDIVIDUAL,
     METHOD_BASELINES,
@@ -27,10 +26,8 @@ from bomerge.search.baselines import (
 )
 from bomerge.search.batching import BatchSize
 from bomerge.search.client import open_client, study_design
-from bomerge.search.completion import complete_trial, mark_early_stopped
-from bomerge.search.early_stopping import ChunkJudge, stopping_strategy
+from bomerge.search.consecutive_failures import ConsecutiveFailures
 from bomerge.search.executors import ExecutorContext, PendingTrial, executor_for
-from bomerge.search.failures import ConsecutiveFailures
 from bomerge.search.pareto import TrialRecord
 from bomerge.search.picks import choose_picks, study_result
 from bomerge.search.preflight import check_points, task_supports, unsupported_message
@@ -44,10 +41,13 @@ from bomerge.search.records import (
     study_objectives,
     trial_record,
 )
-from bomerge.search.recovery import interrupted_trials, is_search_trial, unlogged_trials
 from bomerge.search.space import lift_point, study_space
-from bomerge.search.store import StudyStore
+from bomerge.search.stopping.judge import ChunkJudge, stopping_strategy
 from bomerge.search.strategies import get_strategy
+from bomerge.search.study.ax_tables import trial_of_experiment
+from bomerge.search.study.completion import complete_trial, mark_early_stopped
+from bomerge.search.study.recovery import interrupted_trials, is_search_trial, unlogged_trials
+from bomerge.search.study.store import StudyStore
 from bomerge.search.trial import ChunkDecision, TrialOutcome, evaluate_point, scores_of
 from bomerge.search.workbench import Workbench
 from bomerge.tasks import Task

@@ -25,7 +25,7 @@ from bomerge.merge.base import Choice, MergeMethod, Scalar, Simplex, Variable
 from bomerge.merge.blockwise import SEPARATOR, Blockwise, blockwise
 from bomerge.merge.choice import MethodChoice, configured_method
 from bomerge.merge.groups import MODEL, encoder_layer_count, group_names
-from bomerge.search.axlog import quiet_ax
+from bomerge.search.ax_logging import quiet_ax
 
 if TYPE_CHECKING:
     from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig

@@ -31,7 +31,7 @@ from bomerge.models import check_same_tokenizer, load_tokenizer, packaged_minilm
 from bomerge.pool import CandidatePool
 from bomerge.progression import RowPlan, planned_batches
 from bomerge.search.space import study_method
-from bomerge.search.store import StudyStore
+from bomerge.search.study.store import StudyStore
 from bomerge.tasks import Task, get_task
 from bomerge.tasks.base import EvalResult, Example, Scored
 from bomerge.train.finetune import finetune

@@ -1,34 +1,9 @@
 """Intermediate-task training (``train.intermediate``): the encoder is first fine-tuned on
 another task, and the main run starts from that encoder with fresh heads.
 
-This is STILTs (Phang et al. 2018, "supplementary training on intermediate labeled-data
-tasks"), and the "intermediate training on an NLI corpus" before gradient surgery of the
-Stanford course's multi-head setting; RTE or MRPC stand in for SNLI here. What this module
-decides, and why:
-
-* The intermediate task is one registered one-head task (GLUE, or a csv section): it is
-  trained by the ordinary one-head loop, and its encoder is the ``base_model`` of a
-  ``*ForSequenceClassification`` folder. A several-head task or a cross-task merge is not
-  one task to train, and the main task itself (or one of its heads, or the same benchmark
-  under an alias: ``sst`` is SST-2, ``sts`` is STS-B) would leak the main task's rows into
-  the start point, so those are refused before any training, naming the key.
-* The intermediate run is an ordinary finished run (``finetune``, its manifest
-  ``train.json``), kept beside the main run's folder (``<out_dir>.intermediate``), not in
-  it: an unfinished main run's folder is deleted and retrained, the intermediate run is
-  reused as any finished run is. It keeps only its final model (``keep_last`` 1, a snapshot
-  per epoch), and a folder holding other settings is refused, as for the main run.
-* Its settings come from ``train:`` (model, tiny vocabulary size and shape, batch size,
-  weight decay, warm-up, schedule, dropout); its seed is ``init_seed`` when set, else
-  ``seed``: runs that share ``init_seed`` (soup candidates) must share the whole start point,
-  intermediate encoder included. SMART (``train.smart``) and the heads' settings (``mode``,
-  ``tasks``, ``task_weights``) belong to the main run only.
-* The main run's identity (``run_settings``) holds the intermediate run's own identity, so
-  changing the intermediate settings changes what a finished main run matches.
-* The main run's start point (and its ``base`` folder, the θ_0 task vectors subtract) is
-  the intermediate encoder with the main task's fresh heads and the intermediate run's
-  tokenizer: for ``model: tiny``, a vocabulary learnt on the intermediate task's rows.
-* A named task reads its rows through the task's own data root, so ``$BOMERGE_DATA_ROOT``,
-  which overrides every root, also moves the intermediate task's.
+STILTs (Phang et al. 2018). Which tasks are refused, where the intermediate run is kept,
+which settings it takes and how it enters the main run's identity: docs/methods.md,
+"Intermediate-task training".
 """
 
 from __future__ import annotations

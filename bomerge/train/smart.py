@@ -1,49 +1,10 @@
-"""SMART regularisation of fine-tuning (``train.smart``).
+"""SMART regularisation of fine-tuning (``train.smart``): a smoothness term from adversarially
+perturbed input embeddings and a Bregman proximal term against a momentum copy of the model.
 
 Jiang, He, Chen, Liu, Gao and Zhao, "SMART: Robust and Efficient Fine-Tuning for
 Pre-trained Natural Language Models through Principled Regularized Optimization", ACL 2020.
-Every head's loss L(θ) of a batch becomes
-
-    L(θ) + λ_s·R_s(θ) + μ·D(θ, θ̃)
-
-* **R_s, smoothness.** The input word embeddings x (``(B, L, H)`` per sentence a forward
-  embeds) are perturbed, x̃ = x + δ with δ ~ N(0, σ²). ``steps`` steps of projected
-  gradient ascent on ℓ_s(f(x̃), f(x)), f(x) detached, move δ as the paper's Algorithm 1
-  does: δ ← Π_ε(δ + η·g/‖g‖_∞), g = ∇_δ ℓ_s, ‖g‖_∞ the largest entry of the row's own
-  ``(L, H)`` gradient (per example, as in the paper), and Π_ε clamps every entry of δ to
-  [−ε, ε] (the ∞-ball around x). Then R_s = ℓ_s(f(x̃), f(x)), its gradient flowing to θ
-  through both outputs, as the paper's formula reads.
-* **D, Bregman proximal point.** D = ℓ_s(f(x; θ), f(x; θ̃)) against a frozen momentum copy
-  θ̃ of the model, θ̃ ← (1−β)θ + βθ̃ after every optimiser step, starting at θ_0.
-
-ℓ_s is the symmetric KL divergence KL(p‖q) + KL(q‖p) between the head's predictive
-distributions, averaged over the batch: softmax over C logits, a Bernoulli for one logit of
-a two-class head; the squared error for regression heads (the KL of two Gaussians of one
-fixed variance, up to scale). The task already declares each head's predictive distribution
-(``Task.fisher_view``: Gaussian, or categorical over ``classes``), so training asks no task
-what it is.
-
-Where this departs from the reference implementation (MT-DNN's ``SmartPerturbation``):
-
-* δ is added to the word embeddings (what Hugging Face models take as ``inputs_embeds``)
-  by a forward hook on ``model.get_input_embeddings()``, not to the embedding layer's output
-  after position/type sums and LayerNorm; every task's forward stays as it is, including
-  models that embed two sentences per forward (each call of the hook gets its own δ).
-* The ascent step is the paper's projection; the reference instead rescales δ + η·g to unit
-  ∞-norm per token, which leaves δ far outside the ε-ball.
-* R_s differentiates the whole symmetric KL; the reference's criterion detaches the
-  distribution that weights each of the two KL terms.
-
-Dropout: the model is in training mode throughout, so the adversarial forwards and θ̃'s
-forward (no gradient, training mode like every forward of the reference's training step)
-draw their own dropout masks; with dropout on, R_s and D also penalise the disagreement
-between masks, as in the reference.
-
-Cost per batch with T = ``steps`` (plain training: 1 forward, 1 backward): T forwards and
-T backwards to δ only (no weight gradients), one more forward whose backward joins the
-loss's, and one no-gradient forward of θ̃; a second copy of the parameters for θ̃. A zero
-weight (or ``proximal``) skips its term, so ``weight: 0, proximal: 0`` trains exactly as
-without ``smart``.
+The formula, where this departs from MT-DNN's reference code, dropout and the cost per batch:
+docs/methods.md, "SMART regularisation".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One rule for where studies live, for every command: ``--studies-dir``, else the config's
 explicit ``studies_dir``, else ``$BOMERGE_STUDIES_DIR``, else ./studies
-(bomerge.search.store.resolve_studies_dir)."""
+(bomerge.search.study.store.resolve_studies_dir)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bomerge.config import parse_config
-from bomerge.search.store import STUDIES_DIR_ENV, StudyStore, resolve_studies_dir
+from bomerge.search.study.store import STUDIES_DIR_ENV, StudyStore, resolve_studies_dir
 from tests.conftest import tiny_study_dict, write_config
 from tests.helpers import assert_one_line_error, bomerge_here
 
@@ -26,7 +26,7 @@ def _config_dict(glue_root: Path, studies_dir: Path | None, name: str = "where")
 def _fake_study(folder: Path, config: dict) -> None:
     """A created study with no trials: enough for the refusals that run before any work."""
     from bomerge.config import parse_config
-    from bomerge.search.store import StudyStore
+    from bomerge.search.study.store import StudyStore
 
     StudyStore(folder).create(parse_config(config, "fake", folder.parent))
 

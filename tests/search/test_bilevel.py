@@ -12,7 +12,7 @@ from bomerge.config import parse_config
 from bomerge.errors import BomergeError
 from bomerge.fileio import read_jsonl
 from bomerge.search.bilevel import BilevelRunner, inner_study_name, train_settings
-from bomerge.search.store import StudyStore
+from bomerge.search.study.store import StudyStore
 from tests.conftest import tiny_study_dict
 
 

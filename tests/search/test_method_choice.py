@@ -11,7 +11,7 @@ import pytest
 from bomerge.config import parse_config
 from bomerge.errors import BomergeError
 from bomerge.search.records import load_records
-from bomerge.search.store import StudyStore
+from bomerge.search.study.store import StudyStore
 from tests.conftest import cross_task_dict, write_config
 from tests.helpers import (
     assert_one_line_error,

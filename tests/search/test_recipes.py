@@ -15,7 +15,7 @@ from bomerge.errors import BomergeError
 from bomerge.fileio import read_jsonl
 from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
-from bomerge.search.store import StudyStore
+from bomerge.search.study.store import StudyStore
 from bomerge.search.workbench import base_folder
 from tests.conftest import tiny_study_dict
 

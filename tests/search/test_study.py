@@ -291,7 +291,7 @@ def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
 
 
 def test_picking_on_the_model_before_any_gp_trial_is_refused(tmp_path):
-    from bomerge.search.names import check_names
+    from bomerge.search.config_names import check_names
 
     for trials, initial in ((0, 4), (4, 4), (3, 5)):
         config = parse_config({"name": "x", "task": {"name": "sst2"}, "search": {

@@ -19,7 +19,7 @@ from bomerge.config import StudyConfig, TinyModelConfig, parse_config
 from bomerge.errors import BomergeError
 from bomerge.evaluate import Evaluator
 from bomerge.models import train_wordpiece
-from bomerge.search.names import check_names
+from bomerge.search.config_names import check_names
 from bomerge.tasks import get_task
 from bomerge.tasks.base import ALL_STATISTICS, Example
 from bomerge.tasks.csv import CsvTask

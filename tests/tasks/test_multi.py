@@ -14,7 +14,7 @@ from bomerge.config import parse_config
 from bomerge.errors import BomergeError
 from bomerge.merge import build_method
 from bomerge.pool import read_state_dict
-from bomerge.search.store import StudyStore
+from bomerge.search.study.store import StudyStore
 from bomerge.search.workbench import Workbench, statistics_rows
 from bomerge.tasks import get_task
 from tests.conftest import CROSS_TASKS, cross_task_dict

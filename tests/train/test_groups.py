@@ -1,6 +1,6 @@
 """bomerge.train.groups: round-robin, PCGrad and single-head training of a task with several
 heads (the CS224N multitask model), keeping the last k snapshots like any training run;
-bomerge.search.names refuses these settings for a one-head task."""
+bomerge.search.config_names refuses these settings for a one-head task."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from bomerge.config import parse_config
 from bomerge.errors import BomergeError
 from bomerge.fileio import read_jsonl
-from bomerge.search.names import check_names
+from bomerge.search.config_names import check_names
 from bomerge.tasks.cs224n import CS224N
 from bomerge.tasks.cs224n.model import MultitaskBert
 from bomerge.train.finetune import TRAINING_LOOPS, finetune

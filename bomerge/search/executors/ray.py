@@ -37,7 +37,7 @@ class TrialWorker:
         import torch
 
         from bomerge.search.space import study_space
-        from bomerge.search.store import StudyStore
+        from bomerge.search.study.store import StudyStore
         from bomerge.search.workbench import Workbench
 
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")

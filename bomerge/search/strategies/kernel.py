@@ -21,7 +21,7 @@ def load_acquisition_kernel() -> None:
     import os
     from pathlib import Path
 
-    from bomerge.search.axlog import quiet_ax
+    from bomerge.search.ax_logging import quiet_ax
 
     quiet_ax()  # BoTorch's import chain reaches Ax's loggers
     from botorch.acquisition.multi_objective import logei

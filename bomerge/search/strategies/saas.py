@@ -1,25 +1,8 @@
 """``saas`` and ``saas_nuts``: the ``gp`` strategy with a SAAS-prior GP as its surrogate.
 
-The sparse axis-aligned subspace prior (Eriksson & Jankowiak 2021, "High-Dimensional
-Bayesian Optimization with Sparse Axis-Aligned Subspaces") puts half-Cauchy priors on the
-inverse squared lengthscales under a global half-Cauchy shrinkage τ, so most dimensions are
-switched off unless the data demand them: what keeps a GP from fitting noise with tens of
-merge coefficients and a few dozen trials. The acquisition stays qLogNEHVI (qLogNEI for one
-objective), after the same seeded Sobol points as ``gp``.
-
-* ``saas``: BoTorch's ``EnsembleMapSaasSingleTaskGP``, an ensemble of MAP fits, one per τ
-  drawn from the prior (seconds per fit, no extra dependency).
-* ``saas_nuts``: BoTorch's ``SaasFullyBayesianSingleTaskGP`` sampled with NUTS (SAASBO
-  itself; minutes per fit), which needs BoTorch's ``fully_bayesian`` extra (JAX and NumPyro,
-  ``pip install 'botorch[fully_bayesian]'``); without it the name is refused.
-
-The surrogate goes to Ax as a ``SurrogateSpec`` of one ``ModelConfig`` naming the BoTorch
-model class. Ax's SQL store encodes that class by name through its own registry
-(``ax.storage.botorch_modular_registry``, which lists both classes), so a stored study
-decodes and goes on generating with nothing registered here. The BoTorch node carries its
-own name (``qLogNEHVI-SAAS``, ``qLogNEHVI-SAAS-NUTS``, …), which each trial's generator run
-records. As with ``gp``, node names and generator settings are stored with every experiment
-and must not change for studies that already exist.
+Eriksson & Jankowiak 2021 (SAASBO): most dimensions switched off unless the data demand them,
+so tens of merge coefficients can be searched in a few dozen trials. The two forms, and how
+Ax stores their surrogate: docs/methods.md, "The saas search strategies".
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from rich.progress import Progress
 
 from bomerge.errors import BomergeError
 from bomerge.search import runner as runner_module
+from bomerge.search.consecutive_failures import ConsecutiveFailures
 from bomerge.search.executors import (
     EXECUTORS,
     Executor,
@@ -26,7 +27,6 @@ from bomerge.search.executors import (
 from bomerge.search.executors.in_turn import InTurn
 from bomerge.search.executors.overlapped import Overlapped
 from bomerge.search.executors.ray import OnRay
-from bomerge.search.failures import ConsecutiveFailures
 from bomerge.search.runner import StudyRunner
 from bomerge.search.trial import TrialOutcome
 from bomerge.tasks.base import EvalResult

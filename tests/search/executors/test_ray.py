@@ -15,7 +15,7 @@ from bomerge.search.executors import ExecutorContext, PendingTrial
 from bomerge.search.executors.ray import OnRay, WorkerShape
 from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
-from bomerge.search.store import StudyStore
+from bomerge.search.study.store import StudyStore
 from tests.conftest import candidates_study, tiny_study_dict
 
 ray = pytest.importorskip("ray")

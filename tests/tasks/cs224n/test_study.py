@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bomerge.search.store import StudyStore
+from bomerge.search.study.store import StudyStore
 from tests.conftest import tiny_multitask_dict, write_config
 from tests.helpers import bomerge_here
 

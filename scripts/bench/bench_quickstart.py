@@ -1,0 +1,103 @@
+"""The quickstart's search part, before and after the throughput settings, on its own real
+candidates and evaluator: wall seconds of the search (first trial's start to the last
+trial's end) and the hypervolume of its (−loss, metric) points above the worst candidate's
+(the study's recorded selection scores), mean ± std over seeds.
+
+* ``before``: trials in turn, q = 1, the optimiser's fixed budget (8 restarts, 256 raw
+  samples): the quickstart config as shipped;
+* ``overlap``: the next trial generated while one is evaluated (``search.overlap``), q = 1;
+* ``overlap-auto``: the same with ``num_restarts``/``raw_samples: auto`` (3 dimensions: 3
+  restarts, 96 raw samples);
+* ``pipeline-auto``: ``batch_size: auto`` as well.
+
+    python scripts/bench/bench_quickstart.py --study studies/quickstart [--seeds 3] [--trials 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts" / "bench"))
+from bench_pipeline import SoupObjective, hypervolume  # noqa: E402
+
+from bomerge.config import parse_config  # noqa: E402
+from bomerge.search.config_names import check_names  # noqa: E402
+from bomerge.search.runner import StudyRunner  # noqa: E402
+from bomerge.search.study.store import StudyStore  # noqa: E402
+
+SETTINGS = {
+    "before": {"overlap": False},
+    "overlap": {"overlap": True},
+    "overlap-auto": {"overlap": True, "num_restarts": "auto", "raw_samples": "auto"},
+    "pipeline-auto": {"overlap": True, "num_restarts": "auto", "raw_samples": "auto",
+                      "batch_size": "auto"},
+}
+
+
+def search_lines(raw: dict, config_path: Path, studies: Path, name: str, seed: int,
+                 trials: int, settings: dict) -> list[dict]:
+    data = dict(raw) | {"name": name, "studies_dir": str(studies), "seed": seed}
+    data["search"] = dict(data.get("search") or {}) | {"trials": trials, "baselines": False,
+                                                        **settings}
+    config = check_names(parse_config(data, str(config_path), config_path.resolve().parent),
+                         str(config_path))
+    store = StudyStore(config.study_dir)
+    store.create(config)
+    runner = StudyRunner(store, config, show_progress=False)
+    runner.finish = lambda: None  # type: ignore[method-assign] - the search part only
+    runner.run()
+    return [x for x in store.read_log() if x["node"] != "baseline"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "quickstart.yaml")
+    parser.add_argument("--study", type=Path, default=REPO / "studies" / "quickstart")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    args = parser.parse_args()
+    raw = yaml.safe_load(args.config.read_text())
+    raw.pop("train", None)
+    raw["candidates"] = {"glob": [str(args.study / "candidates" / "step-*")],
+                         "base": str(args.study / "candidates" / "base")}
+    runs: dict[str, list[list[dict]]] = {}
+    with tempfile.TemporaryDirectory() as work:
+        for name in args.settings:
+            runs[name] = []
+            for seed in range(args.seeds):
+                started = time.perf_counter()
+                runs[name].append(search_lines(raw, args.config, Path(work), f"{name}-{seed}",
+                                               seed, args.trials, SETTINGS[name]))
+                print(f"{name} seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
+    reference = SoupObjective.from_study(args.study).reference()  # the worst candidate
+    print(f"\n{'setting':>14} {'search wall s':>15} {'gen s/trial':>12} {'eval s/trial':>13} "
+          f"{'hypervolume':>19}")
+    base = None
+    for name, seeds in runs.items():
+        walls = [max(x["t_end"] for x in lines) - min(x["t_start"] for x in lines)
+                 for lines in seeds]
+        volumes = [hypervolume([(x["loss"], x["metric"]) for x in lines if x["loss"] is not None],
+                               reference) for lines in seeds]
+        gen = statistics.mean(x["gen_s"] for lines in seeds for x in lines)
+        ev = statistics.mean(x["eval_s"] + x["merge_s"] for lines in seeds for x in lines)
+        base = base or statistics.mean(walls)
+        print(f"{name:>14} {_cell(walls, 0):>15} {gen:12.2f} {ev:13.2f} {_cell(volumes, 5):>19}"
+              f"   wall ×{statistics.mean(walls) / base:.2f}")
+
+
+def _cell(values: list[float], digits: int) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
+
+
+if __name__ == "__main__":
+    main()
