@@ -137,6 +137,27 @@ def _explicit_config(tmp_path: Path, glue_root: Path, paths: list[Path]) -> Path
     return write_config(tmp_path / "bad.yaml", data)
 
 
+def test_train_keeps_the_last_k_snapshots_and_prints_their_folders(glue_root: Path,
+                                                                   tmp_path: Path, capsys):
+    data = tiny_study_dict(glue_root, tmp_path / "studies")
+    data["train"].update(epochs=1, max_train_examples=160, save_every=2, keep_last=2)
+    out = tmp_path / "run"
+    trained = bomerge_here(capsys, "train", str(write_config(tmp_path / "t.yaml", data)),
+                           "--out", str(out), "-q")
+    assert trained.returncode == 0, trained.stderr
+    # 160 rows / 32 = 5 steps, a snapshot every 2 -> steps 2 and 4, both kept
+    printed = [Path(line) for line in trained.stdout.split()]
+    assert [p.name for p in printed] == ["step-000002", "step-000004"]
+    assert all(p.parent == out and (p / "model.safetensors").is_file() for p in printed)
+    assert not (tmp_path / "studies").exists()  # training alone creates no study
+
+    del data["train"]
+    refused = bomerge_here(capsys, "train", str(write_config(tmp_path / "none.yaml", data)),
+                           "--out", str(tmp_path / "nothing"))
+    assert_one_line_error(refused, "none.yaml", "no 'train' section")
+    assert not (tmp_path / "nothing").exists()
+
+
 def test_unknown_key_is_a_one_line_error(glue_root: Path, tmp_path: Path, capsys):
     data = tiny_study_dict(glue_root, tmp_path / "studies")
     data["search"]["trails"] = 3

@@ -11,12 +11,12 @@ from bomerge.search.claims import compared
 from bomerge.search.pareto import TrialRecord, pareto_set
 from bomerge.search.records import (
     baseline_records,
-    choose,
     load_records,
     metric_columns,
     pick_rule_text,
     pickable,
     study_objectives,
+    study_pick,
 )
 from bomerge.search.study.store import StudyStore, result_is_current
 from bomerge.tasks import get_task
@@ -126,7 +126,7 @@ def stored_pick(records: list[TrialRecord], config: StudyConfig,
     (``search.pick_by: model``), the trial or baseline its stored result names (the model
     is fitted when the study finishes, not when it is read); the observed pick while no
     result names one."""
-    observed = choose(records, config)
+    observed = study_pick(records, config)
     if config.search.pick_by != "model" or not result or "scores" not in result:
         return observed
     named = result["scores"]["pick"]

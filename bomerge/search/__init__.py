@@ -44,8 +44,8 @@ _ROOMS = {
     "preflight_study": "preflight", "BilevelRunner": "bilevel",
     "load_study_config": "config_names", "created_study": "commands",
     # judgement
-    "TrialRecord": "pareto", "pareto_set": "pareto", "pick": "pareto",
-    "choose_picks": "picks", "study_result": "picks", "paired_interval": "claims",
+    "TrialRecord": "pareto", "pareto_set": "pareto", "pick_on_front": "pareto",
+    "study_picks": "picks", "study_result": "picks", "paired_interval": "claims",
     # baselines
     "BaselineRunner": "baselines", "default_baselines": "baselines",
     # reading a stored study

@@ -30,7 +30,7 @@ from rich.console import Console
 from bomerge.config import OUTER_PARAMETERS, OuterConfig, StudyConfig, TrainConfig
 from bomerge.errors import BomergeError
 from bomerge.fileio import append_jsonl, read_jsonl
-from bomerge.search.pareto import TrialRecord, pick
+from bomerge.search.pareto import TrialRecord, pick_on_front
 from bomerge.search.study.completion import complete_trial
 from bomerge.search.study.database import sqlite_file
 from bomerge.search.study.store import StudyStore
@@ -204,9 +204,9 @@ class BilevelRunner:
         records = self.records(client, entries)
         search = self.config.search
         if self.outer.objective == "loss_metric":
-            chosen = pick(records, search.pick, search.pick_loss_bound)
+            chosen = pick_on_front(records, search.pick, search.pick_loss_bound)
         else:
-            chosen = pick(records, "best_metric")
+            chosen = pick_on_front(records, "best_metric")
         best = entries[chosen.index]
         result = {
             "bilevel": True,

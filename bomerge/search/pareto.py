@@ -81,7 +81,7 @@ def same_record(a: TrialRecord, b: TrialRecord) -> bool:
     return a.index == b.index and (a.index is not None or a.arm == b.arm)
 
 
-def pick(records: list[TrialRecord], rule: PickRule, loss_bound: float | None = None,
+def pick_on_front(records: list[TrialRecord], rule: PickRule, loss_bound: float | None = None,
          objectives: tuple[Objective, ...] = LOSS_METRIC) -> TrialRecord:
     """The chosen trial on the Pareto set of ``objectives``.
 

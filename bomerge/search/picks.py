@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from bomerge.search.baselines import baseline_scores
 from bomerge.search.claims import compared, pick_claims
 from bomerge.search.pareto import TrialRecord, same_record
-from bomerge.search.records import above_floors, choose, study_objectives
+from bomerge.search.records import above_floors, study_objectives, study_pick
 from bomerge.search.strategies import get_strategy
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ class Picks:
         return MODEL if self.pick_by == MODEL and self.model is not None else OBSERVED
 
     @property
-    def chosen(self) -> TrialRecord:
+    def pick(self) -> TrialRecord:
+        """The study's pick: the model pick when it chose, else the observed one."""
         return self.model if self.picked_on == MODEL and self.model is not None else self.observed
 
     def records(self) -> dict[str, TrialRecord]:
@@ -62,7 +63,7 @@ class Picks:
         found = {OBSERVED: self.observed}
         if self.model is not None:
             found[MODEL] = self.model
-        if self.among_trials is not None and self.chosen.index is None:
+        if self.among_trials is not None and self.pick.index is None:
             found[TRIALS] = self.among_trials
         return found
 
@@ -93,11 +94,11 @@ def posterior_means(client: Any, indices: list[int],
             for row, index in enumerate(indices)}
 
 
-def choose_picks(records: list[TrialRecord], config: StudyConfig, client: Any) -> Picks:
+def study_picks(records: list[TrialRecord], config: StudyConfig, client: Any) -> Picks:
     """Both picks of a study among ``records`` (``records.pickable``: its trials, and the
     recorded baselines beside them): the rule on the observed scores, and on the posterior
     means at the same (completed) trials, each baseline at its observed scores."""
-    observed = choose(records, config)
+    observed = study_pick(records, config)
     done = [r for r in records if r.completed and r.index is not None]
     try:
         means = posterior_means(client, [r.index for r in done], config)  # type: ignore[misc]
@@ -116,7 +117,7 @@ def choose_picks(records: list[TrialRecord], config: StudyConfig, client: Any) -
         smoothed.append(replace(
             r, loss=mean.get("loss", r.loss), metric=mean.get("metric", r.metric),
             extra={k: mean.get(k, v) for k, v in r.extra.items()}))
-    chosen = choose(smoothed, config)
+    chosen = study_pick(smoothed, config)
     model = next(r for r in records if same_record(r, chosen))
     predicted = {"loss": chosen.loss, "metric": chosen.metric, **chosen.extra}
     rounded = {k: round(float(v), 6) for k, v in predicted.items()}  # type: ignore[arg-type]
@@ -128,7 +129,7 @@ def choose_picks(records: list[TrialRecord], config: StudyConfig, client: Any) -
 def among_trials(records: list[TrialRecord], config: StudyConfig) -> TrialRecord | None:
     """The rule's pick among the records that are the study's own trials, if any is."""
     own = [r for r in records if r.index is not None and r.completed]
-    return choose(own, config) if own else None
+    return study_pick(own, config) if own else None
 
 
 def pick_entry(record: TrialRecord, report: dict[str, Any],
@@ -172,10 +173,10 @@ def study_result(config: StudyConfig, task: Task, store: StudyStore, records: li
         "metric": task.metric,
         "selection_rows": rows[0],
         "report_rows": rows[1],
-        "pick_coefficients": picks.chosen.coefficients,
+        "pick_coefficients": picks.pick.coefficients,
         # False: no trial met every floor, so the pick was chosen among all of them
         "floors": dict(config.search.floors),
-        "pick_above_floors": (above_floors(picks.chosen, config.search.floors)
+        "pick_above_floors": (above_floors(picks.pick, config.search.floors)
                               if config.search.floors else None),
         "scores": scored,
         "picks": {OBSERVED: entries[OBSERVED], MODEL: entries.get(MODEL),

@@ -15,7 +15,7 @@ import numpy as np
 from bomerge.config import StudyConfig
 from bomerge.merge.base import MergeMethod
 from bomerge.search.baselines import INDIVIDUAL
-from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick
+from bomerge.search.pareto import LOSS_METRIC, Objective, TrialRecord, pick_on_front
 from bomerge.search.space import SearchSpace, study_method, study_space
 from bomerge.search.study.ax_tables import StoredTrial
 from bomerge.search.study.store import StudyStore
@@ -65,12 +65,12 @@ def pickable(records: list[TrialRecord], store: StudyStore,
     return records + [b for b in baseline_records(store) if b.method != INDIVIDUAL]
 
 
-def choose(records: list[TrialRecord], config: StudyConfig) -> TrialRecord:
+def study_pick(records: list[TrialRecord], config: StudyConfig) -> TrialRecord:
     """The study's pick: its rule applied to the Pareto set of its objectives, among the
     points above the floors when any is."""
     floors = config.search.floors
     feasible = [r for r in records if above_floors(r, floors)] if floors else records
-    return pick(feasible or records, config.search.pick, config.search.pick_loss_bound,
+    return pick_on_front(feasible or records, config.search.pick, config.search.pick_loss_bound,
                 study_objectives(config))
 
 

@@ -29,7 +29,7 @@ from bomerge.search.client import open_client, study_design
 from bomerge.search.consecutive_failures import ConsecutiveFailures
 from bomerge.search.executors import ExecutorContext, PendingTrial, executor_for
 from bomerge.search.pareto import TrialRecord
-from bomerge.search.picks import choose_picks, study_result
+from bomerge.search.picks import study_picks, study_result
 from bomerge.search.preflight import check_points, task_supports, unsupported_message
 from bomerge.search.rebuild import report_scores
 from bomerge.search.records import (
@@ -382,7 +382,7 @@ class StudyRunner:
         and store the result with every recorded baseline's report scores and the pick's
         paired bootstrap intervals against them."""
         records = [self.record(i) for i in sorted(self.client._experiment.trials)]
-        picks = choose_picks(pickable(records, self.store, self.config), self.config, self.client)
+        picks = study_picks(pickable(records, self.store, self.config), self.config, self.client)
         if picks.note is not None:
             self.console.print(f"[yellow]{picks.note}[/]")
         baselines = self.store.read_baselines()
@@ -396,4 +396,4 @@ class StudyRunner:
                               reported, self.pool.k,
                               (len(self.bench.selection_rows), len(self.bench.report_rows)))
         self.store.write_result(report)
-        return StudyOutcome(records, picks.chosen, report, True, baseline_records(self.store))
+        return StudyOutcome(records, picks.pick, report, True, baseline_records(self.store))

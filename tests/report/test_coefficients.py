@@ -10,7 +10,7 @@ from bomerge.config import parse_config
 from bomerge.report.coefficients import group_lines, grouped, pick_heatmap
 from bomerge.report.page import render
 from bomerge.report.view import StudyView, pick_lines, report_rows
-from bomerge.search.pareto import TrialRecord, pick
+from bomerge.search.pareto import TrialRecord, pick_on_front
 from tests.conftest import tiny_study_dict
 
 GROUPS = ["embeddings", "block0", "block1", "head"]
@@ -94,7 +94,7 @@ def test_the_page_shows_the_pick_weights_the_group_lines_and_the_intervals(tmp_p
                           tmp_path)
     records = [blockwise(i, 0.5 + 0.02 * i, 0.8 - 0.01 * i * (i % 2)) for i in range(3)]
     result = _result()
-    view = StudyView("page", config, records, [], pick(records, "best_metric"), result,
+    view = StudyView("page", config, records, [], pick_on_front(records, "best_metric"), result,
                      ["/c/0", "/c/1", "/c/2"])
     assert [label for label, _ in report_rows(result)] == ["pick", "observed_pick", "uniform"]
     assert pick_lines(result)[0] == ("Pick chosen on the GP's posterior means "

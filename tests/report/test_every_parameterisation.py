@@ -18,7 +18,7 @@ from bomerge.merge.blockwise import blockwise
 from bomerge.merge.choice import MethodChoice
 from bomerge.report.page import FIGURE_IDS, figure_divs, figures
 from bomerge.report.view import StudyView
-from bomerge.search.pareto import TrialRecord, pick
+from bomerge.search.pareto import TrialRecord, pick_on_front
 from bomerge.search.space import SearchSpace
 from tests.conftest import tiny_study_dict
 from tests.helpers import BROWSER_FLAGS, chromium
@@ -78,7 +78,7 @@ def trial_records(method: MergeMethod, k: int, n: int = 12) -> list[TrialRecord]
 def view_of(method: MergeMethod, k: int, tmp_path: Path) -> StudyView:
     config = parse_config(tiny_study_dict(tmp_path, tmp_path / "studies", name="v"), "x", tmp_path)
     records = trial_records(method, k)
-    return StudyView("v", config, records, [], pick(records, "best_metric"), None,
+    return StudyView("v", config, records, [], pick_on_front(records, "best_metric"), None,
                      [f"/c/{i}" for i in range(k)])
 
 

@@ -13,7 +13,7 @@ from bomerge.report.figures import objective_plane
 from bomerge.report.page import render, write_page
 from bomerge.report.static import write_plane_png
 from bomerge.report.view import StudyView
-from bomerge.search.pareto import TrialRecord, pick
+from bomerge.search.pareto import TrialRecord, pick_on_front
 from tests.conftest import REPO, tiny_study_dict
 from tests.helpers import BROWSER_FLAGS, chromium
 
@@ -34,7 +34,7 @@ def make_view(tmp_path: Path, result: dict | None = None) -> StudyView:
     records = baselines + search
     others = [_record(None, "fisher", "baseline", 0.58, 0.71, "fisher"),
               _record(None, "ties", "baseline", 0.65, 0.69, "ties")]
-    return StudyView("page", config, records, others, pick(records, "best_metric"), result,
+    return StudyView("page", config, records, others, pick_on_front(records, "best_metric"), result,
                      ["/c/0", "/c/1", "/c/2"])
 
 

@@ -14,7 +14,7 @@ from bomerge.merge import build_method
 from bomerge.search.baselines import TA_GRID_SCALES
 from bomerge.search.client import study_design
 from bomerge.search.preflight import check_objectives
-from bomerge.search.records import above_floors, choose, study_objectives
+from bomerge.search.records import above_floors, study_objectives, study_pick
 from bomerge.search.space import study_space
 from tests.conftest import CROSS_TASKS, cross_task_dict, write_config
 from tests.helpers import assert_one_line_error, bomerge_here, log_lines
@@ -113,10 +113,10 @@ def test_floors_become_outcome_constraints_and_bound_the_pick(cross_task_root,
     feasible = TrialRecord(index=1, arm="b", node="n", status="COMPLETED", coefficients={},
                            loss=1.0, metric=0.8,
                            extra={"rte_normalised": 0.9, "sst2_normalised": 1.0})
-    assert choose([record, feasible], config) is feasible  # best metric among the feasible
+    assert study_pick([record, feasible], config) is feasible  # best metric among the feasible
     unbounded = config.model_copy(
         update={"search": config.search.model_copy(update={"floors": {}})})
-    assert choose([record, feasible], unbounded) is record
+    assert study_pick([record, feasible], unbounded) is record
 
 
 def test_more_per_task_objectives_than_qlognehvi_takes_need_parego(tmp_path):

@@ -9,7 +9,7 @@ from bomerge.search.pareto import (
     TrialRecord,
     hypervolume,
     pareto_set,
-    pick,
+    pick_on_front,
     progress,
     reference_point,
 )
@@ -28,28 +28,29 @@ def test_pareto_set_keeps_only_non_dominated_completed_trials():
 
 
 def test_pick_best_metric_breaks_ties_by_loss():
-    assert pick(RECORDS, "best_metric").index == 0
+    assert pick_on_front(RECORDS, "best_metric").index == 0
 
 
 def test_pick_best_loss():
-    assert pick(RECORDS, "best_loss").index == 1
+    assert pick_on_front(RECORDS, "best_loss").index == 1
 
 
 def test_pick_within_a_loss_bound_takes_the_best_metric_there():
     # front: 0 (0.50, 0.80), 1 (0.40, 0.78), 2 (0.45, 0.79)
-    assert pick(RECORDS, "loss_bound", loss_bound=0.46).index == 2
-    assert pick(RECORDS, "loss_bound", loss_bound=0.41).index == 1
-    assert pick(RECORDS, "loss_bound", loss_bound=0.10).index == 1  # none that low: lowest loss
+    assert pick_on_front(RECORDS, "loss_bound", loss_bound=0.46).index == 2
+    assert pick_on_front(RECORDS, "loss_bound", loss_bound=0.41).index == 1
+    # none that low: the lowest loss
+    assert pick_on_front(RECORDS, "loss_bound", loss_bound=0.10).index == 1
 
 
 def test_the_knee_is_the_front_point_farthest_beyond_the_chord_of_its_extremes():
     # Scaled to [0, 1]: ends (1, 0) and (0, 1); point 1 at (0.9, 0.9) bulges far towards the
     # ideal point, point 2 at (0.5, 0.5) lies on the chord.
     front = [rec(0, 0.10, 0.70), rec(1, 0.11, 0.79), rec(2, 0.15, 0.75), rec(3, 0.20, 0.80)]
-    assert pick(front, "knee").index == 1
+    assert pick_on_front(front, "knee").index == 1
     # Points on the chord only: no knee, the best metric is taken.
     straight = [rec(0, 0.10, 0.70), rec(2, 0.15, 0.75), rec(3, 0.20, 0.80)]
-    assert pick(straight, "knee").index == 3
+    assert pick_on_front(straight, "knee").index == 3
 
 
 def test_pareto_set_and_pick_over_per_task_objectives():
@@ -61,7 +62,7 @@ def test_pareto_set_and_pick_over_per_task_objectives():
                task_rec(3, 0.52, 0.71)]
     objectives = (("sst", True), ("qqp", True))
     assert [r.index for r in pareto_set(records, objectives)] == [1, 3]
-    assert pick(records, "best_metric", objectives=objectives).index == 3
+    assert pick_on_front(records, "best_metric", objectives=objectives).index == 3
 
 
 def test_hypervolume_is_the_area_dominated_above_the_reference():

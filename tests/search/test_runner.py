@@ -1,5 +1,7 @@
-"""bomerge.search.runner: bad trials do not kill a study; a study whose trials keep failing
-stops with a clear message; an interrupted trial is re-run, not counted twice."""
+"""bomerge.search.runner (StudyRunner, a study's run): bad trials do not kill a study; a study
+whose trials keep failing stops with a clear message; an interrupted trial is re-run, not
+counted twice; user points are labelled arms; overlapped and pipelined search score what a
+trial scores alone; the finished study's result holds both picks and their intervals."""
 
 from __future__ import annotations
 
@@ -219,7 +221,7 @@ def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
     from bomerge.cli.app import out
     from bomerge.report.view import StudyView
     from bomerge.search.claims import load_rows, study_claims
-    from bomerge.search.records import choose
+    from bomerge.search.records import study_pick
     from bomerge.tasks import get_task
     from tests.helpers import bomerge_here
 
@@ -233,7 +235,7 @@ def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
     picks = result["picks"]
     assert (result["scores"]["pick"] == picks["model"]
             and outcome.pick.index == picks["model"]["trial"])
-    assert picks["observed"]["trial"] == choose(load_records(store), config).index
+    assert picks["observed"]["trial"] == study_pick(load_records(store), config).index
     assert {"loss", "metric"} <= set(picks["model"]["predicted"])
     assert StudyView.load(store).pick.index == picks["model"]["trial"]
 
