@@ -58,9 +58,9 @@ class Evaluator:
         self.task = task
         self.autocast = autocast_dtype(precision, batches[0].input_ids.device if batches else None)
         self.n = sum(len(b.labels) for b in batches)
-        self.groups = np.empty(self.n, dtype=object)
+        self.heads = np.empty(self.n, dtype=object)
         for batch in batches:
-            self.groups[batch.order.numpy()] = batch.group
+            self.heads[batch.order.numpy()] = batch.head
         self.batch_order = (np.concatenate([b.order.numpy() for b in batches]) if batches
                             else np.empty(0, dtype=np.int64))
         self._buffers = dict(skeleton.named_buffers())
@@ -87,19 +87,19 @@ class Evaluator:
         """A pass over the batches with ``parameters``, to be run chunk by chunk."""
         self._check(parameters)
         tensors = {**self._buffers, **parameters}
-        return EvaluationPass(self, lambda group: tensors)
+        return EvaluationPass(self, lambda head: tensors)
 
     @torch.inference_mode()
     def evaluate_each(self, parameters: Mapping[str, Mapping[str, torch.Tensor]]) -> RowResult:
         """Like ``evaluate``, but each head's rows are scored with the parameters given for
-        that head (``parameters[group]``): a cross-task study's individual models, each on
+        that head (``parameters[head]``): a cross-task study's individual models, each on
         its own task's rows, in one result."""
-        missing = sorted(set(self.groups.tolist()) - parameters.keys())
+        missing = sorted(set(self.heads.tolist()) - parameters.keys())
         if missing:
             raise BomergeError(f"no parameters for the rows of {missing[0]}")
         for given in parameters.values():
             self._check(given)
-        tensors = {group: {**self._buffers, **given} for group, given in parameters.items()}
+        tensors = {head: {**self._buffers, **given} for head, given in parameters.items()}
         return EvaluationPass(self, tensors.__getitem__).run()
 
     def _check(self, parameters: Mapping[str, torch.Tensor]) -> None:
@@ -157,9 +157,9 @@ class EvaluationPass:
             with torch.autocast(device_type=batch.input_ids.device.type,
                                 dtype=ev.autocast or torch.float32,
                                 enabled=ev.autocast is not None):
-                outputs = ev.task.forward(ev.model, self.tensors_of(batch.group), batch)
+                outputs = ev.task.forward(ev.model, self.tensors_of(batch.head), batch)
             loss = ev.task.loss(batch, outputs, reduction="sum")
-            self.loss_sums[batch.group] = self.loss_sums.get(batch.group, 0.0) + float(loss)
+            self.loss_sums[batch.head] = self.loss_sums.get(batch.head, 0.0) + float(loss)
             order = batch.order.numpy()
             self.predictions[order] = ev.task.predictions(batch, outputs).double().cpu().numpy()
             self.labels[order] = batch.labels.double().cpu().numpy()
@@ -170,12 +170,12 @@ class EvaluationPass:
         """The running result over the rows seen (the whole pass's once finished)."""
         ev = self.evaluator
         if self.finished:
-            rows = Scored(self.predictions, self.labels, ev.groups, ev.batch_order,
+            rows = Scored(self.predictions, self.labels, ev.heads, ev.batch_order,
                           dict(self.loss_sums))
         else:
             # The rows seen, renumbered 0..m-1 in the order their batches ran.
             seen = ev.batch_order[:self.rows_seen]
-            rows = Scored(self.predictions[seen], self.labels[seen], ev.groups[seen],
+            rows = Scored(self.predictions[seen], self.labels[seen], ev.heads[seen],
                           np.arange(len(seen)), dict(self.loss_sums))
         summary = ev.task.summarize(rows)
         return RowResult(summary.loss, summary.metric, summary.extra, summary.n, rows=rows)

@@ -42,12 +42,13 @@ QUANTILES = 5
 @dataclass(frozen=True)
 class RowPlan:
     """``order``: a permutation of the ``N`` row positions; ``ends``: the cumulative row
-    count at the end of each chunk (the last is ``N``); ``groups``: each row's head (so one
-    head's rows can be scored in the study's chunks on their own: ``of_group``)."""
+    count at the end of each chunk (the last is ``N``); ``heads``: each row's head (so one
+    head's rows can be scored in the study's chunks on their own: ``of_head``). On disk
+    (``write``/``read``) the heads are stored under the key ``"groups"``."""
 
     order: tuple[int, ...]
     ends: tuple[int, ...]
-    groups: tuple[str | None, ...] | None = None
+    heads: tuple[str | None, ...] | None = None
 
     @classmethod
     def stratified(cls, rows: Sequence[Example], chunks: int, seed: int) -> RowPlan:
@@ -64,7 +65,7 @@ class RowPlan:
             keys[shuffled] = (np.arange(len(members)) + rng.random(len(members))) / len(members)
         order = tuple(int(i) for i in np.argsort(keys, kind="stable"))
         ends = tuple(round(len(rows) * (c + 1) / chunks) for c in range(chunks))
-        return cls(order, ends, tuple(row.group for row in rows))
+        return cls(order, ends, tuple(row.head for row in rows))
 
     @property
     def n(self) -> int:
@@ -75,24 +76,24 @@ class RowPlan:
         start = self.ends[c - 1] if c else 0
         return list(self.order[start:self.ends[c]])
 
-    def of_group(self, group: str) -> RowPlan:
+    def of_head(self, head: str) -> RowPlan:
         """The plan of one head's rows alone (numbered in their order among all rows): the
         same chunks, each holding that head's rows of the chunk."""
-        if self.groups is None:
+        if self.heads is None:
             raise BomergeError("the selection order does not record the rows' heads")
-        kept = [i for i, g in enumerate(self.groups) if g == group]
+        kept = [i for i, h in enumerate(self.heads) if h == head]
         renumber = {i: j for j, i in enumerate(kept)}
         order, ends, start = [], [], 0
         for end in self.ends:
             order += [renumber[i] for i in self.order[start:end] if i in renumber]
             ends.append(len(order))
             start = end
-        return RowPlan(tuple(order), tuple(ends), (group,) * len(kept))
+        return RowPlan(tuple(order), tuple(ends), (head,) * len(kept))
 
     def write(self, path: Path) -> None:
         atomic_write(path, json.dumps({
             "order": list(self.order), "ends": list(self.ends),
-            "groups": None if self.groups is None else list(self.groups),
+            "groups": None if self.heads is None else list(self.heads),  # the on-disk key
         }))
 
     @classmethod
@@ -101,9 +102,9 @@ class RowPlan:
         when None)."""
         try:
             data = json.loads(path.read_text())
-            groups = data.get("groups")
+            heads = data.get("groups")  # the on-disk key of the rows' heads
             plan = cls(tuple(int(i) for i in data["order"]), tuple(int(e) for e in data["ends"]),
-                       None if groups is None else tuple(groups))
+                       None if heads is None else tuple(heads))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise BomergeError(f"{path}: not a selection order ({type(error).__name__}: "
                                f"{error})") from None
@@ -118,7 +119,7 @@ def strata(rows: Sequence[Example]) -> dict[tuple[str | None, float], list[int]]
     """Row positions by (head, label), a regression head's labels binned into quintiles."""
     by_head: dict[str | None, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
-        by_head[row.group].append(i)
+        by_head[row.head].append(i)
     out: dict[tuple[str | None, float], list[int]] = defaultdict(list)
     for head, members in by_head.items():
         labels = np.array([rows[i].label for i in members], dtype=np.float64)

@@ -16,8 +16,8 @@ from bomerge.tasks import get_task
 from bomerge.tasks.base import Example
 
 
-def rows_with(labels: list[float], group: str | None = None) -> list[Example]:
-    return [Example(f"row {i}", None, label, group) for i, label in enumerate(labels)]
+def rows_with(labels: list[float], head: str | None = None) -> list[Example]:
+    return [Example(f"row {i}", None, label, head) for i, label in enumerate(labels)]
 
 
 def test_the_order_is_a_seeded_permutation():
@@ -33,9 +33,9 @@ def test_every_chunk_holds_each_label_and_head_in_proportion():
     rows = (rows_with([0.0] * 140 + [1.0] * 60, "a")
             + rows_with([0.0, 1.0, 2.0] * 10 + [2.0] * 10, "b"))
     plan = RowPlan.stratified(rows, 4, seed=0)
-    total = Counter((r.group, r.label) for r in rows)
+    total = Counter((r.head, r.label) for r in rows)
     for c in range(4):
-        seen = Counter((rows[i].group, rows[i].label) for i in plan.chunk(c))
+        seen = Counter((rows[i].head, rows[i].label) for i in plan.chunk(c))
         for stratum, count in total.items():
             assert abs(seen[stratum] - count / 4) <= 1, (c, stratum, seen[stratum], count / 4)
 

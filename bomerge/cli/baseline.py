@@ -33,7 +33,7 @@ def baseline(
         check_baseline_study,
         hold_writer,
         place_study,
-        run_baselines,
+        run_baseline_command,
     )
     from bomerge.search.config_names import load_study_config
 
@@ -42,7 +42,7 @@ def baseline(
     config, store = place_study(config, studies_dir)
     check_baseline_study(store, config, names, explicit=bool(only), source=str(config_path))
     with hold_writer(store, warn_takeover(store)):
-        run = run_baselines(store, config, names, rerun=rerun, strict=bool(only),
+        run = run_baseline_command(store, config, names, rerun=rerun, strict=bool(only),
                             show_progress=not quiet, allow_changed=allow_changed)
     print_baselines(store.name, run.metric, run.selection_rows, run.report_rows, run.results,
                     run.fresh)

@@ -97,7 +97,7 @@ def evaluate_model(
                      data_config)
     plan = None
     if order is not None and order.is_file():
-        plan = RowPlan.read(order).of_group(head) if head else RowPlan.read(order, len(rows))
+        plan = RowPlan.read(order).of_head(head) if head else RowPlan.read(order, len(rows))
     result = score_model(model_dir, spec, rows, max_length or length, batch_size or batch,
                          resolve_device(device), plan)
     payload = {"model": str(model_dir), "task": task, "split": split, "part": part,

@@ -41,7 +41,7 @@ class StatisticsSource:
         batches: statistics rows, padded per batch (``Batch.labels`` are the true labels).
         task: gives each batch's outputs, log-likelihood and Fisher view.
         fingerprint: a hash of the rows and settings, part of every cache key.
-        candidate_groups: per candidate, the head whose rows its statistics use (a
+        candidate_heads: per candidate, the head whose rows its statistics use (a
             cross-task candidate's own task), or None for every row.
     """
 
@@ -49,7 +49,7 @@ class StatisticsSource:
     batches: list[Batch]
     task: Task
     fingerprint: str
-    candidate_groups: tuple[str | None, ...] | None = None
+    candidate_heads: tuple[str | None, ...] | None = None
 
     @property
     def n(self) -> int:
@@ -58,14 +58,14 @@ class StatisticsSource:
     def for_candidate(self, index: int) -> StatisticsSource:
         """The rows candidate ``index``'s statistics are computed on (its own task's rows
         for a cross-task candidate, all rows otherwise)."""
-        group = self.candidate_groups[index] if self.candidate_groups is not None else None
-        if group is None:
+        head = self.candidate_heads[index] if self.candidate_heads is not None else None
+        if head is None:
             return self
-        batches = [b for b in self.batches if b.group == group]
+        batches = [b for b in self.batches if b.head == head]
         if not batches:
-            raise BomergeError(f"no statistics rows of task '{group}' (merge.statistics)")
+            raise BomergeError(f"no statistics rows of task '{head}' (merge.statistics)")
         return StatisticsSource(self.skeleton, batches, self.task,
-                                hashlib.sha256(f"{self.fingerprint}:{group}".encode()).hexdigest())
+                                hashlib.sha256(f"{self.fingerprint}:{head}".encode()).hexdigest())
 
 
 def rows_fingerprint(batches: list[Batch], settings: Mapping[str, object]) -> str:

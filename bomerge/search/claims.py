@@ -39,7 +39,7 @@ ROWS_FORMAT = 1
 
 __all__ = ["LEVEL", "RESAMPLES", "SEED", "Bootstrap", "Interval", "claim_text", "compared",
            "same_merge",
-           "iter_resamples", "keep_rows", "load_rows", "paired_interval", "pick_claims",
+           "iter_resamples", "keep_rows", "read_predictions", "paired_interval", "pick_claims",
            "report_task", "resample_rows",
            "rows_from_json", "rows_json", "study_claims"]
 
@@ -49,18 +49,18 @@ def rows_json(rows: Scored) -> dict[str, Any]:
     are not kept: the intervals are of the metric)."""
     return {"format": ROWS_FORMAT, "rows": len(rows.labels),
             "predictions": rows.predictions.tolist(), "labels": rows.labels.tolist(),
-            "groups": [str(g) for g in rows.groups.tolist()],
+            "groups": [str(h) for h in rows.heads.tolist()],  # the heads' on-disk key
             "batch_order": rows.batch_order.tolist()}
 
 
 def rows_from_json(data: dict[str, Any]) -> Scored:
     """The inverse of ``rows_json`` (losses zero): ``task.summarize`` of it gives the
     metric the study recorded."""
-    groups = np.array(data["groups"], dtype=object)
+    heads = np.array(data["groups"], dtype=object)
     return Scored(np.asarray(data["predictions"], dtype=np.float64),
-                  np.asarray(data["labels"], dtype=np.float64), groups,
+                  np.asarray(data["labels"], dtype=np.float64), heads,
                   np.asarray(data["batch_order"], dtype=np.int64),
-                  {str(g): 0.0 for g in dict.fromkeys(data["groups"])})
+                  {str(h): 0.0 for h in dict.fromkeys(data["groups"])})
 
 
 def keep_rows(store: StudyStore, label: str, result: object) -> bool:
@@ -73,41 +73,41 @@ def keep_rows(store: StudyStore, label: str, result: object) -> bool:
     return True
 
 
-def load_rows(store: StudyStore, label: str) -> Scored | None:
+def read_predictions(store: StudyStore, label: str) -> Scored | None:
     """The stored report-row predictions of ``label`` in ``store``, or None."""
     data = store.read_predictions(label)
     return None if data is None else rows_from_json(data)
 
 
-def iter_resamples(groups: np.ndarray, resamples: int = RESAMPLES,
+def iter_resamples(heads: np.ndarray, resamples: int = RESAMPLES,
                    seed: int = SEED) -> Iterator[np.ndarray]:
     """The ``resamples`` resamples of the rows, one ``(N,)`` array of row indices at a time
-    (the same ones for the same groups and seed): each draws, within each head (in the
+    (the same ones for the same heads and seed): each draws, within each head (in the
     order heads first appear), as many rows as the head has, with replacement."""
     rng = np.random.default_rng(seed)
-    members = [np.flatnonzero(groups == head) for head in dict.fromkeys(groups.tolist())]
+    members = [np.flatnonzero(heads == head) for head in dict.fromkeys(heads.tolist())]
     for _ in range(resamples):
         yield np.concatenate([m[rng.integers(0, len(m), size=len(m))] for m in members]
                              or [np.empty(0, np.int64)])
 
 
-def resample_rows(groups: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+def resample_rows(heads: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
     """``iter_resamples`` as one ``(resamples, N)`` array."""
-    return np.stack(list(iter_resamples(groups, resamples, seed)))
+    return np.stack(list(iter_resamples(heads, resamples, seed)))
 
 
 def _metric(task: Task, rows: Scored, order: np.ndarray | None = None) -> float:
     if order is None:
         return float(task.summarize(rows).metric)
     zero = dict.fromkeys(rows.loss_sums, 0.0)
-    picked = Scored(rows.predictions[order], rows.labels[order], rows.groups[order],
+    picked = Scored(rows.predictions[order], rows.labels[order], rows.heads[order],
                     np.arange(len(order)), zero)
     return float(task.summarize(picked).metric)
 
 
 def _check_same_rows(a: Scored, b: Scored, names: tuple[str, str]) -> None:
     if (len(a.labels) != len(b.labels) or not np.array_equal(a.labels, b.labels)
-            or not np.array_equal(a.groups, b.groups)):
+            or not np.array_equal(a.heads, b.heads)):
         raise BomergeError(f"the predictions of {names[0]} and {names[1]} are not of the same "
                            f"rows ({len(a.labels)} and {len(b.labels)} rows, or other labels)")
 
@@ -142,32 +142,32 @@ class Bootstrap:
     ``resamples`` resamples (drawn once, seeded), and each model's resampled metrics are
     computed once however many comparisons it is in."""
 
-    def __init__(self, task: Task, groups: np.ndarray, resamples: int = RESAMPLES,
+    def __init__(self, task: Task, heads: np.ndarray, resamples: int = RESAMPLES,
                  seed: int = SEED, level: float = LEVEL) -> None:
         if not 0 < level < 1:
             raise ValueError("level must be in (0, 1)")
-        self.task, self.groups, self.level = task, groups, level
+        self.task, self.heads, self.level = task, heads, level
         self.resamples, self.seed = resamples, seed
         self._metrics: dict[bytes, tuple[float, np.ndarray]] = {}
 
     def metrics(self, rows: Scored) -> tuple[float, np.ndarray]:
         """The metric of ``rows`` on all rows and on every resample (computed once per
         distinct set of predictions: the same merge under two labels costs nothing more)."""
-        if not np.array_equal(rows.groups, self.groups):
+        if not np.array_equal(rows.heads, self.heads):
             raise BomergeError("predictions of other rows than the bootstrap's")
         key = hashlib.sha256(rows.predictions.tobytes() + rows.labels.tobytes()
                              + rows.batch_order.tobytes()).digest()
         if key not in self._metrics:
             full = _metric(self.task, rows)
             resampled = np.array([_metric(self.task, rows, order) for order in
-                                  iter_resamples(self.groups, self.resamples, self.seed)])
+                                  iter_resamples(self.heads, self.resamples, self.seed)])
             self._metrics[key] = (full, resampled)
         return self._metrics[key]
 
     @property
     def indices(self) -> np.ndarray:
         """Every resample's row indices, ``(resamples, N)`` (drawn again: for inspection)."""
-        return resample_rows(self.groups, self.resamples, self.seed)
+        return resample_rows(self.heads, self.resamples, self.seed)
 
     def compare(self, a: Scored, b: Scored, names: tuple[str, str] = ("a", "b")) -> Interval:
         """metric(a) − metric(b), with its paired interval."""
@@ -182,9 +182,9 @@ class Bootstrap:
 def paired_interval(task: Task, a: Scored, b: Scored, resamples: int = RESAMPLES,
                     seed: int = SEED, level: float = LEVEL) -> Interval:
     """metric(a) − metric(b) of two models' predictions on the same rows, with the paired
-    bootstrap interval (e.g. for a table of several studies: ``load_rows`` of each)."""
+    bootstrap interval (e.g. for a table of several studies: ``read_predictions`` of each)."""
     _check_same_rows(a, b, ("a", "b"))
-    return Bootstrap(task, a.groups, resamples, seed, level).compare(a, b)
+    return Bootstrap(task, a.heads, resamples, seed, level).compare(a, b)
 
 
 NO_ROWS = ("no report-row predictions stored (recorded before bomerge kept them; "
@@ -218,10 +218,10 @@ def pick_claims(task: Task, store: StudyStore, pick_label: str | None,
     """The pick's paired intervals against every row of ``scores`` but ``pick`` (as
     ``compared`` gives them; each names its predictions by ``predictions`` or ``arm``),
     from the stored predictions; None when the pick's predictions are not stored."""
-    pick = load_rows(store, pick_label) if pick_label else None
+    pick = read_predictions(store, pick_label) if pick_label else None
     if pick is None:
         return None
-    bootstrap = Bootstrap(task, pick.groups, resamples, seed, level)
+    bootstrap = Bootstrap(task, pick.heads, resamples, seed, level)
     against: dict[str, dict[str, Any]] = {}
     loaded: dict[str, Scored | None] = {}
     for label, score in scores.items():
@@ -229,7 +229,7 @@ def pick_claims(task: Task, store: StudyStore, pick_label: str | None,
             continue
         arm = score.get("predictions") or score["arm"]
         if arm not in loaded:
-            loaded[arm] = load_rows(store, arm)
+            loaded[arm] = read_predictions(store, arm)
         rows = loaded[arm]
         if rows is None:
             against[label] = {"note": NO_ROWS}
@@ -238,7 +238,7 @@ def pick_claims(task: Task, store: StudyStore, pick_label: str | None,
             against[label] = bootstrap.compare(pick, rows, ("the pick", label)).to_json()
         except BomergeError as error:  # rows of another split (a changed config): say so
             against[label] = {"note": str(error)}
-    heads = len(dict.fromkeys(pick.groups.tolist()))
+    heads = len(dict.fromkeys(pick.heads.tolist()))
     return {
         "method": "paired bootstrap over the report rows" + (
             ", resampled within each head" if heads > 1 else ""),

@@ -156,7 +156,7 @@ class BaselineRun:
     report_rows: int
 
 
-def run_baselines(store: StudyStore, config: StudyConfig, names: list[str], rerun: bool,
+def run_baseline_command(store: StudyStore, config: StudyConfig, names: list[str], rerun: bool,
                   strict: bool, show_progress: bool, allow_changed: bool) -> BaselineRun:
     """Create the study if new, then run ``names`` through its evaluator and record them
     (``rerun`` recomputes recorded ones; ``strict`` refuses one that cannot run). A study

@@ -38,7 +38,7 @@ def metric_columns(config: StudyConfig) -> list[str]:
     """The per-head metrics a study of ``config`` records beside its average: every head's
     metric for a task with several heads, none otherwise. The one place tables, reports
     and per-task objectives ask the task for them."""
-    return list(get_task(config.task).group_metrics)
+    return list(get_task(config.task).head_metrics)
 
 
 def study_objectives(config: StudyConfig) -> tuple[Objective, ...]:

@@ -91,7 +91,7 @@ def statistics_rows(config: StudyConfig, task: Task) -> list[Example]:
     if config.candidates.tasks is not None:
         # Cross-task candidates each use their own task's rows: a sample per task, so a
         # small task is not crowded out by a large one.
-        return [row for members in task.rows_by_group(rows).values()
+        return [row for members in task.rows_by_head(rows).values()
                 for row in _sample(members, settings.examples, settings.seed)]
     return _sample(rows, settings.examples, settings.seed)
 
@@ -110,10 +110,10 @@ def evaluation_rows(config: StudyConfig, task: Task) -> tuple[list[Example], lis
     dev = task.load_split(config.task.data, ev.split)
     selection, report = task.split_selection_report(dev, ev.selection_fraction)
     parts = [(task.name, dev, selection, report)]
-    if len(task.groups) > 1:  # every head needs rows in both parts
-        by_group = [task.rows_by_group(rows) for rows in (dev, selection, report)]
-        parts = [(f"{task.name}/{g}", by_group[0][g], by_group[1][g], by_group[2][g])
-                 for g in task.groups]
+    if len(task.heads) > 1:  # every head needs rows in both parts
+        by_head = [task.rows_by_head(rows) for rows in (dev, selection, report)]
+        parts = [(f"{task.name}/{h}", by_head[0][h], by_head[1][h], by_head[2][h])
+                 for h in task.heads]
     for name, rows, chosen, held in parts:
         if not chosen or not held:
             raise BomergeError(
@@ -294,7 +294,7 @@ class Workbench:
             recorded = {"candidates": candidates}
         if part not in recorded:
             result = self.individual(evaluator)
-            recorded[part] = {group: result.extra[group] for group in self.task.groups}
+            recorded[part] = {head: result.extra[head] for head in self.task.heads}
             if self.store.directory.is_dir():
                 self.store.write_references(recorded)
         return recorded[part]
@@ -309,9 +309,9 @@ class Workbench:
                                                      attention="eager").to(self.device)
             fingerprint = rows_fingerprint(batches,
                                            settings.model_dump() | {"task": self.task.name})
-            groups = (tuple(self.task.candidate_rows(self.owners, i) for i in range(self.pool.k))
-                      if self.owners is not None else None)
-            self._statistics = StatisticsSource(skeleton, batches, self.task, fingerprint, groups)
+            heads = (tuple(self.task.candidate_rows(self.owners, i) for i in range(self.pool.k))
+                     if self.owners is not None else None)
+            self._statistics = StatisticsSource(skeleton, batches, self.task, fingerprint, heads)
         return self._statistics
 
     def method(self, name: str, options: Mapping[str, Any] | None = None) -> MergeMethod:

@@ -36,19 +36,19 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Example:
     """One row: one text (single-sentence tasks) or two (pair tasks) and its label;
-    ``group`` names the head a row belongs to when a task has several."""
+    ``head`` names the head a row belongs to when a task has several."""
 
     text_a: str
     text_b: str | None
     label: float
-    group: str | None = None
+    head: str | None = None
 
 
 @dataclass(frozen=True)
 class Batch:
     """One padded batch on the device: ``input_ids``, ``token_type_ids`` and
     ``attention_mask`` are ``(B, L)`` int64; ``labels`` is ``(B,)``; ``order`` is the
-    ``(B,)`` position of each row in the original example list; ``group`` names the head
+    ``(B,)`` position of each row in the original example list; ``head`` names the head
     (the task's own name for a one-head task)."""
 
     input_ids: torch.Tensor
@@ -56,7 +56,7 @@ class Batch:
     attention_mask: torch.Tensor
     labels: torch.Tensor
     order: torch.Tensor
-    group: str = ""
+    head: str = ""
 
     def to(self, device: torch.device | str) -> Batch:
         """The batch with every tensor but ``order`` on ``device`` (``order`` indexes host
@@ -79,20 +79,20 @@ class EvalResult:
 @dataclass(frozen=True)
 class Scored:
     """What an evaluation pass collected: ``predictions`` and ``labels`` ``(N,)`` float64 in
-    the original row order, each row's head in ``groups`` ``(N,)``, the row positions in the
+    the original row order, each row's head in ``heads`` ``(N,)``, the row positions in the
     order the batches ran ``batch_order`` ``(N,)`` (per-head metrics are computed in that
     order, so their floating-point sums do not depend on how rows were interleaved), and
     the summed loss per head."""
 
     predictions: np.ndarray
     labels: np.ndarray
-    groups: np.ndarray
+    heads: np.ndarray
     batch_order: np.ndarray
     loss_sums: dict[str, float]
 
-    def of_group(self, group: str) -> tuple[np.ndarray, np.ndarray]:
+    def of_head(self, head: str) -> tuple[np.ndarray, np.ndarray]:
         """``(predictions, labels)`` of one head's rows, in batch order."""
-        rows = self.batch_order[self.groups[self.batch_order] == group]
+        rows = self.batch_order[self.heads[self.batch_order] == head]
         return self.predictions[rows], self.labels[rows]
 
 
@@ -136,7 +136,7 @@ class Task(ABC):
     """A task bomerge can merge models for.
 
     Rows, batches and scores of a task with several heads carry the head they belong to
-    (``Example.group``, ``Batch.group``: the head's name); a one-head task's only head has the
+    (``Example.head``, ``Batch.head``: the head's name); a one-head task's only head has the
     task's name.
 
     Class attributes:
@@ -173,7 +173,7 @@ class Task(ABC):
         for _, train in config.training_runs():
             self.training_plan(train)
         objectives = config.search.objectives
-        if objectives in ("per_task", "average") and not self.group_metrics:
+        if objectives in ("per_task", "average") and not self.head_metrics:
             raise BomergeError(f"search.objectives '{objectives}' needs a task with one metric "
                                f"per head (task '{self.name}' has one head)")
         if config.task.tasks is not None:
@@ -193,16 +193,16 @@ class Task(ABC):
         if mode not in self.training_modes:
             raise BomergeError(f"train.mode '{mode}' is not a training mode of task "
                                f"'{self.name}' (its modes: {', '.join(self.training_modes)})")
-        if len(self.groups) < 2:
+        if len(self.heads) < 2:
             for key in ("tasks", "task_weights"):
                 if getattr(train, key) is not None:
                     raise BomergeError(f"train.{key} applies to tasks with several heads "
                                        f"(task '{self.name}' has one)")
-        heads = tuple(train.tasks) if train.tasks else self.groups
+        heads = tuple(train.tasks) if train.tasks else self.heads
         for head in heads:
-            if head not in self.groups:
+            if head not in self.heads:
                 raise BomergeError(f"task '{self.name}' has no sub-task '{head}' "
-                                   f"(known: {', '.join(self.groups)})")
+                                   f"(known: {', '.join(self.heads)})")
         weights = tuple(train.task_weights) if train.task_weights else (1.0,) * len(heads)
         if len(weights) != len(heads):
             raise BomergeError(f"train.task_weights has {len(weights)} values for the "
@@ -211,15 +211,15 @@ class Task(ABC):
 
     # ---- rows -----------------------------------------------------------------------
     @property
-    def groups(self) -> tuple[str, ...]:
+    def heads(self) -> tuple[str, ...]:
         """The heads' names, in order (one-head tasks: the task's own name)."""
         return (self.name,)
 
     @property
-    def group_metrics(self) -> tuple[str, ...]:
+    def head_metrics(self) -> tuple[str, ...]:
         """The per-head metrics a several-head task records beside its scalar metric (and
         ``search.objectives: per_task`` optimises); empty for one-head tasks."""
-        return self.groups if len(self.groups) > 1 else ()
+        return self.heads if len(self.heads) > 1 else ()
 
     @abstractmethod
     def load_split(self, data: DataConfig, split: str) -> list[Example]:
@@ -230,10 +230,10 @@ class Task(ABC):
         raise BomergeError(f"task '{self.name}' reads its rows from task.data, not from one "
                            f"file ({path})")
 
-    def rows_by_group(self, rows: list[Example]) -> dict[str, list[Example]]:
-        if len(self.groups) == 1:
+    def rows_by_head(self, rows: list[Example]) -> dict[str, list[Example]]:
+        if len(self.heads) == 1:
             return {self.name: rows}
-        return {g: [ex for ex in rows if ex.group == g] for g in self.groups}
+        return {h: [ex for ex in rows if ex.head == h] for h in self.heads}
 
     def split_selection_report(self, rows: list[Example],
                                fraction: float) -> tuple[list[Example], list[Example]]:
@@ -242,9 +242,9 @@ class Task(ABC):
         parts are disjoint and together hold every row."""
         selection: list[Example] = []
         report: list[Example] = []
-        for group, members in self.rows_by_group(rows).items():
+        for head, members in self.rows_by_head(rows).items():
             n_select = round(fraction * len(members))
-            order = sorted(range(len(members)), key=lambda i: hashed(f"bomerge-eval-v1:{group}", i))
+            order = sorted(range(len(members)), key=lambda i: hashed(f"bomerge-eval-v1:{head}", i))
             chosen = set(order[:n_select])
             selection += [ex for i, ex in enumerate(members) if i in chosen]
             report += [ex for i, ex in enumerate(members) if i not in chosen]
@@ -255,7 +255,7 @@ class Task(ABC):
         crowd out the others."""
         if not limit:
             return rows
-        return [ex for members in self.rows_by_group(rows).values() for ex in members[:limit]]
+        return [ex for members in self.rows_by_head(rows).values() for ex in members[:limit]]
 
     # ---- batches and outputs --------------------------------------------------------
     def encode(self, rows: list[Example], tokenizer: PreTrainedTokenizerBase,

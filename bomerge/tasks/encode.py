@@ -1,4 +1,4 @@
-"""Tokenizing rows once and padding a group of them into tensors."""
+"""Tokenizing rows once and padding a batch of them into tensors."""
 
 from __future__ import annotations
 
@@ -39,9 +39,10 @@ def encode_examples(examples: list[Example], tokenizer: PreTrainedTokenizerBase,
                    regression)
 
 
-def pad_rows(encoded: Encoded, rows: list[int], group: str = "") -> Batch:
+def pad_rows(encoded: Encoded, rows: list[int], head: str = "") -> Batch:
     """``input_ids``, ``token_type_ids``, ``attention_mask`` as ``(B, L)`` int64 tensors
-    padded to the longest of ``rows``, ``labels`` as ``(B,)`` and ``order`` = ``rows``."""
+    padded to the longest of ``rows``, ``labels`` as ``(B,)``, ``order`` = ``rows`` and the
+    batch's ``head``."""
     width = max(len(encoded.input_ids[i]) for i in rows)
     input_ids = torch.full((len(rows), width), encoded.pad_id, dtype=torch.long)
     token_types = torch.zeros((len(rows), width), dtype=torch.long)
@@ -55,5 +56,5 @@ def pad_rows(encoded: Encoded, rows: list[int], group: str = "") -> Batch:
         [encoded.labels[i] for i in rows],
         dtype=torch.float32 if encoded.regression else torch.long,
     )
-    return Batch(input_ids, token_types, mask, labels, torch.tensor(rows), group)
+    return Batch(input_ids, token_types, mask, labels, torch.tensor(rows), head)
 

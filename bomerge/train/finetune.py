@@ -22,7 +22,7 @@ import torch
 from bomerge.config import TaskConfig, TrainConfig
 from bomerge.errors import BomergeError
 from bomerge.tasks import get_task
-from bomerge.train.groups import train_groups
+from bomerge.train.groups import train_heads
 from bomerge.train.intermediate import KEY, check_intermediate, intermediate_folder
 from bomerge.train.shuffled import train_shuffled
 from bomerge.train.snapshots import TrainingRun, finished_checkpoints
@@ -30,9 +30,9 @@ from bomerge.train.snapshots import TrainingRun, finished_checkpoints
 TrainingLoop = Callable[[TrainingRun], list[Path]]
 TRAINING_LOOPS: dict[str, TrainingLoop] = {
     "shuffled": train_shuffled,
-    "round_robin": train_groups,
-    "pcgrad": train_groups,
-    "single": train_groups,
+    "round_robin": train_heads,
+    "pcgrad": train_heads,
+    "single": train_heads,
 }
 
 

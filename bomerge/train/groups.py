@@ -1,4 +1,4 @@
-"""Fine-tuning a task with several heads (one per group of rows), keeping the last k
+"""Fine-tuning a task with several heads (one per sub-task's rows), keeping the last k
 snapshots.
 
 Three modes (``train.mode``):
@@ -62,14 +62,14 @@ class TaskStream:
         return self.batches[self.order.pop(0)]
 
 
-def train_groups(run: TrainingRun) -> list[Path]:
+def train_heads(run: TrainingRun) -> list[Path]:
     """Fine-tune the heads of ``run.plan`` with its mode (round_robin, pcgrad or single);
     returns the kept snapshot folders."""
     task, task_cfg, train, device = run.task, run.task_cfg, run.train, run.device
     mode, names, weights = run.plan.mode, list(run.plan.heads), list(run.plan.weights)
     if mode == "single" and len(names) != 1:
         raise BomergeError(f"train.mode 'single' trains one sub-task; train.tasks lists {names}")
-    rows = task.rows_by_group(task.load_split(task_cfg.data, "train"))
+    rows = task.rows_by_head(task.load_split(task_cfg.data, "train"))
     examples: list[Example] = [
         ex for name in names
         for ex in subsample(rows[name], train.max_train_examples, train.seed)
@@ -81,7 +81,7 @@ def train_groups(run: TrainingRun) -> list[Path]:
     generator = torch.Generator().manual_seed(train.seed)
     batches = task.batches(examples, tokenizer, task_cfg.max_length, train.batch_size, "cpu")
     # Length-sorted batches are made once; their order is shuffled every epoch.
-    streams = {name: TaskStream([b for b in batches if b.group == name], generator)
+    streams = {name: TaskStream([b for b in batches if b.head == name], generator)
                for name in names}
     steps_per_epoch = (max(len(s) for s in streams.values()) if mode == "pcgrad"
                        else sum(len(s) for s in streams.values()))
@@ -112,8 +112,8 @@ def train_groups(run: TrainingRun) -> list[Path]:
                 for batch in round_robin([streams[n].epoch() for n in names]):
                     optimizer.zero_grad(set_to_none=True)
                     objective, loss = batch_objective(task, model, batch, device, smart)
-                    (weight_of[batch.group] * objective).backward()
-                    step(float(loss.detach()), batch.group)
+                    (weight_of[batch.head] * objective).backward()
+                    step(float(loss.detach()), batch.head)
     if smart is not None:
         smart.close()
     return run.finish(keeper, len(examples))

@@ -83,9 +83,9 @@ def check_intermediate(task_cfg: TaskConfig,
     except BomergeError as error:
         raise BomergeError(f"{KEY}.task: {error}" + ("" if "unknown task" in str(error)
                                                      else f" ({one_task})")) from None
-    if not isinstance(task, SequenceClassificationTask) or len(task.groups) != 1:
+    if not isinstance(task, SequenceClassificationTask) or len(task.heads) != 1:
         raise BomergeError(f"{KEY}.task: task '{task.name}' has heads "
-                           f"{', '.join(task.groups) or 'of several tasks'}; {one_task}")
+                           f"{', '.join(task.heads) or 'of several tasks'}; {one_task}")
     if unread := task.unread_data_keys(inter_cfg.data):
         where = f"{KEY}.task.data" if isinstance(section.task, TaskConfig) else f"{KEY}.data"
         raise BomergeError(f"{where}.{unread[0]} is not read by task '{task.name}' (it reads "
@@ -101,7 +101,7 @@ def _refuse_main_task(inter_cfg: TaskConfig, task_cfg: TaskConfig) -> None:
     if canonical_name(name) == canonical_name(main.name) and same_rows:
         raise BomergeError(f"{KEY}.task: '{name}' is the main task '{main.name}' itself; "
                            "intermediate training needs another task")
-    heads = main.groups if len(main.groups) > 1 else ()
+    heads = main.heads if len(main.heads) > 1 else ()
     clash = [head for head in heads if canonical_name(head) == canonical_name(name)]
     if clash:
         raise BomergeError(f"{KEY}.task: '{name}' is '{clash[0]}', a head of the main task "

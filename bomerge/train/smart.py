@@ -58,7 +58,7 @@ def output_kind(task: Task, batch: Batch, outputs: torch.Tensor) -> str:
         return CATEGORICAL
     if width == 1 and view.classes == 2:
         return BERNOULLI
-    raise BomergeError(f"train.smart: head '{batch.group}' of task '{task.name}' gives "
+    raise BomergeError(f"train.smart: head '{batch.head}' of task '{task.name}' gives "
                        f"{width} outputs per row for {view.classes} classes")
 
 
@@ -130,9 +130,9 @@ class Smart:
         self.kinds: dict[str, str] = {}  # ℓ_s per head, asked of the task once
 
     def kind(self, batch: Batch, outputs: torch.Tensor) -> str:
-        if batch.group not in self.kinds:
-            self.kinds[batch.group] = output_kind(self.task, batch, outputs)
-        return self.kinds[batch.group]
+        if batch.head not in self.kinds:
+            self.kinds[batch.head] = output_kind(self.task, batch, outputs)
+        return self.kinds[batch.head]
 
     def objective(self, batch: Batch, outputs: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
         """loss + λ_s·R_s + μ·D of one batch of one head; ``outputs`` are f(x; θ) of the

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bomerge.search.claims import LEVEL, Bootstrap, load_rows, report_task
+from bomerge.search.claims import LEVEL, Bootstrap, read_predictions, report_task
 from bomerge.search.study.store import StudyStore
 from bomerge.tasks.base import Scored
 
@@ -49,7 +49,7 @@ class SeedMeanDifference:
 def stored_rows(studies: Path, name: str, score: dict[str, Any]) -> Scored | None:
     """The report-row predictions a study stored for one row of its result's ``scores``."""
     store = StudyStore(studies / name)
-    return load_rows(store, score.get("predictions") or score["arm"])
+    return read_predictions(store, score.get("predictions") or score["arm"])
 
 
 def seed_mean_difference(studies: Path, searches: list[dict[str, Any]], fixed: dict[str, Any],
@@ -64,7 +64,7 @@ def seed_mean_difference(studies: Path, searches: list[dict[str, Any]], fixed: d
     if base_rows is None or any(p is None for p in picks):
         return None
     task = report_task(StudyStore(studies / fixed["name"]))  # normalised for cross-task
-    bootstrap = Bootstrap(task, base_rows.groups)
+    bootstrap = Bootstrap(task, base_rows.heads)
     full_base, resampled_base = bootstrap.metrics(base_rows)
     fulls, resampled, better, worse = [], [], 0, 0
     for pick in picks:

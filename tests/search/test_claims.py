@@ -26,11 +26,11 @@ STSB = get_task(TaskConfig(name="stsb"))
 CS224N = get_task(TaskConfig(name="cs224n"))
 
 
-def scored(predictions, labels, groups) -> Scored:
+def scored(predictions, labels, heads) -> Scored:
     predictions = np.asarray(predictions, dtype=np.float64)
-    groups = np.array(groups, dtype=object)
-    return Scored(predictions, np.asarray(labels, dtype=np.float64), groups,
-                  np.arange(len(predictions)), {g: 0.0 for g in dict.fromkeys(groups.tolist())})
+    heads = np.array(heads, dtype=object)
+    return Scored(predictions, np.asarray(labels, dtype=np.float64), heads,
+                  np.arange(len(predictions)), {g: 0.0 for g in dict.fromkeys(heads.tolist())})
 
 
 def one_head(predictions, labels, name="sst2") -> Scored:
@@ -99,10 +99,10 @@ def test_correlation_metrics_are_recomputed_on_every_resample():
 
 
 def test_a_several_head_task_is_resampled_within_each_head_and_summarised_by_the_task():
-    groups = ["sst"] * 60 + ["quora"] * 90 + ["sts"] * 50
-    indices = resample_rows(np.array(groups, dtype=object), resamples=50, seed=0)
-    drawn = np.array(groups, dtype=object)[indices]
-    assert all(((drawn == g).sum(axis=1) == groups.count(g)).all() for g in ("sst", "quora", "sts"))
+    heads = ["sst"] * 60 + ["quora"] * 90 + ["sts"] * 50
+    indices = resample_rows(np.array(heads, dtype=object), resamples=50, seed=0)
+    drawn = np.array(heads, dtype=object)[indices]
+    assert all(((drawn == g).sum(axis=1) == heads.count(g)).all() for g in ("sst", "quora", "sts"))
 
     rng = np.random.default_rng(4)
     labels = np.concatenate([rng.integers(0, 5, 60), rng.integers(0, 2, 90),
@@ -111,7 +111,7 @@ def test_a_several_head_task_is_resampled_within_each_head_and_summarised_by_the
     a[150:] = labels[150:] + rng.normal(0, 0.3, 50)
     b = a.copy()
     b[150:] = labels[150:] + rng.normal(0, 3.0, 50)  # only the STS head differs
-    interval = paired_interval(CS224N, scored(a, labels, groups), scored(b, labels, groups))
+    interval = paired_interval(CS224N, scored(a, labels, heads), scored(b, labels, heads))
     sts_gain = stats.pearsonr(a[150:], labels[150:])[0] - stats.pearsonr(b[150:], labels[150:])[0]
     assert interval.difference == pytest.approx(sts_gain / 3)  # the task's average of heads
     assert interval.verdict == "better"
@@ -128,7 +128,7 @@ def test_intervals_are_seeded_and_predictions_round_trip_through_json():
     rows = one_head(mixed, labels)
     back = rows_from_json(rows_json(rows))
     assert np.array_equal(back.predictions, rows.predictions)
-    assert np.array_equal(back.groups, rows.groups)
+    assert np.array_equal(back.heads, rows.heads)
     assert SST2.summarize(back).metric == SST2.summarize(rows).metric
     assert Interval(0.01, -0.002, 0.03).verdict == "tie"
 

@@ -220,7 +220,7 @@ def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
     them, and a study whose model cannot be fitted falls back to the observed pick, saying so."""
     from bomerge.cli.app import out
     from bomerge.report.view import StudyView
-    from bomerge.search.claims import load_rows, study_claims
+    from bomerge.search.claims import read_predictions, study_claims
     from bomerge.search.records import study_pick
     from bomerge.tasks import get_task
     from tests.helpers import bomerge_here
@@ -241,7 +241,7 @@ def test_result_holds_both_picks_and_the_picks_intervals_against_every_baseline(
 
     task = get_task(config.task)
     for entry in [*(p for p in picks.values() if p is not None), *result["scores"].values()]:
-        rows = load_rows(store, entry.get("predictions") or entry["arm"])
+        rows = read_predictions(store, entry.get("predictions") or entry["arm"])
         assert rows is not None and len(rows.labels) == result["report_rows"]
         assert task.summarize(rows).metric == entry["report"]["metric"]  # the same numbers
 

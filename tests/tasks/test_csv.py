@@ -65,7 +65,7 @@ def test_a_comma_file_with_one_text_column_maps_class_names_to_head_indices(sent
     task = get_task(config.task)
     assert isinstance(task, CsvTask) and task.name == "csv"
     assert task.num_labels == 2 and not task.is_regression and not task.is_pair
-    assert task.metric == "accuracy" and task.groups == ("csv",)
+    assert task.metric == "accuracy" and task.heads == ("csv",)
     assert task.statistics == ALL_STATISTICS and task.training_modes == ("shuffled",)
     train = task.load_split(config.task.data, "train")
     assert train == [

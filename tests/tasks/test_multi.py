@@ -39,15 +39,15 @@ def bench(cross_task_root, tiny_cross_task_candidates, tmp_path_factory) -> Work
 
 
 def test_rows_keep_their_task_and_each_task_its_own_selection_report_split(bench):
-    groups = {ex.group for ex in bench.selection_rows}
-    assert groups == set(CROSS_TASKS)
+    heads = {ex.head for ex in bench.selection_rows}
+    assert heads == set(CROSS_TASKS)
     for task in CROSS_TASKS:
         alone = get_task(task)
         rows = alone.load_split(bench.config.task.data, "dev")
         selection, report = alone.split_selection_report(rows, 0.5)
-        assert [(r.text_a, r.label) for r in bench.selection_rows if r.group == task] == \
+        assert [(r.text_a, r.label) for r in bench.selection_rows if r.head == task] == \
             [(r.text_a, r.label) for r in selection]
-        assert sum(r.group == task for r in bench.report_rows) == len(report)
+        assert sum(r.head == task for r in bench.report_rows) == len(report)
 
 
 def test_the_merge_is_one_encoder_of_the_formula_and_every_tasks_own_head(bench,
@@ -71,7 +71,7 @@ def test_a_one_hot_merge_scores_its_task_like_the_candidate_alone(bench):
 
     paths, task = bench.paths[0], "sst2"
     merged = bench.evaluate(build_method("weights"), {"w": np.eye(3)[0]})
-    rows = [r for r in bench.selection_rows if r.group == task]
+    rows = [r for r in bench.selection_rows if r.head == task]
     alone = score_model(paths, get_task(task), rows, 24, 64, torch.device("cpu"))
     assert merged.extra[task] == alone.metric
     assert merged.extra[f"{task}_loss"] == pytest.approx(alone.loss, rel=1e-6)
@@ -96,12 +96,12 @@ def test_scores_are_normalised_by_each_tasks_individual_model(bench):
 
 def test_each_candidates_statistics_come_from_its_own_tasks_rows(bench):
     rows = statistics_rows(bench.config, bench.task)
-    per_task = {t: sum(r.group == t for r in rows) for t in CROSS_TASKS}
+    per_task = {t: sum(r.head == t for r in rows) for t in CROSS_TASKS}
     assert per_task == dict.fromkeys(CROSS_TASKS, 64)  # a sample per task, not of the union
     source = bench.statistics()
     for i, task in enumerate(CROSS_TASKS):
         own = source.for_candidate(i)
-        assert {b.group for b in own.batches} == {task}
+        assert {b.head for b in own.batches} == {task}
         assert own.n == 64 and own.fingerprint != source.fingerprint
 
 
@@ -179,9 +179,9 @@ def test_a_users_csv_task_is_a_sub_task_with_its_own_section(glue_root, tmp_path
         "metric": "accuracy"}}
     task = get_task(TaskConfig(name="multi", data={"root": glue_root, "hub": False},
                                tasks=["sst2", csv_section]))
-    assert task.groups == ("sst2", "csv")
+    assert task.heads == ("sst2", "csv")
     rows = task.load_split(task.members[0].config.data, "dev")
-    assert [r.label for r in rows if r.group == "csv"] == [1.0, 0.0]
+    assert [r.label for r in rows if r.head == "csv"] == [1.0, 0.0]
     assert task.member("csv").config.max_length == 16
     assert task.member("sst2").config.data.root == glue_root  # a name takes the section's data
 

@@ -69,7 +69,7 @@ def test_a_pcgrad_step_sets_the_encoder_gradient_to_the_surgery_and_heads_to_the
     model = MultitaskBert.from_pretrained(path).eval()  # no dropout: repeatable losses
     rows = CS224N.load_split(DataConfig(root=cs224n_root, hub=False), "train")
     batches = CS224N.batches(rows, load_tokenizer(path), 16, 8, "cpu")
-    picked = [next(b for b in batches if b.group == name) for name in ("sst", "quora", "sts")]
+    picked = [next(b for b in batches if b.head == name) for name in ("sst", "quora", "sts")]
     weights = [0.5, 1.0, 1.0]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     total = pcgrad_step(CS224N, model, picked, weights, optimizer,

@@ -52,7 +52,7 @@ def classifier_and_batch() -> tuple[nn.Module, Batch]:
                         torch.tensor([0, 1, 0, 1]), torch.arange(4), "sst2")
 
 
-def pair_model_and_batch(group: str) -> tuple[nn.Module, PairBatch]:
+def pair_model_and_batch(head: str) -> tuple[nn.Module, PairBatch]:
     """A tiny bi-encoder with three heads and a batch of sentence pairs (the second
     sentences padded), so each forward embeds two sentences."""
     torch.manual_seed(0)
@@ -60,10 +60,10 @@ def pair_model_and_batch(group: str) -> tuple[nn.Module, PairBatch]:
     a, b = torch.randint(5, 60, (4, 9)), torch.randint(5, 60, (4, 7))
     mask_b = torch.ones_like(b)
     mask_b[0, 5:] = 0
-    labels = (torch.tensor([1.0, 0.0, 1.0, 0.0]) if group == "quora"
+    labels = (torch.tensor([1.0, 0.0, 1.0, 0.0]) if head == "quora"
               else torch.tensor([0.5, 2.0, 4.0, 3.0]))
     return model, PairBatch(a, torch.zeros_like(a), torch.ones_like(a), labels, torch.arange(4),
-                            group, b, torch.zeros_like(b), mask_b)
+                            head, b, torch.zeros_like(b), mask_b)
 
 
 def snapshot(folder: Path) -> dict[str, torch.Tensor]:

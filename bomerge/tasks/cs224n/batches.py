@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PairBatch(Batch):
-    """A batch of one sub-task (``group``): ``Batch`` fields for the first sentence,
+    """A batch of one sub-task (``head``): ``Batch`` fields for the first sentence,
     ``*_b`` for the second (``None`` for single-sentence sub-tasks); ``(B, L)`` int64 each."""
 
     input_ids_b: torch.Tensor | None = None
@@ -30,7 +30,7 @@ class PairBatch(Batch):
     attention_mask_b: torch.Tensor | None = None
 
     def model_inputs(self) -> dict[str, object]:
-        inputs: dict[str, object] = {"task": self.group, "input_ids": self.input_ids,
+        inputs: dict[str, object] = {"task": self.head, "input_ids": self.input_ids,
                                      "attention_mask": self.attention_mask,
                                      "token_type_ids": self.token_type_ids}
         if self.input_ids_b is not None:
@@ -59,7 +59,7 @@ def pair_batches(examples: list[Example], tokenizer: PreTrainedTokenizerBase, ma
     pad = tokenizer.pad_token_id or 0
     batches: list[PairBatch] = []
     for sub in SUBTASKS:
-        rows = [ex for ex in examples if ex.group == sub.name]
+        rows = [ex for ex in examples if ex.head == sub.name]
         if not rows:
             continue
         first = tokenizer([ex.text_a for ex in rows], truncation=True,
@@ -81,6 +81,6 @@ def pair_batches(examples: list[Example], tokenizer: PreTrainedTokenizerBase, ma
                 input_ids=ids, token_type_ids=torch.zeros_like(ids), attention_mask=mask,
                 labels=torch.tensor([rows[i].label for i in chunk], dtype=label_dtype),
                 order=torch.tensor([position[id(rows[i])] for i in chunk]),
-                group=sub.name, **extra,
+                head=sub.name, **extra,
             ).to(device))
     return batches

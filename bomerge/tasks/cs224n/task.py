@@ -74,7 +74,7 @@ class Cs224nTask(Task):
     training_modes = TRAINING_MODES
 
     @property
-    def groups(self) -> tuple[str, ...]:
+    def heads(self) -> tuple[str, ...]:
         return tuple(sub.name for sub in SUBTASKS)
 
     def load_split(self, data: DataConfig, split: str) -> list[Example]:
@@ -94,17 +94,17 @@ class Cs224nTask(Task):
     def loss(self, batch: Batch, outputs: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         from bomerge.tasks.cs224n.model import task_loss
 
-        return task_loss(batch.group, outputs, batch.labels, reduction=reduction)
+        return task_loss(batch.head, outputs, batch.labels, reduction=reduction)
 
     def predictions(self, batch: Batch, outputs: torch.Tensor) -> torch.Tensor:
         from bomerge.tasks.cs224n.model import predictions
 
-        return predictions(batch.group, outputs)
+        return predictions(batch.head, outputs)
 
     def summarize(self, scored: Scored) -> EvalResult:
         extra: dict[str, float] = {}
         for sub in SUBTASKS:
-            predicted, gold = scored.of_group(sub.name)
+            predicted, gold = scored.of_head(sub.name)
             if not len(gold):
                 continue
             extra[sub.name] = METRICS[sub.metric](predicted, gold)
@@ -119,7 +119,7 @@ class Cs224nTask(Task):
 
     def fisher_view(self, batch: Batch) -> FisherView:
         assert isinstance(batch, PairBatch)
-        sub = subtask(batch.group)
+        sub = subtask(batch.head)
         pair = batch.input_ids_b is not None
         sequences = [(batch.input_ids, batch.token_type_ids, batch.attention_mask)]
         if pair:

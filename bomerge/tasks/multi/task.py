@@ -14,7 +14,7 @@ candidates:
 
 The setting of MaTS (Tam et al. 2024) and Localize-and-Stitch (He et al. 2024): task i is
 served by its candidate's head on the merged encoder. Each sub-task keeps its rows, its
-selection/report split and its metric; rows carry their task as their head (``group``).
+selection/report split and its metric; rows carry their task as their head (``head``).
 The study sees one ``EvalResult``: ``loss`` the mean of the tasks' mean losses, ``extra``
 each task's metric under its name, its loss (``<task>_loss``), its other scores
 (``mrpc_f1``) and the mean of the tasks' metrics (``absolute``). With reference scores
@@ -97,14 +97,14 @@ class CrossTask(Task):
             "search": config.search.model_copy(update={"floors": {}})})
         super().check_config(plain)
         for task in config.search.floors:
-            if task not in self.groups:
+            if task not in self.heads:
                 raise BomergeError(f"search.floors: '{task}' is not a task of this study "
-                                   f"(tasks: {', '.join(self.groups)})")
+                                   f"(tasks: {', '.join(self.heads)})")
         owners = config.candidates.tasks
         if owners is None:
             raise BomergeError("task 'multi' needs candidates.tasks: the task each candidate "
                                "was fine-tuned on, parallel to the candidates "
-                               f"({', '.join(self.groups)})")
+                               f"({', '.join(self.heads)})")
         if config.candidates.base is None:
             raise BomergeError("task 'multi' needs candidates.base: the pretrained model every "
                                "candidate was fine-tuned from ('minilm' or a folder)")
@@ -115,13 +115,13 @@ class CrossTask(Task):
 
     # ---- rows -----------------------------------------------------------------------
     @property
-    def groups(self) -> tuple[str, ...]:
+    def heads(self) -> tuple[str, ...]:
         return tuple(m.task.name for m in self.members)
 
     def load_split(self, data: DataConfig, split: str) -> list[Example]:
         rows: list[Example] = []
         for m in self.members:
-            rows += [replace(ex, group=m.task.name)
+            rows += [replace(ex, head=m.task.name)
                      for ex in m.task.load_split(m.config.data, split)]
         return rows
 
@@ -129,58 +129,58 @@ class CrossTask(Task):
     def batches(self, rows: list[Example], tokenizer: PreTrainedTokenizerBase, max_length: int,
                 batch_size: int, device: torch.device | str) -> list[Batch]:
         out: list[Batch] = []
-        for group, members in self.rows_by_group(rows).items():
+        for head, members in self.rows_by_head(rows).items():
             if not members:
                 continue
-            positions = torch.tensor([i for i, ex in enumerate(rows) if ex.group == group])
-            m = self.member(group)
+            positions = torch.tensor([i for i, ex in enumerate(rows) if ex.head == head])
+            m = self.member(head)
             for batch in m.task.batches(members, tokenizer, m.config.max_length, batch_size,
                                         device):
-                out.append(replace(batch, group=group, order=positions[batch.order]))
+                out.append(replace(batch, head=head, order=positions[batch.order]))
         return out
 
     def forward(self, model: nn.Module, tensors: Any, batch: Batch) -> torch.Tensor:
-        inputs = self.member(batch.group).task.model_inputs(batch)
-        return run_model(model, tensors, {"task": batch.group, **inputs}).logits.float()
+        inputs = self.member(batch.head).task.model_inputs(batch)
+        return run_model(model, tensors, {"task": batch.head, **inputs}).logits.float()
 
     def loss(self, batch: Batch, outputs: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        return self.member(batch.group).task.loss(batch, outputs, reduction)
+        return self.member(batch.head).task.loss(batch, outputs, reduction)
 
     def predictions(self, batch: Batch, outputs: torch.Tensor) -> torch.Tensor:
-        return self.member(batch.group).task.predictions(batch, outputs)
+        return self.member(batch.head).task.predictions(batch, outputs)
 
     def summarize(self, scored: Scored) -> EvalResult:
         extra: dict[str, float] = {}
         losses, metrics = [], []
-        for group in self.groups:
-            predicted, gold = scored.of_group(group)
+        for head in self.heads:
+            predicted, gold = scored.of_head(head)
             if not len(gold):
                 continue
-            alone = Scored(predicted, gold, np.full(len(gold), group, dtype=object),
-                           np.arange(len(gold)), {group: scored.loss_sums.get(group, 0.0)})
-            result = self.member(group).task.summarize(alone)
-            extra[group] = result.metric
-            extra[f"{group}_loss"] = result.loss
-            extra.update({f"{group}_{k}": v for k, v in result.extra.items()})
+            alone = Scored(predicted, gold, np.full(len(gold), head, dtype=object),
+                           np.arange(len(gold)), {head: scored.loss_sums.get(head, 0.0)})
+            result = self.member(head).task.summarize(alone)
+            extra[head] = result.metric
+            extra[f"{head}_loss"] = result.loss
+            extra.update({f"{head}_{k}": v for k, v in result.extra.items()})
             losses.append(result.loss)
             metrics.append(result.metric)
             if self.references is not None:
-                extra[f"{group}_normalised"] = result.metric / self.references[group]
+                extra[f"{head}_normalised"] = result.metric / self.references[head]
         extra["absolute"] = float(np.mean(metrics))
-        normalised = [extra[f"{g}_normalised"] for g in self.groups if f"{g}_normalised" in extra]
+        normalised = [extra[f"{h}_normalised"] for h in self.heads if f"{h}_normalised" in extra]
         return EvalResult(loss=float(np.mean(losses)),
                           metric=float(np.mean(normalised)) if normalised else extra["absolute"],
                           extra=extra, n=len(scored.labels))
 
     def log_likelihood(self, batch: Batch, outputs: torch.Tensor, sigma: float) -> torch.Tensor:
-        return self.member(batch.group).task.log_likelihood(batch, outputs, sigma)
+        return self.member(batch.head).task.log_likelihood(batch, outputs, sigma)
 
     def fisher_view(self, batch: Batch) -> FisherView:
-        view = self.member(batch.group).task.fisher_view(batch)
-        group = batch.group
+        view = self.member(batch.head).task.fisher_view(batch)
+        head = batch.head
 
         def row_outputs(call: Callable[[dict[str, Any]], Any], inputs: Any) -> torch.Tensor:
-            return view.row_outputs(lambda kwargs: call({**kwargs, "task": group}), inputs)
+            return view.row_outputs(lambda kwargs: call({**kwargs, "task": head}), inputs)
 
         return replace(view, row_outputs=row_outputs)
 
@@ -210,14 +210,14 @@ class CrossTask(Task):
             raise BomergeError(f"candidates.tasks names {len(owners)} tasks for {len(paths)} "
                                "candidates (one task per candidate, in order)")
         for path, owner in zip(paths, owners, strict=True):
-            if owner not in self.groups:
+            if owner not in self.heads:
                 raise BomergeError(f"candidates.tasks: candidate {path} is given task '{owner}', "
-                                   f"which is not in task.tasks ({', '.join(self.groups)})")
-        for group in self.groups:
-            count = owners.count(group)
+                                   f"which is not in task.tasks ({', '.join(self.heads)})")
+        for head in self.heads:
+            count = owners.count(head)
             if count != 1:
                 which = "no candidate" if count == 0 else f"{count} candidates"
-                raise BomergeError(f"task '{group}' has {which} in candidates.tasks; cross-task "
+                raise BomergeError(f"task '{head}' has {which} in candidates.tasks; cross-task "
                                    "merging takes one candidate per task")
         for path, owner in zip(paths, owners, strict=True):
             self.member(owner).task.check_head(path)
@@ -235,17 +235,17 @@ class CrossTask(Task):
     def candidates_skeleton(self, paths: Sequence[Path], owners: Sequence[str] | None,
                             attention: str | None = None) -> nn.Module:
         folders = dict(zip(_tasks(owners), paths, strict=True))
-        return cross_task_model({g: folders[g] for g in self.groups}, attention)
+        return cross_task_model({h: folders[h] for h in self.heads}, attention)
 
     def candidate_rows(self, owners: Sequence[str] | None, index: int) -> str | None:
         return canonical_name(owners[index]) if owners is not None else None
 
     def with_references(self, references: Mapping[str, float]) -> CrossTask:
-        bad = {g: references.get(g) for g in self.groups
-               if not (references.get(g) or 0.0) > 0.0}
+        bad = {h: references.get(h) for h in self.heads
+               if not (references.get(h) or 0.0) > 0.0}
         if bad:
-            group, value = next(iter(bad.items()))
-            raise BomergeError(f"task '{group}': its individual model scores {value} on these "
+            head, value = next(iter(bad.items()))
+            raise BomergeError(f"task '{head}': its individual model scores {value} on these "
                                "rows; normalised scores (merged / individual) need a positive one")
         return replace(self, references=dict(references))
 

@@ -1,5 +1,5 @@
 """bomerge.tasks.cs224n.data and the cs224n task's rows: the CS224N files as rows tagged with
-their head (``group``), SST's dev rows carved from its training file, and clear errors for
+their head (``Example.head``), SST's dev rows carved from its training file, and clear errors for
 malformed files."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ SHARED_CS224N = Path(__file__).resolve().parents[3].parent / "shared" / "data" /
 def test_cs224n_is_a_task_with_three_heads():
     task = get_task("cs224n")
     assert isinstance(task, Cs224nTask) and task is CS224N
-    assert task.groups == ("sst", "quora", "sts") and task.group_metrics == task.groups
+    assert task.heads == ("sst", "quora", "sts") and task.head_metrics == task.heads
     assert task.metric == "average" and task.statistics == {"fisher"}
     assert task.training_modes == ("round_robin", "pcgrad", "single")
     assert [s.metric for s in SUBTASKS] == ["accuracy", "accuracy", "pearson"]
@@ -32,12 +32,12 @@ def test_cs224n_is_a_task_with_three_heads():
 
 def test_rows_are_tagged_and_sst_dev_is_carved_from_train_without_overlap(cs224n_root):
     data = DataConfig(root=cs224n_root, hub=False)
-    train = CS224N.rows_by_group(CS224N.load_split(data, "train"))
-    dev = CS224N.rows_by_group(CS224N.load_split(data, "dev"))
+    train = CS224N.rows_by_head(CS224N.load_split(data, "train"))
+    dev = CS224N.rows_by_head(CS224N.load_split(data, "dev"))
     assert len(dev["sst"]) == 240 // 8 and len(train["sst"]) == 240 - 240 // 8
     assert not {e.text_a for e in dev["sst"]} & {e.text_a for e in train["sst"]}
     assert len(dev["quora"]) == 120 and all(e.text_b for e in dev["quora"])
-    assert {e.group for e in dev["sts"]} == {"sts"} and max(e.label for e in dev["sts"]) <= 5
+    assert {e.head for e in dev["sts"]} == {"sts"} and max(e.label for e in dev["sts"]) <= 5
     assert carved_dev_rows("sst", 240, 1000) == carved_dev_rows("sst", 240, 1000)
 
 
@@ -45,8 +45,8 @@ def test_selection_and_report_split_each_sub_task(cs224n_root):
     dev = CS224N.load_split(DataConfig(root=cs224n_root, hub=False), "dev")
     selection, report = CS224N.split_selection_report(dev, 0.5)
     for name in ("sst", "quora", "sts"):
-        chosen, held = CS224N.rows_by_group(selection)[name], CS224N.rows_by_group(report)[name]
-        assert chosen and held and len(chosen) + len(held) == len(CS224N.rows_by_group(dev)[name])
+        chosen, held = CS224N.rows_by_head(selection)[name], CS224N.rows_by_head(report)[name]
+        assert chosen and held and len(chosen) + len(held) == len(CS224N.rows_by_head(dev)[name])
         assert not {id(e) for e in chosen} & {id(e) for e in held}
 
 
@@ -72,6 +72,6 @@ def test_a_missing_file_or_column_is_named(tmp_path, cs224n_root):
 def test_the_shared_cs224n_files_load_with_a_balanced_sst_dev_set():
     if not (SHARED_CS224N / "ids-sst-train.csv").is_file():
         pytest.skip(f"CS224N data not found at {SHARED_CS224N}")
-    dev = CS224N.rows_by_group(CS224N.load_split(DataConfig(root=SHARED_CS224N, hub=False), "dev"))
+    dev = CS224N.rows_by_head(CS224N.load_split(DataConfig(root=SHARED_CS224N, hub=False), "dev"))
     assert len(dev["sst"]) == 1000 and len({e.label for e in dev["sst"]}) == 5
     assert len(dev["quora"]) == 20212 and len(dev["sts"]) == 714

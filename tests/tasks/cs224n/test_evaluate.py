@@ -24,13 +24,13 @@ def test_scores_equal_a_row_by_row_computation(cs224n_root, tiny_multitask_candi
     rows = CS224N.load_split(DataConfig(root=cs224n_root, hub=False), "dev")
     batches = CS224N.batches(rows, tokenizer, 16, 7, "cpu")
     assert all(isinstance(b, PairBatch) for b in batches)
-    assert {b.group for b in batches} == {"sst", "quora", "sts"}
-    assert all((b.input_ids_b is None) == (b.group == "sst") for b in batches)
+    assert {b.head for b in batches} == {"sst", "quora", "sts"}
+    assert all((b.input_ids_b is None) == (b.head == "sst") for b in batches)
     result = Evaluator(model, batches, CS224N).evaluate(dict(model.named_parameters()))
 
     expected = {}
     with torch.no_grad():
-        for name, examples in CS224N.rows_by_group(rows).items():
+        for name, examples in CS224N.rows_by_head(rows).items():
             outs, labels, losses = [], [], []
             for ex in examples:
                 a = tokenizer(ex.text_a, truncation=True, max_length=16, return_tensors="pt")
@@ -69,8 +69,8 @@ def test_pair_batches_cover_every_row_once_and_pad_each_batch_to_its_longest(
     batches = pair_batches(rows, tokenizer, 16, 7, "cpu")
     assert sorted(torch.cat([b.order for b in batches]).tolist()) == list(range(len(rows)))
     for batch in batches:
-        assert {rows[i].group for i in batch.order.tolist()} == {batch.group}
-        assert batch.labels.dtype == (torch.long if batch.group == "sst" else torch.float32)
+        assert {rows[i].head for i in batch.order.tolist()} == {batch.head}
+        assert batch.labels.dtype == (torch.long if batch.head == "sst" else torch.float32)
         masks = [batch.attention_mask] + ([batch.attention_mask_b]
                                           if batch.input_ids_b is not None else [])
         assert all(int(m.sum(dim=1).max()) == m.shape[1] for m in masks)
@@ -80,7 +80,7 @@ def test_scores_of_a_subset_of_the_heads_average_only_those(cs224n_root, tiny_mu
     path = tiny_multitask_candidates[-1]
     model = MultitaskBert.from_pretrained(path).eval()
     rows = [ex for ex in CS224N.load_split(DataConfig(root=cs224n_root, hub=False), "dev")
-            if ex.group != "quora"]
+            if ex.head != "quora"]
     batches = CS224N.batches(rows, load_tokenizer(path), 16, 8, "cpu")
     result = Evaluator(model, batches, CS224N).evaluate(dict(model.named_parameters()))
     assert "quora" not in result.extra and {"sst", "sts"} <= set(result.extra)

@@ -19,7 +19,7 @@ def test_empirical_fisher_equals_brute_force_per_example_gradients(
 ):
     path = tiny_multitask_candidates[-1]
     model = MultitaskBert.from_pretrained(path).eval()
-    rows = CS224N.rows_by_group(CS224N.load_split(DataConfig(root=cs224n_root, hub=False), "train"))
+    rows = CS224N.rows_by_head(CS224N.load_split(DataConfig(root=cs224n_root, hub=False), "train"))
     rows = [ex for name in ("sst", "quora", "sts") for ex in rows[name][:3]]
     batches = CS224N.batches(rows, load_tokenizer(path), 16, 2, "cpu")
     source = StatisticsSource(CS224N.skeleton(path, attention="eager"), batches, CS224N, "test")
@@ -33,8 +33,8 @@ def test_empirical_fisher_equals_brute_force_per_example_gradients(
                       for k, v in batch.model_inputs().items()}
             out, y = model(**inputs), batch.labels[i : i + 1]
             # log p(y|x): −CE, −BCE, or the Gaussian −(y − μ)²/2σ² (σ = 1)
-            loglik = (-((y - out) ** 2).sum() / 2 if batch.group == "sts"
-                      else -task_loss(batch.group, out, y, reduction="sum"))
+            loglik = (-((y - out) ** 2).sum() / 2 if batch.head == "sts"
+                      else -task_loss(batch.head, out, y, reduction="sum"))
             grads = torch.autograd.grad(loglik, list(params.values()), allow_unused=True)
             for name, g in zip(params, grads, strict=False):
                 if g is not None:
