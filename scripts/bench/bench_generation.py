@@ -26,7 +26,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts" / "bench"))
-from bench_pipeline import SoupObjective, run_search, study_runner  # noqa: E402
+from bench_pipeline import SoupObjective, _cell, run_search, study_runner  # noqa: E402
 from bench_search import hypervolume  # noqa: E402
 
 GRANULARITIES = {3: {"granularity": "model"}, 15: {"granularity": "block", "blocks": 3},
@@ -56,7 +56,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for dimensions in args.dimensions:
             for budget in BUDGETS:
-                seconds, volumes = [], []
+                runs = []
                 for seed in range(args.seeds):
                     runner = study_runner(raw, args.config, Path(work),
                                           f"d{dimensions}-{budget}-{seed}", seed,
@@ -65,17 +65,12 @@ def main() -> None:
                                           GRANULARITIES[dimensions])
                     lines = run_search(runner, objective, 0.0)
                     assert runner.space.dimensions() == dimensions, runner.space.dimensions()
-                    seconds.append(statistics.mean(x["gen_s"] for x in lines
-                                                   if x["node"] != "Sobol"))
-                    volumes.append(hypervolume([(x["loss"], x["metric"]) for x in lines],
-                                               reference))
-                print(f"{dimensions:>3} {budget:>8} {_cell(seconds, 2):>18} "
-                      f"{_cell(volumes, 5):>19}", flush=True)
-
-
-def _cell(values: list[float], digits: int) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
+                    runs.append({
+                        "gen_s": statistics.mean(x["gen_s"] for x in lines
+                                                 if x["node"] != "Sobol"),
+                        "hv": hypervolume([(x["loss"], x["metric"]) for x in lines], reference)})
+                print(f"{dimensions:>3} {budget:>8} {_cell(runs, 'gen_s', 1, 2):>18} "
+                      f"{_cell(runs, 'hv', 1, 5):>19}", flush=True)
 
 
 if __name__ == "__main__":
