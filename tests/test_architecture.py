@@ -205,6 +205,10 @@ SPECIFIED_ELSEWHERE: dict[str, tuple[str, str]] = {
     "search/executors/overlapped.py": ("tests/search/executors/test_loop.py, "
                                        "tests/search/test_runner.py",
                                        "specified with the runner's loop it drives"),
+    "search/executors/trial_worker.py": ("tests/search/executors/test_evaluation_process.py, "
+                                         "tests/search/executors/test_ray.py",
+                                         "the body of an evaluation process and a Ray actor: "
+                                         "scores compared with the study process's"),
     "search/picks.py": ("tests/search/test_runner.py, tests/search/test_pick_from.py",
                         "a finished study's picks and result: through the runner's finish"),
     "search/ray_cluster.py": ("tests/search/executors/test_ray.py",

@@ -196,7 +196,7 @@ def test_unknown_executor_is_a_one_line_error_before_work(glue_root, tmp_path, c
     config = write_config(tmp_path / "tiny.yaml", tiny_study_dict(glue_root, tmp_path / "studies"))
     assert_one_line_error(bomerge_here(capsys, "study", "run", str(config), "--executor", "dask"),
                            "--executor: unknown executor 'dask' "
-                           "(known: local, in_turn, overlapped, ray)")
+                           "(known: local, in_turn, overlapped, process, ray)")
     assert not (tmp_path / "studies").exists()
 
 

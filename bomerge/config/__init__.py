@@ -92,9 +92,10 @@ class StudyConfig(StrictRecord):
         StorageConfig(),
         description="where the Ax experiment is stored",
     )
-    executor: Literal["local", "in_turn", "overlapped", "ray"] = Field(
+    executor: Literal["local", "in_turn", "overlapped", "process", "ray"] = Field(
         "local", description="where search trials run: local (this process: in_turn, or "
-        "overlapped when search.overlap), in_turn, overlapped, or ray (Ray actors)"
+        "overlapped when search.overlap), in_turn, overlapped, process (overlapped, the "
+        "evaluations in a process of their own), or ray (Ray actors)"
     )
     ray: RayConfig = Field(
         RayConfig(),

@@ -18,14 +18,14 @@ from tests.conftest import tiny_study_dict
 
 
 def test_executor_names_are_the_config_fields_choices():
-    assert executor_names() == ("local", "in_turn", "overlapped", "ray")
+    assert executor_names() == ("local", "in_turn", "overlapped", "process", "ray")
 
 
 def test_with_executor_applies_a_known_name_and_asks_the_executor_whether_it_can_run(
         glue_root, tmp_path, monkeypatch):
     config = parse_config(tiny_study_dict(glue_root, tmp_path), "test", tmp_path)
     with pytest.raises(BomergeError, match=r"^--executor: unknown executor 'dask' "
-                                           r"\(known: local, in_turn, overlapped, ray\)$"):
+                                           r"\(known: local, in_turn, overlapped, process, ray\)$"):
         with_executor(config, "dask")
     assert with_executor(config, None) is config
 

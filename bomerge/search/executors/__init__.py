@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bomerge.search.executors import in_turn, overlapped, ray  # noqa: F401  (each registers)
+from bomerge.search.executors import (  # noqa: F401  (each registers)
+    evaluation_process,
+    in_turn,
+    overlapped,
+    ray,
+)
 from bomerge.search.executors.base import (
     EXECUTORS,
     Executor,

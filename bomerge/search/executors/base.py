@@ -10,6 +10,8 @@ where a point is scored and how far generation may run ahead of evaluation:
 * ``overlapped``: in a worker thread of the study process, a pipeline: the main thread
   generates the next batch while the worker evaluates the current one (the trials in flight
   and queued are pending points of the acquisition).
+* ``process``: the ``overlapped`` pipeline with the evaluations in a process of their own,
+  so the GP and the evaluation do not share a torch thread pool.
 * ``ray``: on Ray actors, one trial per idle worker.
 """
 

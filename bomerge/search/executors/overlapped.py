@@ -87,12 +87,17 @@ class Overlapped(Executor):
 
             outcome: TrialOutcome | BaseException
             try:
-                outcome = self.context.evaluate(flight.trial.params,
-                                                relay if flight.decide is not None else None)
+                outcome = self._score(flight.trial.params,
+                                      relay if flight.decide is not None else None)
             except BaseException as error:  # noqa: BLE001 - raised again in the main thread
                 outcome = error
             self._running = None
             self._events.put((flight, outcome))
+
+    def _score(self, params: dict[str, float], relay: ChunkDecision | None) -> TrialOutcome:
+        """Called in the worker thread: merge and score one point (``relay`` hands each
+        chunk's running scores to the main thread and returns its stop-or-go answer)."""
+        return self.context.evaluate(params, relay)
 
     @property
     def busy(self) -> int:

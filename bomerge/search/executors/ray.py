@@ -15,30 +15,25 @@ installed on every node.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bomerge.config import StudyConfig
 from bomerge.errors import BomergeError
 from bomerge.search.executors.base import Executor, ExecutorContext, PendingTrial, register
+from bomerge.search.executors.trial_worker import TrialWorker
 from bomerge.search.ray_cluster import check_reachable, import_ray
-from bomerge.search.trial import ChunkDecision, SteppedTrial, TrialOutcome, evaluate_point
-from bomerge.tasks.base import EvalResult
+from bomerge.search.trial import ChunkDecision, TrialOutcome
 
 
-class TrialWorker:
-    """The body of one Ray actor: a study's workbench, loaded once, scoring points."""
+class RayTrialWorker(TrialWorker):
+    """The body of one Ray actor: the threads and the GPU Ray gave it, then the study's
+    workbench."""
 
     def __init__(self, study_dir: str, config: StudyConfig, paths: list[str],
                  base: str | None) -> None:
         import ray
         import torch
-
-        from bomerge.search.space import study_space
-        from bomerge.search.study.store import StudyStore
-        from bomerge.search.workbench import Workbench
 
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:
@@ -47,29 +42,7 @@ class TrialWorker:
         if config.device.startswith("cuda"):
             # Ray exposes the actor's GPU alone (CUDA_VISIBLE_DEVICES): it is cuda:0 here.
             config = config.model_copy(update={"device": "cuda"})
-        self.bench = Workbench(StudyStore(Path(study_dir)), config, show_progress=False)
-        self.bench.load([Path(p) for p in paths], Path(base) if base else None)
-        self.method = self.bench.study_method()
-        self.bench.prepared(self.method)
-        self.space = study_space(config, self.method, self.bench.pool.k)
-
-    def describe(self) -> str:
-        return f"pid {os.getpid()} on {socket.gethostname()}, {self.bench.device}"
-
-    def evaluate(self, params: dict[str, float]) -> TrialOutcome:
-        return evaluate_point(self.bench, self.method, self.space, params)
-
-    def start(self, params: dict[str, float]) -> EvalResult | TrialOutcome:
-        """Merge and score the first chunk of a trial judged chunk by chunk: its running
-        scores (the driver answers with ``step`` or ``stop``), or its outcome."""
-        self.trial = SteppedTrial(self.bench, self.method, self.space, params)
-        return self.trial.step()
-
-    def step(self) -> EvalResult | TrialOutcome:
-        return self.trial.step()
-
-    def stop(self) -> TrialOutcome:
-        return self.trial.stop()
+        super().__init__(study_dir, config, paths, base)
 
 
 @dataclass(frozen=True)
@@ -134,7 +107,7 @@ class OnRay(Executor):
                                    f"({type(error).__name__}: {error})") from None
             self._started_ray = True
         self.shape = WorkerShape.for_cluster(config, ray.cluster_resources())
-        self._actor = ray.remote(TrialWorker).options(
+        self._actor = ray.remote(RayTrialWorker).options(
             num_cpus=self.shape.cpus, num_gpus=self.shape.gpus, max_restarts=0
         )
         console = self.context.console

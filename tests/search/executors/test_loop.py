@@ -24,6 +24,7 @@ from bomerge.search.executors import (
     executor_names,
     get_executor,
 )
+from bomerge.search.executors.evaluation_process import InEvaluationProcess
 from bomerge.search.executors.in_turn import InTurn
 from bomerge.search.executors.overlapped import Overlapped
 from bomerge.search.executors.ray import OnRay
@@ -45,6 +46,7 @@ def test_the_config_selects_the_executor():
     # every registered executor is a name the config takes
     assert executor_for(config("in_turn", overlap=True)) is InTurn
     assert executor_for(config("overlapped")) is Overlapped
+    assert executor_for(config("process")) is InEvaluationProcess
     assert set(EXECUTORS) <= set(executor_names())
     with pytest.raises(BomergeError, match="unknown executor 'dask'"):
         get_executor("dask")
