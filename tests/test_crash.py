@@ -93,6 +93,19 @@ def finished(pid: int) -> bool:
         return True
 
 
+def evaluation_processes() -> list[int]:
+    """Running evaluation processes of ``executor: process`` (any study's)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"evaluation_process import serve_on" in cmdline.read_bytes() and \
+                    not finished(int(cmdline.parent.name)):
+                found.append(int(cmdline.parent.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
 def phase(store: StudyStore) -> str:
     """Where the study stood when it was killed, from what is on disk."""
     if not store.exists():
@@ -150,7 +163,7 @@ class Invariants:
         return records
 
 
-# (merge section, search settings) of each study killed.
+# (merge section, search settings and the executor) of each study killed.
 SETTINGS = {
     "fisher": ({"method": "fisher"}, {}),
     # the method searched: a hierarchical space whose members are prepared when first
@@ -158,6 +171,10 @@ SETTINGS = {
     "method-choice": ({"method": ["fisher", "ties", "weights"]}, {}),
     # batches of 4 generated while the previous batch is evaluated in a worker thread
     "pipelined": ({"method": "fisher"}, {"overlap": True, "batch_size": 4}),
+    # the same pipeline, evaluated in a process of its own (`executor: process`): a kill of
+    # the study leaves that process to end itself
+    "evaluation-process": ({"method": "fisher"}, {"overlap": True, "batch_size": 4,
+                                                  "executor": "process"}),
 }
 
 
@@ -166,6 +183,8 @@ SETTINGS = {
 def test_sigkill_at_random_moments_loses_nothing(glue_root: Path, tmp_path: Path, capsys,
                                                  setting: str):
     merge, settings = SETTINGS[setting]
+    settings = dict(settings)
+    executor = settings.pop("executor", "local")
     # pipelined batches finish a budget sooner: a larger one keeps every kill in a run
     budget = BUDGET * 2 if settings.get("batch_size", 1) > 1 else BUDGET
     studies = tmp_path / "studies"
@@ -174,6 +193,7 @@ def test_sigkill_at_random_moments_loses_nothing(glue_root: Path, tmp_path: Path
                            early_stopping={"enabled": True, "chunks": 4, "percentile": 50},
                            **settings)
     data["merge"] = merge | {"statistics": {"examples": 64}}
+    data["executor"] = executor
     config = write_config(tmp_path / "k.yaml", data)
     store = StudyStore(studies / "k")
     invariants = Invariants(store, in_flight=2 * settings.get("batch_size", 1))
@@ -228,5 +248,10 @@ def test_sigkill_at_random_moments_loses_nothing(glue_root: Path, tmp_path: Path
     assert len(kills) >= min(KILLS, 10) - 2, kills  # (a run may finish before its kill)
     if settings.get("batch_size", 1) > 1:  # some kill landed while a batch was in flight
         assert invariants.most_unfinished > 1, kills
+    if executor == "process":  # every killed run's evaluation process ended by itself
+        deadline = time.monotonic() + 10
+        while evaluation_processes():
+            assert time.monotonic() < deadline, evaluation_processes()
+            time.sleep(0.1)
     print("\n".join(["kill points:", *kills,
                      f"most trials left unfinished by a kill: {invariants.most_unfinished}"]))

@@ -38,16 +38,16 @@ from bomerge.search.trial import ChunkDecision, TrialOutcome
 def thread_split(cores: int, device: str) -> tuple[int, int]:
     """(evaluation, generation) torch threads on ``cores`` CPU cores.
 
-    A CPU study evaluates on the cores too, so the two processes share them, the larger half
-    to the evaluation (it runs on every trial; generation only between batches). A CUDA
-    study's evaluation needs a core to feed the device, and its GP runs on the device as
-    well: 2 threads for the evaluation, the rest for generation."""
+    A CPU study's evaluation runs on every trial and the GP only between batches, so the
+    evaluation keeps every core and the GP takes half (on 2 cores: 2 and 1, the fastest of
+    the splits measured in docs/performance.md; 2 and 2 was twice as slow, the two thread
+    pools spinning against each other). A CUDA study's evaluation needs 2 threads to feed
+    the device; the GP, on the device as well, takes the rest."""
     cores = max(1, cores)
     if device.startswith("cuda"):
         evaluation = min(2, cores)
-    else:
-        evaluation = (cores + 1) // 2
-    return evaluation, max(1, cores - evaluation)
+        return evaluation, max(1, cores - evaluation)
+    return cores, max(1, cores // 2)
 
 
 def available_cores() -> int:

@@ -61,10 +61,10 @@ def children_of(pid: int) -> list[int]:
 
 
 def test_the_evaluation_and_the_study_process_split_the_cores():
-    # (evaluation, generation) torch threads
-    assert thread_split(2, "cpu") == (1, 1)
-    assert thread_split(3, "cpu") == (2, 1)
-    assert thread_split(16, "cpu") == (8, 8)
+    # (evaluation, generation) torch threads: the evaluation runs every trial
+    assert thread_split(2, "cpu") == (2, 1)
+    assert thread_split(3, "cpu") == (3, 1)
+    assert thread_split(16, "cpu") == (16, 8)
     assert thread_split(1, "cpu") == (1, 1)
     # on CUDA both work on the device: the evaluation feeds it with 2 threads
     assert thread_split(16, "cuda") == (2, 14)
