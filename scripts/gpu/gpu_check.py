@@ -11,11 +11,11 @@ each step is timed and recorded on its own, so a step that fails leaves the othe
   against bf16 autocast, sorted batching against padding to the maximum length, and the
   largest batch of maximum-length rows that fits;
 * ``tests``: ``pytest -m cuda tests/test_cuda.py``;
-* ``trial``: a random-weight pool of 5, a study of 40 trials with q = 1 in turn and q = 4
-  and q = 8 pipelined (``bench_pipeline.MODES``): seconds per trial in generation, merge,
-  evaluation and bookkeeping, the evaluator's busy share, trials per minute, and the
-  hypervolume of each run's (−loss, metric) points (reference: the worst loss and metric
-  of all three runs).
+* ``trial``: a random-weight pool of 5, a study of 40 trials with q = 1 in turn, q = 4
+  and q = 8 pipelined (``bench_pipeline.MODES``) and q = 4 pipelined with ``executor:
+  process``: seconds per trial in generation, merge, evaluation and bookkeeping, the
+  evaluator's busy share, trials per minute, and the hypervolume of each run's (−loss,
+  metric) points (reference: the worst loss and metric of all the runs).
 
 ``--device cpu`` runs the same steps at small sizes (the test suite does, so the first GPU
 it meets runs it unchanged). Prints one table; writes ``gpu_check.json`` under ``--out``
@@ -263,6 +263,10 @@ def measure_trials(device: torch.device, sizes: Sizes, data: Path, tokenizer_fol
         runs = {mode: run_study(raw, root / "config.yaml", root / "studies", mode, overlap,
                                 sizes.trials, q)
                 for mode, (q, overlap) in MODES.items()}
+        # the q = 4 pipeline with the evaluations in a process of their own (`executor:
+        # process`): whether the GP's Python work held the device up in the thread
+        runs["q4-process"] = run_study(raw | {"executor": "process"}, root / "config.yaml",
+                                       root / "studies", "q4-process", True, sizes.trials, 4)
         scored = [x for lines in runs.values() for x in lines if x["loss"] is not None]
         reference = (-max(x["loss"] for x in scored), min(x["metric"] for x in scored))
         for mode, lines in runs.items():
