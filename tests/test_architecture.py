@@ -235,7 +235,7 @@ SPECIFIED_ELSEWHERE: dict[str, tuple[str, str]] = {
                               "the on-disk study as a whole: its files, where it lives, crashes"),
     "search/trial.py": ("tests/search/test_runner.py, tests/search/executors/test_ray.py",
                         "one trial's merge and scoring: through the studies that run trials"),
-    "search/workbench.py": ("tests/tasks/test_multi.py, tests/search/test_recipes.py, "
+    "search/workbench.py": ("tests/tasks/test_multi.py, tests/search/test_train_variants.py, "
                             "tests/test_bad_input.py",
                             "what a study keeps resident: through the studies that open it"),
     "tasks/classifier.py": ("tests/tasks/test_glue_files.py, tests/tasks/test_csv.py, "

@@ -217,11 +217,11 @@ def test_a_key_set_over_a_merged_anchor_is_an_override_not_a_duplicate(tmp_path:
     """Anchors and merge keys (``<<: *anchor``) load as plain PyYAML loads them."""
     path = tmp_path / "study.yaml"
     path.write_text("name: demo\ntask:\n  name: sst2\ntrain: {model: tiny}\n"
-                    "candidates:\n  recipes: [slow, fast]\n"
-                    "recipes:\n  slow: &slow {learning_rate: 1.0e-4, epochs: 3}\n"
+                    "candidates:\n  train_variants: [slow, fast]\n"
+                    "train_variants:\n  slow: &slow {learning_rate: 1.0e-4, epochs: 3}\n"
                     "  fast:\n    <<: *slow\n    learning_rate: 1.0e-3\n")
-    assert load_config(path).recipes == {"slow": {"learning_rate": 1e-4, "epochs": 3},
-                                         "fast": {"learning_rate": 1e-3, "epochs": 3}}
+    assert load_config(path).train_variants == {"slow": {"learning_rate": 1e-4, "epochs": 3},
+                                                "fast": {"learning_rate": 1e-3, "epochs": 3}}
 
 
 def test_a_value_that_fits_no_member_of_a_union_is_one_problem_naming_the_key_itself(

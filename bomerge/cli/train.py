@@ -20,7 +20,7 @@ def train(
     quiet: Quiet = False,
 ) -> None:
     """Fine-tune a model on a task and keep the last k checkpoints (SWA candidates); with
-    candidates.recipes, each recipe into its own folder."""
+    candidates.train_variants, each train variant into its own folder."""
     from bomerge.search.config_names import load_study_config
     from bomerge.search.workbench import resolve_device, run_folder
     from bomerge.train.finetune import finetune
@@ -28,8 +28,8 @@ def train(
     config = load_study_config(config_path)
     if config.train is None:
         raise BomergeError(f"{config_path}: no 'train' section")
-    for recipe, settings in config.training_runs():  # candidates.recipes: each into --out/NAME
-        paths = finetune(config.task, settings, run_folder(out_dir, recipe),
+    for variant, settings in config.training_runs():  # candidates.train_variants: --out/NAME
+        paths = finetune(config.task, settings, run_folder(out_dir, variant),
                          resolve_device(config.device), not quiet)
         for path in paths:
             out.print(str(path))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 
 from bomerge.config.merging import MergeConfig, StatisticsConfig
 from bomerge.config.record import StrictRecord
@@ -111,9 +111,10 @@ class StudyConfig(StrictRecord):
         description="what `bomerge baseline` runs (and search.warm_start starts from); "
         "null: the whole suite",
     )
-    recipes: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="named variants of the train: section (the keys "
-        "they replace); candidates.recipes says which are trained and merged"
+    train_variants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, validation_alias=AliasChoices("train_variants", "recipes"),
+        description="named variants of the train: section (the keys they replace); "
+        "candidates.train_variants says which are trained and merged (older configs: recipes)"
     )
 
     @field_validator("name")
@@ -138,38 +139,39 @@ class StudyConfig(StrictRecord):
             raise ValueError("outer: (bilevel search) needs a train: section to fine-tune with")
         if self.search.pick == "loss_bound" and self.search.pick_loss_bound is None:
             raise ValueError("search.pick 'loss_bound' needs search.pick_loss_bound")
-        self._check_recipes()
+        self._check_train_variants()
         return self
 
-    def _check_recipes(self) -> None:
-        listed, defined = self.candidates.recipes, self.recipes
+    def _check_train_variants(self) -> None:
+        listed, defined = self.candidates.train_variants, self.train_variants
         if not listed and not defined:
             return
         if not listed:
-            raise ValueError(f"recipes: {', '.join(defined)} defined but candidates.recipes "
-                             "lists none to train")
+            raise ValueError(f"train_variants: {', '.join(defined)} defined but "
+                             "candidates.train_variants lists none to train")
         if self.train is None:
-            raise ValueError("candidates.recipes: recipes are variants of the train: section; "
-                             "add one with the settings they share")
+            raise ValueError("candidates.train_variants: train variants are variants of the "
+                             "train: section; add one with the settings they share")
         if self.outer is not None:
-            raise ValueError("candidates.recipes cannot be combined with outer: (bilevel "
-                             "search trains its own runs)")
+            raise ValueError("candidates.train_variants cannot be combined with outer: "
+                             "(bilevel search trains its own runs)")
         for name in listed:
             if name not in defined:
-                raise ValueError(f"candidates.recipes: unknown recipe '{name}' (the config's "
-                                 f"recipes: {', '.join(defined) or 'none'})")
+                raise ValueError(f"candidates.train_variants: unknown train variant '{name}' "
+                                 f"(the config's train_variants: {', '.join(defined) or 'none'})")
         if len(set(listed)) != len(listed):
-            raise ValueError(f"candidates.recipes lists a recipe twice: {listed}")
+            raise ValueError(f"candidates.train_variants lists a train variant twice: {listed}")
         for name in defined:
             if not STUDY_NAME_PATTERN.match(name):
-                raise ValueError(f"recipes: name '{name}' must start with a letter or digit "
-                                 "and use only letters, digits, '_', '-', '.' (it names a folder)")
-            self.recipe_train(name)
+                raise ValueError(f"train_variants: name '{name}' must start with a letter or "
+                                 "digit and use only letters, digits, '_', '-', '.' (it names "
+                                 "a folder)")
+            self.variant_train(name)
 
-    def recipe_train(self, name: str) -> TrainConfig:
-        """Recipe ``name``: the ``train:`` section with the recipe's keys replaced."""
+    def variant_train(self, name: str) -> TrainConfig:
+        """Train variant ``name``: the ``train:`` section with the variant's keys replaced."""
         assert self.train is not None
-        merged = {**self.train.model_dump(exclude_unset=True), **self.recipes[name]}
+        merged = {**self.train.model_dump(exclude_unset=True), **self.train_variants[name]}
         try:
             return TrainConfig.model_validate(merged)
         except ValidationError as error:
@@ -177,13 +179,14 @@ class StudyConfig(StrictRecord):
             key = ".".join(str(part) for part in first["loc"])
             problem = ("unknown key" if first["type"] == "extra_forbidden"
                        else first["msg"].removeprefix("Value error, "))
-            raise ValueError(f"recipes.{name}.{key}: {problem}") from None
+            raise ValueError(f"train_variants.{name}.{key}: {problem}") from None
 
     def training_runs(self) -> list[tuple[str | None, TrainConfig]]:
-        """The fine-tuning runs whose snapshots are candidates: each of ``candidates.recipes``
-        (trained into ``candidates/NAME``), else the ``train:`` section (into ``candidates``)."""
-        if self.candidates.recipes:
-            return [(name, self.recipe_train(name)) for name in self.candidates.recipes]
+        """The fine-tuning runs whose snapshots are candidates: each of
+        ``candidates.train_variants`` (trained into ``candidates/NAME``), else the ``train:``
+        section (into ``candidates``)."""
+        if self.candidates.train_variants:
+            return [(name, self.variant_train(name)) for name in self.candidates.train_variants]
         return [(None, self.train)] if self.train is not None else []
 
     @property
@@ -274,9 +277,10 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             resolve_task(intermediate.get("task"))
 
     resolve_train(raw.get("train"))
-    if isinstance(raw.get("recipes"), dict):
-        for recipe in raw["recipes"].values():
-            resolve_train(recipe)
+    for key in ("train_variants", "recipes"):  # "recipes": the older name of the key
+        if isinstance(raw.get(key), dict):
+            for variant in raw[key].values():
+                resolve_train(variant)
     return raw
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import AliasChoices, Field, PositiveInt, field_validator, model_validator
 
 from bomerge.config.merging import MergeConfig, StatisticsConfig  # noqa: F401 (re-exported)
 from bomerge.config.record import StrictRecord
@@ -164,10 +164,11 @@ class CandidatesConfig(StrictRecord):
         None, description="task multi: the task each candidate was fine-tuned on, parallel "
         "to the candidate list (one candidate per task)"
     )
-    recipes: list[str] = Field(
-        default_factory=list, description="names of the config's recipes: (variants of its "
-        "train: section); each is trained once into candidates/NAME and its kept snapshots "
-        "are candidates, in this order"
+    train_variants: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("train_variants", "recipes"),
+        description="names of the config's train_variants: (variants of its train: section); "
+        "each is trained once into candidates/NAME and its kept snapshots are candidates, in "
+        "this order (older configs: recipes)"
     )
 
 

@@ -60,15 +60,15 @@ def base_folder(config: StudyConfig, store: StudyStore | None) -> Path | None:
     if base is not None:
         return Path(base)
     runs = config.training_runs()
-    if runs and store is not None:  # several recipes: the first one's start point
+    if runs and store is not None:  # several train variants: the first one's start point
         return run_folder(store.candidates_dir, runs[0][0]) / BASE_FOLDER
     return None
 
 
-def run_folder(candidates_dir: Path, recipe: str | None) -> Path:
+def run_folder(candidates_dir: Path, variant: str | None) -> Path:
     """Where a training run of the study keeps its snapshots: ``candidates/`` for the
-    ``train:`` section, ``candidates/NAME`` for recipe NAME."""
-    return candidates_dir if recipe is None else candidates_dir / recipe
+    ``train:`` section, ``candidates/NAME`` for train variant NAME."""
+    return candidates_dir if variant is None else candidates_dir / variant
 
 
 def statistics_rows(config: StudyConfig, task: Task) -> list[Example]:
@@ -128,9 +128,9 @@ def evaluation_rows(config: StudyConfig, task: Task) -> tuple[list[Example], lis
 def candidate_paths(config: StudyConfig, store: StudyStore, show_progress: bool) -> list[Path]:
     """The K candidate folders: those trained for the study, then listed paths and globs."""
     paths: list[Path] = []
-    for recipe, train in config.training_runs():
+    for variant, train in config.training_runs():
         paths += finetune(
-            config.task, train, run_folder(store.candidates_dir, recipe),
+            config.task, train, run_folder(store.candidates_dir, variant),
             resolve_device(config.device), show_progress, store.training_log_path,
         )
     paths += list(config.candidates.paths)
