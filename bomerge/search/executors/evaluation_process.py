@@ -179,8 +179,12 @@ class InEvaluationProcess(Overlapped):
     name = "process"
 
     def __init__(self, context: ExecutorContext) -> None:
+        from bomerge.search.workbench import resolve_device
+
         super().__init__(context)
-        self.threads = thread_split(available_cores(), context.config.device)
+        # `device: auto` splits as the device it resolves to
+        self.threads = thread_split(available_cores(),
+                                    resolve_device(context.config.device).type)
         self._process: EvaluationProcess | None = None
 
     def __enter__(self) -> InEvaluationProcess:
