@@ -108,3 +108,30 @@ def assert_tables_read_as_ax_decodes(store: Any) -> None:
     assert [replace(t, values={}) for t in fast] == [replace(t, values={}) for t in decoded]
     for mine, axs in zip(fast, decoded, strict=True):
         assert mine.values == pytest.approx(axs.values, rel=1e-12, nan_ok=True), mine.index
+
+
+def assert_judged_chunk_by_chunk(executor_with: Any, runner: Any, points: list[dict],
+                                 local: list[Any]) -> None:
+    """An executor scoring elsewhere hands each chunk's running scores back to the study
+    process: with a judge that stops trial 0 after its first chunk, trial 0 ends there and
+    trial 1 finishes with the scores ``local[1]`` the study process computed in one go.
+    ``executor_with(decide_for)`` builds the executor under test."""
+    from bomerge.search.executors import PendingTrial
+
+    chunks = runner.bench.selection.chunk_ends
+    first = sum(len(b.labels) for b in runner.bench.selection.batches[:chunks[0]])
+    asked: list[tuple[int, int]] = []
+
+    def decide_for(index: int) -> Any:
+        return lambda running: bool(asked.append((index, running.n))) or index == 0
+
+    with executor_with(decide_for) as executor:
+        for i in range(2):
+            executor.submit(PendingTrial(i, points[i], 0.0))
+        outcomes = {trial.index: outcome
+                    for trial, outcome in (executor.next_finished() for _ in range(2))}
+    assert outcomes[0].stopped and outcomes[0].result.n == first
+    assert not outcomes[1].stopped
+    assert (outcomes[1].result.loss, outcomes[1].result.metric) == (local[1].loss, local[1].metric)
+    assert [n for i, n in asked if i == 0] == [first]
+    assert len([n for i, n in asked if i == 1]) == len(chunks) - 1

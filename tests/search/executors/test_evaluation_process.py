@@ -21,7 +21,7 @@ from bomerge.search.executors.evaluation_process import InEvaluationProcess, thr
 from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
 from tests.conftest import candidates_study, tiny_study_dict, write_config
-from tests.helpers import log_lines
+from tests.helpers import assert_judged_chunk_by_chunk, log_lines
 
 POINTS = [{"w0": z0, "w1": z1} for z0, z1 in ((0.2, 0.7), (0.5, 0.5), (0.9, 0.1), (0.0, 1.0))]
 
@@ -91,22 +91,8 @@ def test_points_score_as_in_the_study_process_whole_or_chunk_by_chunk(
            [(r.loss, r.metric) for r in local]
 
     # Chunk by chunk: the study process judges each chunk and stops trial 0 after its first.
-    chunks = runner.bench.selection.chunk_ends
-    first = sum(len(b.labels) for b in runner.bench.selection.batches[:chunks[0]])
-    asked: list[tuple[int, int]] = []
-
-    def decide_for(index):
-        return lambda running: bool(asked.append((index, running.n))) or index == 0
-
-    with in_process(runner, decide_for=decide_for) as executor:
-        for i in range(2):
-            executor.submit(PendingTrial(i, POINTS[i], 0.0))
-        outcomes = {trial.index: outcome
-                    for trial, outcome in (executor.next_finished() for _ in range(2))}
-    assert outcomes[0].stopped and outcomes[0].result.n == first
-    assert not outcomes[1].stopped
-    assert (outcomes[1].result.loss, outcomes[1].result.metric) == (local[1].loss, local[1].metric)
-    assert [n for i, n in asked if i == 0] == [first]
+    assert_judged_chunk_by_chunk(lambda decide_for: in_process(runner, decide_for=decide_for),
+                                 runner, POINTS, local)
 
 
 def test_a_dead_evaluation_process_fails_its_trial_and_a_new_one_scores_the_next(

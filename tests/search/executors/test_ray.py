@@ -17,6 +17,7 @@ from bomerge.search.records import load_records
 from bomerge.search.runner import StudyRunner
 from bomerge.search.study.store import StudyStore
 from tests.conftest import candidates_study, tiny_study_dict
+from tests.helpers import assert_judged_chunk_by_chunk
 
 ray = pytest.importorskip("ray")
 
@@ -106,23 +107,8 @@ def test_ray_scores_do_not_depend_on_which_worker_or_how_many_trials_run_at_once
 
     # Chunk by chunk: each chunk's running scores come back to the driver, which stops
     # trial 0 after its first chunk; the others finish with the same scores as in one go.
-    chunks = runner.bench.selection.chunk_ends
-    first = sum(len(b.labels) for b in runner.bench.selection.batches[:chunks[0]])
-    asked: list[tuple[int, int]] = []
-
-    def decide_for(index):
-        return lambda running: bool(asked.append((index, running.n))) or index == 0
-
-    with on_ray(runner, runner.bench.paths, decide_for) as workers:
-        for i in range(2):
-            workers.submit(PendingTrial(i, points[i], 0.0))
-        outcomes = {trial.index: outcome
-                    for trial, outcome in (workers.next_finished() for _ in range(2))}
-    assert outcomes[0].stopped and outcomes[0].result.n == first
-    assert not outcomes[1].stopped and (outcomes[1].result.loss, outcomes[1].result.metric) == \
-           (local[1].loss, local[1].metric)
-    assert [n for i, n in asked if i == 0] == [first]
-    assert len([n for i, n in asked if i == 1]) == len(chunks) - 1
+    assert_judged_chunk_by_chunk(
+        lambda decide_for: on_ray(runner, runner.bench.paths, decide_for), runner, points, local)
 
 
 def test_workers_default_to_one_per_gpu_else_one_per_cpu(glue_root, tmp_path):
