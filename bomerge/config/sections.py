@@ -214,8 +214,9 @@ class SearchConfig(StrictRecord):
     trials: int = Field(20, ge=0, description="search trials after the baseline arms")
     initial_trials: int = Field(4, ge=1, description="quasi-random (Sobol) trials first")
     batch_size: PositiveInt | Literal["auto"] = Field(
-        1, description="q: trials generated per GP fit (an int ≥ 1), or 'auto': ⌈generation "
-        "seconds / evaluation seconds⌉ as measured, at most 8 (bomerge.search.batching)")
+        1, description="q: trials per generation call, one GP fit and one sequential greedy "
+        "acquisition (an int ≥ 1), or 'auto': ⌈generation seconds / evaluation seconds⌉ as "
+        "measured, at most 8 (bomerge.search.batching, bomerge.search.batch_generation)")
     overlap: bool = Field(
         False, description="pipeline: generate the next batch while the current one is "
         "evaluated (a worker thread scores the trials)"

@@ -24,6 +24,7 @@ from bomerge.search.baselines import (
     default_baselines,
     expand,
 )
+from bomerge.search.batch_generation import propose
 from bomerge.search.batching import BatchSize
 from bomerge.search.client import open_client, study_design
 from bomerge.search.consecutive_failures import ConsecutiveFailures
@@ -284,19 +285,19 @@ class StudyRunner:
         return self.finish()
 
     def _generate(self, q: int) -> tuple[list[tuple[int, dict[str, float]]], float]:
-        """Up to q new trials (RUNNING ones are the acquisition's pending points) and the
-        seconds it took; none while the GP has no scores yet (a pipeline asks again while
-        the first Sobol batch is evaluated): the loop then waits for a trial."""
+        """Up to q new trials (the RUNNING ones pending; one call per batch where it can,
+        ``batch_generation``) and the seconds it took; none while the GP has no scores yet
+        (a pipeline asks again while the first Sobol batch is evaluated)."""
         from ax.exceptions.core import DataRequiredError
 
         started = time.perf_counter()
         self.client._random_seed = self.strategy.seed_for_call(
             self.config.seed, len(self.client._experiment.trials))
         try:
-            proposed = self.client.get_next_trials(max_trials=q)
+            proposed = propose(self.client, q, self.strategy.joint_batches)
         except DataRequiredError:
             proposed = {}
-        return [(i, dict(p)) for i, p in proposed.items()], time.perf_counter() - started
+        return list(proposed.items()), time.perf_counter() - started
 
     def _search(self, done: int, target: int, progress: Progress, bar: Any,
                 failures: ConsecutiveFailures) -> None:

@@ -102,3 +102,22 @@ def test_bad_method_lists_are_refused_when_the_config_is_read(
     assert_one_line_error(bomerge_here(capsys, "study", "run", str(config)), "bad.yaml",
                            "unknown key 'merge.options.stepz' for method 'wudi'")
     assert not (tmp_path / "studies" / "choice").exists()
+
+
+def test_a_batch_of_method_choice_trials_comes_from_one_call_in_the_mixed_space(
+        cross_task_root, tiny_cross_task_candidates, tmp_path, capsys):
+    raw = choice_config(cross_task_root, tiny_cross_task_candidates, tmp_path, trials=6)
+    raw["search"] |= {"overlap": True, "batch_size": 2}
+    run = bomerge_here(capsys, "study", "run", str(write_config(tmp_path / "c.yaml", raw)), "-q")
+    assert run.returncode == 0, run.stderr
+    store = StudyStore(tmp_path / "studies" / "choice")
+    searched = [r for r in load_records(store) if r.node != "baseline"]
+    assert len(searched) == 6
+    assert [r.node for r in searched[-2:]] == ["qLogNEHVI"] * 2
+    for record in searched[-2:]:  # each with its own method's variables
+        assert record.method in METHODS
+        assert not any(":" in name for name in record.coefficients)
+    # the batch is one generation call: its two trials carry the call's one timing
+    runs = [store.read_experiment().trials[r.index].generator_runs[0] for r in searched[-2:]]
+    assert runs[0].gen_time == runs[1].gen_time and runs[0].fit_time == runs[1].fit_time
+    assert_tables_read_as_ax_decodes(store)

@@ -85,6 +85,10 @@ class SearchStrategy(ABC):
     #: that draws something at random per call (ParEGO's weights) would otherwise draw the
     #: same thing every time, as Ax's Client re-seeds torch at every call.
     reseed_each_call: ClassVar[bool] = False
+    #: Whether a batch of q trials may come from one generation call of q arms (BoTorch's
+    #: sequential greedy batch, ``search/batch_generation.py``) rather than q calls: not
+    #: for a strategy that must draw afresh per trial (``reseed_each_call``).
+    joint_batches: ClassVar[bool] = True
     #: Whether its surrogate can take the partial scores of trials stopped early (Ax adds
     #: the progression as an input of the GP; ``search.early_stopping``).
     supports_early_stopping: ClassVar[bool] = True
