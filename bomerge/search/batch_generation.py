@@ -13,8 +13,8 @@ every study trial has one arm, each carrying its node's name and generator key (
 
 Joint batches are used only on a model-based node (the quasi-random trials are drawn as
 they always were) and only for strategies that draw nothing at random per call
-(``SearchStrategy.joint_batches``: ParEGO draws one scalarisation per call, so a joint
-batch would share one). At q = 1 nothing changes: the one-arm path is Ax's own.
+(``SearchStrategy.reseed_each_call`` false: ParEGO draws one scalarisation per call, so a
+joint batch would share one). At q = 1 nothing changes: the one-arm path is Ax's own.
 """
 
 from __future__ import annotations
@@ -30,19 +30,18 @@ def propose(client: Any, q: int, joint: bool) -> dict[int, dict[str, Any]]:
     Sobol's. Raises Ax's ``DataRequiredError`` when the model has no data yet."""
     from bomerge.search.strategies.gp import SOBOL_NODE
 
-    strategy = client._generation_strategy_or_choose()
+    strategy, experiment = client._generation_strategy_or_choose(), client._experiment
     if q > 1 and joint:
         # The move Ax's own call would make first (Sobol's count reached): the batch that
         # follows the Sobol trials is already the model's.
-        strategy.experiment = client._experiment
+        strategy.experiment = experiment
         strategy._maybe_transition_to_next_node(raise_data_required_error=False)
     if q <= 1 or not joint or strategy.current_node_name == SOBOL_NODE:
         return {index: dict(p) for index, p in client.get_next_trials(max_trials=q).items()}
     from ax.utils.common.random import with_rng_seed
 
     with with_rng_seed(seed=client._random_seed):
-        (runs,) = strategy.gen(experiment=client._experiment, n=q, num_trials=1)
-    experiment = client._experiment
+        (runs,) = strategy.gen(experiment=experiment, n=q, num_trials=1)
     trials = []
     for run in runs:
         for arm in run.arms:

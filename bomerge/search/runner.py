@@ -294,7 +294,7 @@ class StudyRunner:
         self.client._random_seed = self.strategy.seed_for_call(
             self.config.seed, len(self.client._experiment.trials))
         try:
-            proposed = propose(self.client, q, self.strategy.joint_batches)
+            proposed = propose(self.client, q, joint=not self.strategy.reseed_each_call)
         except DataRequiredError:
             proposed = {}
         return list(proposed.items()), time.perf_counter() - started

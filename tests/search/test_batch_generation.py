@@ -94,11 +94,11 @@ def test_the_sobol_phase_is_axs_own_path_so_its_points_are_unchanged(tmp_path, d
 
 def test_parego_draws_its_scalarisation_per_trial_not_per_batch(tmp_path, design,
                                                                 monkeypatch):
-    assert get_strategy("parego").joint_batches is False
+    assert get_strategy("parego").reseed_each_call is True
     client, _ = new_client(tmp_path, design, "parego")
     complete(client, propose(client, INITIAL, joint=False))
     calls = count_gen_calls(client, monkeypatch)
-    assert len(propose(client, 3, joint=get_strategy("parego").joint_batches)) == 3
+    assert len(propose(client, 3, joint=not get_strategy("parego").reseed_each_call)) == 3
     assert calls == [1]  # get_next_trials(3): Ax makes a call per arm inside
 
 

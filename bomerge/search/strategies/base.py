@@ -83,12 +83,10 @@ class SearchStrategy(ABC):
     max_objectives: ClassVar[int | None] = None
     #: Whether each generation call needs a seed of its own (``seed_for_call``): a strategy
     #: that draws something at random per call (ParEGO's weights) would otherwise draw the
-    #: same thing every time, as Ax's Client re-seeds torch at every call.
+    #: same thing every time, as Ax's Client re-seeds torch at every call. Such a strategy
+    #: also gets a call per trial of a batch, where the others get one call for the whole
+    #: batch (``search/batch_generation.py``), so that each trial draws its own.
     reseed_each_call: ClassVar[bool] = False
-    #: Whether a batch of q trials may come from one generation call of q arms (BoTorch's
-    #: sequential greedy batch, ``search/batch_generation.py``) rather than q calls: not
-    #: for a strategy that must draw afresh per trial (``reseed_each_call``).
-    joint_batches: ClassVar[bool] = True
     #: Whether its surrogate can take the partial scores of trials stopped early (Ax adds
     #: the progression as an input of the GP; ``search.early_stopping``).
     supports_early_stopping: ClassVar[bool] = True

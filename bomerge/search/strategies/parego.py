@@ -28,8 +28,6 @@ class Parego(GaussianProcess):
                    "for many objectives), qLogNEI for one objective")
     max_objectives: ClassVar[int | None] = None
     reseed_each_call: ClassVar[bool] = True
-    # One call draws one scalarisation: a joint batch would share it between its arms.
-    joint_batches: ClassVar[bool] = False
 
     def bo_node(self, multi_objective: bool) -> str:
         return BO_NODE if multi_objective else SINGLE_OBJECTIVE_NODE
