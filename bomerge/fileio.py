@@ -27,10 +27,10 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line. A line cut short by a crash in an earlier append is dropped
-    first, so the file stays one valid record per line."""
-    line = json.dumps(record) + "\n"
+def append_jsonl(path: Path, *records: dict[str, Any]) -> None:
+    """Append one JSON line per record, in one write. A line cut short by a crash in an
+    earlier append is dropped first, so the file stays one valid record per line."""
+    lines = "".join(json.dumps(record) + "\n" for record in records)
     with path.open("a+b") as handle:
         size = handle.seek(0, os.SEEK_END)
         if size:
@@ -41,7 +41,7 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
                 cut = tail.rfind(b"\n")
                 handle.truncate(size - len(tail) + cut + 1)
         handle.seek(0, os.SEEK_END)
-        handle.write(line.encode())
+        handle.write(lines.encode())
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -92,19 +92,19 @@ def test_a_study_on_cuda_is_interrupted_and_resumes_where_it_stopped(glue_root, 
                                                                     tmp_path, monkeypatch):
     runner = cuda_study(glue_root, tiny_candidates, tmp_path, "resumed", trials=4,
                         initial_trials=2, baselines=False)
-    original = StudyRunner._record_trial
+    original = StudyRunner._record_trials
     recorded = {"n": 0}
 
-    def interrupt_the_third(self, index, outcome, progress, timing=None):
+    def interrupt_the_third(self, finished, progress):
         recorded["n"] += 1
         if recorded["n"] == 3:
             raise KeyboardInterrupt
-        return original(self, index, outcome, progress, timing)
+        return original(self, finished, progress)
 
-    monkeypatch.setattr(StudyRunner, "_record_trial", interrupt_the_third)
+    monkeypatch.setattr(StudyRunner, "_record_trials", interrupt_the_third)
     with pytest.raises(KeyboardInterrupt):
         runner.run()
-    monkeypatch.setattr(StudyRunner, "_record_trial", original)
+    monkeypatch.setattr(StudyRunner, "_record_trials", original)
     assert runner.bench.pool.device.type == "cuda"
     resumed = StudyRunner(runner.store, runner.store.read_config(), show_progress=False)
     resumed.run()

@@ -38,8 +38,8 @@ def test_the_gpu_check_runs_every_step_on_the_cpu_and_writes_its_table_and_json(
     # a bf16 pool moves fewer bytes than a float32 one for the same weights merge
     moved = {r["pool_dtype"]: r["gb_moved"] for r in merge if r["method"] == "weights"}
     assert moved["bfloat16"] < moved["float32"]
-    assert {r["mode"] for r in results["trial"]["rows"]} == {"q1-in-turn", "q4-pipelined",
-                                                             "q8-pipelined", "q4-process"}
+    assert {r["mode"] for r in results["trial"]["rows"]} == {
+        "q1-in-turn", "q4-pipelined", "q8-pipelined", "q16-pipelined", "q4-process"}
     assert all(0 < r["evaluator_busy"] <= 1 and r["hypervolume"] >= 0
                for r in results["trial"]["rows"])
     assert all(r["trials"] == 3 for r in results["trial"]["rows"])

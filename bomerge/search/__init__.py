@@ -8,9 +8,10 @@ Rooms (docs/architecture.md draws them):
 * ``stopping/``: early stopping (``judge``: a trial's chunks judged by a rule;
   ``dominance``: the dominance rule).
 * the loop: ``runner`` (a study from start to finish), ``trial`` (one point merged and
-  scored), ``workbench`` (candidates, evaluators and prepared methods kept resident),
-  ``space`` (method variables ↔ Ax parameters), ``client`` (the Ax experiment),
-  ``executors/`` and ``strategies/`` (registries), ``batching``, ``preflight``,
+  scored), ``recording`` (finished trials recorded, together), ``workbench`` (candidates,
+  evaluators and prepared methods kept resident), ``space`` (method variables ↔ Ax
+  parameters), ``client`` (the Ax experiment), ``executors/`` and ``strategies/``
+  (registries), ``batching`` and ``batch_generation``, ``preflight``,
   ``consecutive_failures``, ``bilevel``, ``ray_cluster``; ``commands`` and
   ``config_names`` for the CLI.
 * judgement: ``pareto`` (the front and the pick rules), ``picks`` (a study's two picks and
@@ -34,11 +35,13 @@ _ROOMS = {
     "StudyStore": "study.store", "resolve_studies_dir": "study.store",
     "StudyLock": "study.lock", "open_study": "study.check", "full_findings": "study.check",
     "interrupted_trials": "study.recovery", "complete_trial": "study.completion",
+    "record_outcomes": "study.completion",
     # early stopping
     "ChunkJudge": "stopping.judge", "stopping_strategy": "stopping.judge",
     "DominanceEarlyStoppingStrategy": "stopping.dominance",
     # the loop
-    "StudyRunner": "runner", "evaluate_point": "trial", "Workbench": "workbench",
+    "StudyRunner": "runner", "evaluate_point": "trial", "TrialRecorder": "recording",
+    "Workbench": "workbench",
     "SearchSpace": "space", "study_space": "space", "open_client": "client",
     "executor_for": "executors", "get_strategy": "strategies",
     "preflight_study": "preflight", "BilevelRunner": "bilevel",

@@ -33,10 +33,10 @@ from bomerge.search.pareto import TrialRecord
 from bomerge.search.picks import study_picks, study_result
 from bomerge.search.preflight import check_points, task_supports, unsupported_message
 from bomerge.search.rebuild import report_scores
+from bomerge.search.recording import Finished, TrialRecorder
 from bomerge.search.records import (
     StudyOutcome,
     baseline_records,
-    format_coefficients,
     log_entry,
     pickable,
     study_objectives,
@@ -46,10 +46,10 @@ from bomerge.search.space import lift_point, study_space
 from bomerge.search.stopping.judge import ChunkJudge, stopping_strategy
 from bomerge.search.strategies import get_strategy
 from bomerge.search.study.ax_tables import trial_of_experiment
-from bomerge.search.study.completion import complete_trial, mark_early_stopped
+from bomerge.search.study.completion import complete_trial
 from bomerge.search.study.recovery import interrupted_trials, is_search_trial, unlogged_trials
 from bomerge.search.study.store import StudyStore
-from bomerge.search.trial import ChunkDecision, TrialOutcome, evaluate_point, scores_of
+from bomerge.search.trial import ChunkDecision, TrialOutcome, evaluate_point
 from bomerge.search.workbench import Workbench
 from bomerge.tasks import Task
 
@@ -112,7 +112,7 @@ class StudyRunner:
                    stoppable: bool = True) -> str | None:
         """Merge, evaluate and complete one trial; returns None, or the reason it failed."""
         outcome = self._evaluate(params, self.decide_for(index, stoppable))
-        return self._record_trial(index, outcome, progress)
+        return self._record_trials([Finished(index, outcome)], progress)[0]
 
     def _evaluate(self, params: dict[str, float],
                   on_chunk: ChunkDecision | None = None) -> TrialOutcome:
@@ -120,45 +120,14 @@ class StudyRunner:
         run it beside the main thread; ``on_chunk`` is the main thread's to call)."""
         return evaluate_point(self.bench, self.method, self.space, params, on_chunk)
 
-    def _record_trial(self, index: int, outcome: TrialOutcome, progress: Progress,
-                      timing: dict[str, float] | None = None) -> str | None:
-        """Complete the trial in Ax and log it; returns None, or the reason it failed.
-
-        A trial that raised (out of memory, a merge that cannot be formed) or scored a
-        non-finite loss or metric is marked FAILED in Ax with the reason, logged, and the
-        study goes on; a KeyboardInterrupt leaves it RUNNING, to be re-run on resume. An
-        early-stopped trial keeps its running scores (attached after its last chunk) and is
-        marked EARLY_STOPPED; the log says how many rows it was scored on."""
-        started = time.perf_counter()
-        seconds = {"merge_s": round(outcome.merge_s, 4), "eval_s": round(outcome.eval_s, 4),
-                   **{k: round(v, 4) for k, v in (timing or {}).items()},
-                   "t_start": round(outcome.started_at, 4), "t_end": round(outcome.finished_at, 4)}
-        if outcome.result is not None:
-            seconds["rows"] = outcome.result.n
-        if outcome.reason is not None:
-            self.client.mark_trial_failed(index, failed_reason=outcome.reason[:1000])
-            record = self.record(index)
-            self.store.append_log(log_entry(record) | {"reason": outcome.reason} | seconds)
-            progress.console.print(f"trial {index:3d} [dim]{record.node:>9}[/] {record.arm:>12}  "
-                                   f"[red]FAILED[/] {outcome.reason}", highlight=False)
-            return outcome.reason
-        result = outcome.result
-        assert result is not None
-        if outcome.stopped:
-            mark_early_stopped(self.client, index)
-        else:
-            complete_trial(self.client, index, scores_of(result), self._progression())
-        record = self.record(index)
-        seconds["book_s"] = round(time.perf_counter() - started, 4)
-        self.store.append_log(log_entry(record) | seconds)
-        stopped = (f"  [yellow]stopped after {result.n}/{self.bench.selection.n} rows[/]"
-                   if outcome.stopped else "")
-        progress.console.print(
-            f"trial {index:3d} [dim]{record.node:>9}[/] {record.arm:>12}  "
-            f"loss {result.loss:.4f}  {self.task.metric} {result.metric:.4f}  "
-            f"{format_coefficients(record.coefficients)}{stopped}"
-        )
-        return None
+    def _record_trials(self, finished: list[Finished], progress: Progress) -> list[str | None]:
+        """Complete finished trials in Ax and log them, together (``recording``); for each,
+        None or the reason it failed. A failed trial (it raised, or scored a non-finite loss
+        or metric) is marked FAILED and the study goes on; a KeyboardInterrupt leaves the
+        trials not yet written RUNNING, to be re-run on resume."""
+        recorder = TrialRecorder(self.client, self.store, self.task.metric,
+                                 self.bench.selection.n, self._progression(), self.record)
+        return recorder(finished, progress.console)
 
     # ---- baselines ------------------------------------------------------------------
     def _baseline_names(self) -> list[str]:
@@ -339,12 +308,16 @@ class StudyRunner:
                     break  # the generation strategy proposed nothing more
                 progress.update(bar, description=f"{name}: {executor.status()}")
                 generate()  # what the executor takes while trials are in flight (Executor.wanted)
-                trial, outcome = executor.next_finished()
-                batch.evaluated(outcome.merge_s + outcome.eval_s)
+                # every trial that finished meanwhile, recorded in one write (``recording``)
+                finished = [executor.next_finished(), *executor.finished_now()]
+                for _, outcome in finished:
+                    batch.evaluated(outcome.merge_s + outcome.eval_s)
                 hand_over()
-                failures.add(trial.index, self._record_trial(trial.index, outcome, progress,
-                                                             {"gen_s": trial.gen_s}))
-                done += 1
+                reasons = self._record_trials(
+                    [Finished(t.index, o, {"gen_s": t.gen_s}) for t, o in finished], progress)
+                for (trial, _), reason in zip(finished, reasons, strict=True):
+                    failures.add(trial.index, reason)
+                done += len(finished)
                 progress.update(bar, completed=done)
 
     def _user_points(self) -> list[tuple[str, dict[str, Any]]]:

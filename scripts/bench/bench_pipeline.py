@@ -14,14 +14,17 @@ largest at the centre of the simplex). Each evaluation sleeps E = G / R seconds,
 median seconds of one BO generation call at q = 1 (measured first, ``--generation-seconds``
 to give it), so the evaluator is R times faster than a generation.
 
-For each R and each mode — q = 1 in turn (``search.overlap`` off, the default), q = 4 and
-q = 8 pipelined (``overlap`` on: the next batch is generated while the current one is
+For each R and each mode — q = 1 in turn (``search.overlap`` off, the default), q = 4, 8
+and 16 pipelined (``overlap`` on: the next batch is generated while the current one is
 evaluated) — and each seed, it runs ``--trials`` search trials and prints the evaluator's
-busy share (Σ evaluation seconds / the search's wall span), trials per minute, and the
-hypervolume of the (−loss, metric) points after the last trial (reference point: the worst
-candidate's loss and metric), as mean ± std over seeds. ``--budget auto`` runs the modes
-with ``num_restarts``/``raw_samples: auto`` (R stays relative to the default budget's
-generation).
+busy share (Σ evaluation seconds / the search's wall span), trials per minute, the
+seconds of a generation call, the recording seconds per trial (Ax storage and the log),
+the quasi-random trials among them (Ax keeps drawing Sobol points while the GP has no
+data, so a first batch of q > ``initial_trials`` is all Sobol) and the hypervolume of the
+(−loss, metric) points after the last trial (reference point: the worst candidate's loss
+and metric), as mean ± std over seeds. ``--budget auto`` runs the modes with
+``num_restarts``/``raw_samples: auto`` (R stays relative to the default budget's
+generation); ``--torch-threads N`` gives the study process N torch threads (the GP's).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ from bomerge.search.study.store import StudyStore
 from bomerge.search.trial import TrialOutcome
 from bomerge.tasks.base import EvalResult
 
-MODES = {"q1-in-turn": (1, False), "q4-pipelined": (4, True), "q8-pipelined": (8, True)}
+MODES = {"q1-in-turn": (1, False), "q4-pipelined": (4, True), "q8-pipelined": (8, True),
+         "q16-pipelined": (16, True)}
 
 
 @dataclass(frozen=True)
@@ -131,10 +135,16 @@ def summary(lines: list[dict], reference: tuple[float, float]) -> dict[str, floa
     busy = sum(x["eval_s"] for x in lines)
     return {"busy": busy / span, "per_minute": 60 * len(lines) / span,
             "hv": hypervolume([(x["loss"], x["metric"]) for x in lines], reference),
-            "gen_s": statistics.mean(x["gen_s"] for x in lines if x["node"] != "Sobol")}
+            "gen_s": statistics.mean(x["gen_s"] for x in lines if x["node"] != "Sobol"),
+            "book_s": statistics.mean(x.get("book_s", 0.0) for x in lines),
+            "sobol": sum(x["node"] == "Sobol" for x in lines)}
 
 
 def fast_eval(args: Any) -> None:
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     raw = yaml.safe_load(args.config.read_text())
     raw.pop("train", None)
     folder = args.study
@@ -153,7 +163,7 @@ def fast_eval(args: Any) -> None:
         print(f"one BO generation at q = 1: {generation:.2f} s (median); "
               f"K = {len(objective.losses)}, β = {objective.beta:.4f}, γ = {objective.gamma:.4f}")
         print(f"\n{'R':>3} {'mode':>13} {'eval s':>7} {'busy %':>13} {'trials/min':>14} "
-              f"{'gen s/call':>10} {'hypervolume':>17}")
+              f"{'gen s/call':>10} {'record s':>8} {'Sobol':>5} {'hypervolume':>17}")
         for ratio in args.fast_eval:
             for mode in args.modes:
                 q, overlap = MODES[mode]
@@ -167,6 +177,8 @@ def fast_eval(args: Any) -> None:
                 print(f"{ratio:>3} {mode:>13} {generation / ratio:7.3f} "
                       f"{_cell(runs, 'busy', 100, 1):>13} {_cell(runs, 'per_minute', 1, 1):>14} "
                       f"{statistics.mean(r['gen_s'] * q for r in runs):10.2f} "
+                      f"{statistics.mean(r['book_s'] for r in runs):8.3f} "
+                      f"{statistics.mean(r['sobol'] for r in runs):5.1f} "
                       f"{_cell(runs, 'hv', 1, 5):>17}", flush=True)
 
 

@@ -15,7 +15,7 @@ With ``--fast-eval R [R ...]`` it measures instead whether the evaluator is kept
 it is R times faster than one generation call (``bench_pipeline.py``):
 
     python scripts/bench/bench_trial.py --fast-eval 1 10 30 --study studies/quickstart \\
-        [--seeds 3] [--trials 40] [--modes q1-in-turn q4-pipelined q8-pipelined]
+        [--seeds 3] [--trials 40] [--modes q1-in-turn q4-pipelined q8-pipelined q16-pipelined]
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--budget", choices=["default", "auto"], default="default",
                         help="--fast-eval: the runs' optimiser budget (num_restarts/raw_samples)")
+    parser.add_argument("--torch-threads", type=int,
+                        help="--fast-eval: torch threads of the study process (default: torch's)")
     parser.add_argument("--generation-seconds", type=float,
                         help="--fast-eval: one generation's seconds (default: measured)")
     args = parser.parse_args()

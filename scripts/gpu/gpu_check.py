@@ -11,8 +11,8 @@ each step is timed and recorded on its own, so a step that fails leaves the othe
   against bf16 autocast, sorted batching against padding to the maximum length, and the
   largest batch of maximum-length rows that fits;
 * ``tests``: ``pytest -m cuda tests/test_cuda.py``;
-* ``trial``: a random-weight pool of 5, a study of 40 trials with q = 1 in turn, q = 4
-  and q = 8 pipelined (``bench_pipeline.MODES``) and q = 4 pipelined with ``executor:
+* ``trial``: a random-weight pool of 5, a study of 40 trials with q = 1 in turn, q = 4, 8
+  and 16 pipelined (``bench_pipeline.MODES``) and q = 4 pipelined with ``executor:
   process``: seconds per trial in generation, merge, evaluation and bookkeeping, the
   evaluator's busy share, trials per minute, and the hypervolume of each run's (−loss,
   metric) points (reference: the worst loss and metric of all the runs).

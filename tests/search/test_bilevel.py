@@ -77,21 +77,21 @@ def test_an_interrupted_bilevel_study_resumes_where_it_stopped_without_retrainin
     store = new_store(config)
     from bomerge.search.runner import StudyRunner
 
-    original = StudyRunner._record_trial
+    original = StudyRunner._record_trials
     calls = {"n": 0}
 
-    def interrupt_in_second_inner_study(self, index, outcome, progress, timing=None):
+    def interrupt_in_second_inner_study(self, finished, progress):
         if self.store.name == inner_study_name("bilevel", 1):
             calls["n"] += 1
             if calls["n"] == 2:
                 raise KeyboardInterrupt
-        return original(self, index, outcome, progress, timing)
+        return original(self, finished, progress)
 
-    monkeypatch.setattr(StudyRunner, "_record_trial", interrupt_in_second_inner_study)
+    monkeypatch.setattr(StudyRunner, "_record_trials", interrupt_in_second_inner_study)
     with pytest.raises(KeyboardInterrupt):
         BilevelRunner(store, config, show_progress=False).run()
     assert [e["trial"] for e in read_jsonl(store.directory / "outer.jsonl")] == [0]
-    monkeypatch.setattr(StudyRunner, "_record_trial", original)
+    monkeypatch.setattr(StudyRunner, "_record_trials", original)
 
     resumed = BilevelRunner(store, store.read_config(), show_progress=False).run()
     assert [r.index for r in resumed.records] == [0, 1]

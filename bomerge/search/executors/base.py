@@ -124,6 +124,12 @@ class Executor(ABC):
     def next_finished(self) -> tuple[PendingTrial, TrialOutcome]:
         """Wait for the next trial to finish; its outcome holds the reason if it failed."""
 
+    def finished_now(self) -> list[tuple[PendingTrial, TrialOutcome]]:
+        """The trials that have finished by now, without waiting (the runner records them
+        with the one ``next_finished`` returned, in one write). None by default: an
+        executor that evaluates inside ``next_finished`` has nothing else finished."""
+        return []
+
     @abstractmethod
     def status(self) -> str:
         """What is being evaluated, for the progress bar."""

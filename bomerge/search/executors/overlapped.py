@@ -59,6 +59,7 @@ class Overlapped(Executor):
         self._submitted: list[_InFlight] = []
         self._running: _InFlight | None = None
         self._closing = False
+        self._raised: BaseException | None = None  # met by ``finished_now``, not yet raised
 
     def __enter__(self) -> Overlapped:
         self._worker = threading.Thread(target=self._work, name="bomerge-eval", daemon=True)
@@ -101,7 +102,8 @@ class Overlapped(Executor):
 
     @property
     def busy(self) -> int:
-        return len(self._submitted)
+        # an evaluation's exception not yet raised counts, so the runner waits for it
+        return len(self._submitted) + (self._raised is not None)
 
     @property
     def free(self) -> bool:
@@ -119,17 +121,41 @@ class Overlapped(Executor):
         self._inbox.put(flight)
 
     def next_finished(self) -> tuple[PendingTrial, TrialOutcome]:
+        if self._raised is not None:
+            error, self._raised = self._raised, None
+            raise error
         assert self._submitted, "no trial submitted"
         while True:
-            flight, outcome = self._events.get()
-            if outcome is None:  # a chunk to judge
-                assert flight.decide is not None
-                flight.answers.put(flight.decide(flight.chunks.get()))
-                continue
-            self._submitted.remove(flight)
-            if isinstance(outcome, BaseException):
-                raise outcome
-            return flight.trial, outcome
+            finished = self._handle(self._events.get())
+            if isinstance(finished, BaseException):
+                raise finished
+            if finished is not None:
+                return finished
+
+    def finished_now(self) -> list[tuple[PendingTrial, TrialOutcome]]:
+        finished = []
+        while self._raised is None and not self._events.empty():
+            item = self._handle(self._events.get())
+            if isinstance(item, BaseException):
+                # raised by the next ``next_finished``, once those before it are recorded
+                self._raised = item
+            elif item is not None:
+                finished.append(item)
+        return finished
+
+    def _handle(self, event: tuple[_InFlight, TrialOutcome | BaseException | None]
+                ) -> tuple[PendingTrial, TrialOutcome] | BaseException | None:
+        """Answer a chunk's running scores (None), or take a trial's end: its outcome, or
+        the exception its evaluation raised."""
+        flight, outcome = event
+        if outcome is None:  # a chunk to judge
+            assert flight.decide is not None
+            flight.answers.put(flight.decide(flight.chunks.get()))
+            return None
+        self._submitted.remove(flight)
+        if isinstance(outcome, BaseException):
+            return outcome
+        return flight.trial, outcome
 
     def status(self) -> str:
         running = self._running

@@ -164,21 +164,37 @@ class OnRay(Executor):
             raise BomergeError("no Ray trial in flight to wait for")
         while True:
             (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
-            trial, worker, decide = self._in_flight.pop(ref)
-            try:
-                value = ray.get(ref)
-            except ray.exceptions.RayError as error:
-                first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                value = TrialOutcome(None, f"Ray worker failed: {type(error).__name__}: "
-                                     f"{first_line}", 0.0, 0.0)
-                ray.kill(worker)
-                worker = self._new_worker()
-            if isinstance(value, TrialOutcome):
-                self._idle.append(worker)
-                return trial, value
-            assert decide is not None
-            call = worker.stop if decide(value) else worker.step
-            self._in_flight[call.remote()] = (trial, worker, decide)
+            finished = self._take(ref)
+            if finished is not None:
+                return finished
+
+    def finished_now(self) -> list[tuple[PendingTrial, TrialOutcome]]:
+        if not self._in_flight:
+            return []
+        ray = import_ray()
+        ready, _ = ray.wait(list(self._in_flight), num_returns=len(self._in_flight), timeout=0)
+        return [finished for finished in map(self._take, ready) if finished is not None]
+
+    def _take(self, ref: Any) -> tuple[PendingTrial, TrialOutcome] | None:
+        """A ready call's result: the trial's outcome, or None after a chunk (judged, and the
+        worker told to go on or stop)."""
+        ray = import_ray()
+        trial, worker, decide = self._in_flight.pop(ref)
+        try:
+            value = ray.get(ref)
+        except ray.exceptions.RayError as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            value = TrialOutcome(None, f"Ray worker failed: {type(error).__name__}: "
+                                 f"{first_line}", 0.0, 0.0)
+            ray.kill(worker)
+            worker = self._new_worker()
+        if isinstance(value, TrialOutcome):
+            self._idle.append(worker)
+            return trial, value
+        assert decide is not None
+        call = worker.stop if decide(value) else worker.step
+        self._in_flight[call.remote()] = (trial, worker, decide)
+        return None
 
     def status(self) -> str:
         return f"{len(self._in_flight)} on Ray"

@@ -294,8 +294,9 @@ class StudyStore(StudyDatabase):
             raise BomergeError(f"{self.config_path}: damaged ({reason}); {RESTORE}") from None
         return config.model_copy(update={"studies_dir": self.directory.parent})
 
-    def append_log(self, record: dict[str, Any]) -> None:
-        append_jsonl(self.log_path, record)
+    def append_log(self, *records: dict[str, Any]) -> None:
+        """Append trials' log lines (one write for several)."""
+        append_jsonl(self.log_path, *records)
 
     def read_log(self) -> list[dict[str, Any]]:
         return read_jsonl(self.log_path)

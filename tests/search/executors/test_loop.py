@@ -64,10 +64,11 @@ class Recorder:
         self.evaluated: list[int] = []
         self.generated = 0
         self.outcomes: dict[int, TrialOutcome] = {}
+        self.batches: list[list[int]] = []  # the trials of each recording call
         self.gate = evaluate_gate
         self.runner._generate = self.generate  # type: ignore[method-assign]
         self.runner._evaluate = self.evaluate  # type: ignore[method-assign]
-        self.runner._record_trial = self.record  # type: ignore[method-assign]
+        self.runner._record_trials = self.record  # type: ignore[method-assign]
 
     def generate(self, q: int) -> tuple[list[tuple[int, dict[str, float]]], float]:
         trials = [(i, {"x": float(i)}) for i in range(self.generated, self.generated + q)]
@@ -85,11 +86,12 @@ class Recorder:
                 return TrialOutcome(EvalResult(1.0, 0.5, {}, rows), None, 0.0, 0.0, stopped=True)
         return TrialOutcome(None, None, 0.0, 0.0)
 
-    def record(self, index: int, outcome: TrialOutcome, progress: Any,
-               timing: dict[str, float] | None = None) -> str | None:
-        self.events.append(("record", index, timing))
-        self.outcomes[index] = outcome
-        return None
+    def record(self, finished: list[Any], progress: Any) -> list[str | None]:
+        for item in finished:
+            self.events.append(("record", item.index, item.timing))
+            self.outcomes[item.index] = item.outcome
+        self.batches.append([item.index for item in finished])
+        return [None] * len(finished)
 
     def search(self, done: int, target: int) -> None:
         with Progress(disable=True) as progress:
@@ -174,6 +176,47 @@ def test_overlapped_keeps_evaluating_queued_trials_while_the_main_thread_generat
     log.runner._generate = slow_generate  # type: ignore[method-assign]
     log.search(0, 4)
     assert during[1] == [0, 1]  # both queued trials were scored during the second call
+
+
+def _generate_once_both_finished(log: Recorder, finished: Any) -> None:
+    """The second generation call of ``log`` returns only once ``finished()`` holds."""
+    real = log.generate
+
+    def slow_generate(q: int) -> Any:
+        if log.generated:
+            deadline = time.time() + 10
+            while not finished() and time.time() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.2)  # the worker hands the last outcome over after evaluating
+        return real(q)
+
+    log.runner._generate = slow_generate  # type: ignore[method-assign]
+
+
+def test_overlapped_records_the_trials_that_finished_meanwhile_in_one_call():
+    """Trials that finished while the main thread generated are recorded together, in
+    the order they finished (``Executor.finished_now``): one store write for all."""
+    log = Recorder(config(overlap=True, batch_size=2))
+    _generate_once_both_finished(log, lambda: len(log.evaluated) >= 2)
+    log.search(0, 4)
+    assert log.batches[0] == [0, 1]
+    assert sorted(i for batch in log.batches for i in batch) == [0, 1, 2, 3]
+
+
+def test_an_evaluation_that_raised_is_raised_after_the_trials_that_finished_before_it():
+    log = Recorder(config(overlap=True, batch_size=2))
+    entered = []
+
+    def gate(index: int) -> None:
+        entered.append(index)
+        if index == 1:
+            raise KeyboardInterrupt
+
+    log.gate = gate
+    _generate_once_both_finished(log, lambda: len(entered) >= 2)
+    with pytest.raises(KeyboardInterrupt):
+        log.search(0, 4)
+    assert log.batches == [[0]]  # trial 0 recorded; trial 1 left RUNNING for the resume
 
 
 class FakePool(Executor):
