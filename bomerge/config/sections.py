@@ -221,6 +221,12 @@ class SearchConfig(StrictRecord):
         False, description="pipeline: generate the next batch while the current one is "
         "evaluated (a worker thread scores the trials)"
     )
+    generation_threads: PositiveInt = Field(
+        1, description="torch threads of the GP's fit and acquisition optimisation (the "
+        "study process's generation calls; evaluation keeps its own): a study's GP holds a "
+        "few hundred points at most, where more threads cost more in synchronisation than "
+        "they gain (docs/performance.md: 3-5x faster generation with 1 than with 2 on 2 "
+        "cores)")
     baselines: bool = Field(True, description="attach the method's own fixed points as arms")
     warm_start: bool = Field(
         False,

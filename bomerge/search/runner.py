@@ -49,6 +49,7 @@ from bomerge.search.study.ax_tables import trial_of_experiment
 from bomerge.search.study.completion import complete_trial
 from bomerge.search.study.recovery import interrupted_trials, is_search_trial, unlogged_trials
 from bomerge.search.study.store import StudyStore
+from bomerge.search.torch_threads import generation_threads
 from bomerge.search.trial import ChunkDecision, TrialOutcome, evaluate_point
 from bomerge.search.workbench import Workbench
 from bomerge.tasks import Task
@@ -263,7 +264,8 @@ class StudyRunner:
         self.client._random_seed = self.strategy.seed_for_call(
             self.config.seed, len(self.client._experiment.trials))
         try:
-            proposed = propose(self.client, q, joint=not self.strategy.reseed_each_call)
+            with generation_threads(self.config.search.generation_threads):
+                proposed = propose(self.client, q, joint=not self.strategy.reseed_each_call)
         except DataRequiredError:
             proposed = {}
         return list(proposed.items()), time.perf_counter() - started

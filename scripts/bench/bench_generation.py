@@ -12,6 +12,9 @@ the hypervolume after the last, printed as mean ± std over ``--seeds`` seeds, f
 min(32 · d, 256) raw samples, at least 2 and 64).
 
     python scripts/bench/bench_generation.py --study studies/quickstart [--seeds 3] [--trials 20]
+
+``--generation-threads N [N ...]`` repeats each row with ``search.generation_threads`` (the
+GP's torch threads) at each N; ``--budgets`` picks the budgets.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def main() -> None:
     parser.add_argument("--initial-trials", type=int, default=5)
     parser.add_argument("--dimensions", type=int, nargs="+", default=list(GRANULARITIES),
                         choices=list(GRANULARITIES))
+    parser.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=BUDGETS)
+    parser.add_argument("--generation-threads", type=int, nargs="+", default=[1],
+                        help="search.generation_threads values (the GP's torch threads)")
     args = parser.parse_args()
 
     raw = yaml.safe_load(args.config.read_text())
@@ -52,26 +58,28 @@ def main() -> None:
                          "base": str(args.study / "candidates" / "base")}
     objective = SoupObjective.from_study(args.study)
     reference = objective.reference()
-    print(f"{'d':>3} {'budget':>8} {'gen s / BO trial':>18} {'hypervolume':>19}")
+    print(f"{'d':>3} {'budget':>8} {'threads':>7} {'gen s / BO trial':>18} {'hypervolume':>19}")
     with tempfile.TemporaryDirectory() as work:
         for dimensions in args.dimensions:
-            for budget in BUDGETS:
-                runs = []
-                for seed in range(args.seeds):
-                    runner = study_runner(raw, args.config, Path(work),
-                                          f"d{dimensions}-{budget}-{seed}", seed,
-                                          args.initial_trials + args.trials,
-                                          args.initial_trials, 1, False, budget,
-                                          GRANULARITIES[dimensions])
-                    lines = run_search(runner, objective, 0.0)
-                    assert runner.space.dimensions() == dimensions, runner.space.dimensions()
-                    runs.append({
-                        "gen_s": statistics.mean(x["gen_s"] for x in lines
-                                                 if x["node"] != "Sobol"),
-                        "hv": hypervolume([(x["loss"], x["metric"]) for x in lines], reference)})
-                print(f"{dimensions:>3} {budget:>8} {_cell(runs, 'gen_s', 1, 2):>18} "
-                      f"{_cell(runs, 'hv', 1, 5):>19}", flush=True)
-
+            for budget in args.budgets:
+                for threads in args.generation_threads:
+                    runs = []
+                    for seed in range(args.seeds):
+                        runner = study_runner(raw, args.config, Path(work),
+                                              f"d{dimensions}-{budget}-{threads}-{seed}", seed,
+                                              args.initial_trials + args.trials,
+                                              args.initial_trials, 1, False, budget,
+                                              GRANULARITIES[dimensions], threads)
+                        lines = run_search(runner, objective, 0.0)
+                        assert runner.space.dimensions() == dimensions, runner.space.dimensions()
+                        runs.append({
+                            "gen_s": statistics.mean(x["gen_s"] for x in lines
+                                                     if x["node"] != "Sobol"),
+                            "hv": hypervolume([(x["loss"], x["metric"]) for x in lines],
+                                              reference)})
+                    print(f"{dimensions:>3} {budget:>8} {threads:>7} "
+                          f"{_cell(runs, 'gen_s', 1, 2):>18} {_cell(runs, 'hv', 1, 5):>19}",
+                          flush=True)
 
 if __name__ == "__main__":
     main()

@@ -24,7 +24,8 @@ data, so a first batch of q > ``initial_trials`` is all Sobol) and the hypervolu
 (−loss, metric) points after the last trial (reference point: the worst candidate's loss
 and metric), as mean ± std over seeds. ``--budget auto`` runs the modes with
 ``num_restarts``/``raw_samples: auto`` (R stays relative to the default budget's
-generation); ``--torch-threads N`` gives the study process N torch threads (the GP's).
+generation); ``--generation-threads N`` sets ``search.generation_threads`` (the GP's torch
+threads; default the config's, 1).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class SoupObjective:
 
 def study_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: int,
                  trials: int, initial: int, q: int, overlap: bool,
-                 budget: str | None = None, merge: dict | None = None) -> StudyRunner:
+                 budget: str | None = None, merge: dict | None = None,
+                 generation_threads: int | None = None) -> StudyRunner:
     data = dict(raw) | {"name": name, "studies_dir": str(studies), "seed": seed}
     data["merge"] = dict(data.get("merge") or {}) | (merge or {})
     data["search"] = dict(data.get("search") or {}) | {
@@ -96,6 +98,8 @@ def study_runner(raw: dict, config_path: Path, studies: Path, name: str, seed: i
         "batch_size": q}
     if budget == "auto":  # the optimiser budget scaled with the dimensions
         data["search"] |= {"num_restarts": "auto", "raw_samples": "auto"}
+    if generation_threads is not None:
+        data["search"]["generation_threads"] = generation_threads
     config = check_names(parse_config(data, str(config_path), config_path.resolve().parent),
                          str(config_path))
     store = StudyStore(config.study_dir)
@@ -141,10 +145,6 @@ def summary(lines: list[dict], reference: tuple[float, float]) -> dict[str, floa
 
 
 def fast_eval(args: Any) -> None:
-    if args.torch_threads:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
     raw = yaml.safe_load(args.config.read_text())
     raw.pop("train", None)
     folder = args.study
@@ -171,7 +171,7 @@ def fast_eval(args: Any) -> None:
                 for seed in range(args.seeds):
                     runner = study_runner(raw, args.config, studies, f"r{ratio}-{mode}-{seed}",
                                           seed, args.trials, args.initial_trials, q, overlap,
-                                          args.budget)
+                                          args.budget, None, args.generation_threads)
                     runs.append(summary(run_search(runner, objective, generation / ratio),
                                         reference))
                 print(f"{ratio:>3} {mode:>13} {generation / ratio:7.3f} "

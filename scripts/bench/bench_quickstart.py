@@ -4,7 +4,10 @@ trial's end) and the hypervolume of its (−loss, metric) points above the worst
 (the study's recorded selection scores), mean ± std over seeds.
 
 * ``before``: trials in turn, q = 1, the optimiser's fixed budget (8 restarts, 256 raw
-  samples): the quickstart config as shipped;
+  samples), the GP on torch's default threads (every core): the quickstart config as
+  shipped before ``search.generation_threads``;
+* ``shipped``: the same with the GP on 1 thread (``generation_threads``' default): the
+  quickstart config as shipped;
 * ``overlap``: the next trial generated while one is evaluated (``search.overlap``), q = 1;
 * ``overlap-auto``: the same with ``num_restarts``/``raw_samples: auto`` (3 dimensions: 3
   restarts, 96 raw samples);
@@ -22,6 +25,7 @@ start-up and the search), the fair comparison where an executor starts something
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -40,7 +44,8 @@ from bomerge.search.runner import StudyRunner  # noqa: E402
 from bomerge.search.study.store import StudyStore  # noqa: E402
 
 SETTINGS = {
-    "before": {"overlap": False},
+    "before": {"overlap": False, "generation_threads": os.cpu_count() or 1},
+    "shipped": {"overlap": False},
     "overlap": {"overlap": True},
     "overlap-auto": {"overlap": True, "num_restarts": "auto", "raw_samples": "auto"},
     "pipeline-auto": {"overlap": True, "num_restarts": "auto", "raw_samples": "auto",

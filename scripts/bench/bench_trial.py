@@ -80,8 +80,8 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--budget", choices=["default", "auto"], default="default",
                         help="--fast-eval: the runs' optimiser budget (num_restarts/raw_samples)")
-    parser.add_argument("--torch-threads", type=int,
-                        help="--fast-eval: torch threads of the study process (default: torch's)")
+    parser.add_argument("--generation-threads", type=int,
+                        help="--fast-eval: search.generation_threads, the GP's torch threads")
     parser.add_argument("--generation-seconds", type=float,
                         help="--fast-eval: one generation's seconds (default: measured)")
     args = parser.parse_args()

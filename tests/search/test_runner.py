@@ -1,7 +1,8 @@
 """bomerge.search.runner (StudyRunner, a study's run): bad trials do not kill a study; a study
 whose trials keep failing stops with a clear message; an interrupted trial is re-run, not
 counted twice; user points are labelled arms; overlapped and pipelined search score what a
-trial scores alone; the finished study's result holds both picks and their intervals."""
+trial scores alone; generation runs on its own torch threads; the finished study's result
+holds both picks and their intervals."""
 
 from __future__ import annotations
 
@@ -193,6 +194,42 @@ def test_overlapped_search_completes_the_budget_with_identical_scores(
         outcome = alone._evaluate(dict(trial.arm.parameters))
         assert ((outcome.result.loss, outcome.result.metric)
                 == (log[index]["loss"], log[index]["metric"]))
+
+
+def test_generation_runs_with_its_own_torch_threads_and_evaluation_keeps_the_processs(
+        glue_root, tiny_candidates, tmp_path, monkeypatch):
+    """search.generation_threads holds during each generation call only: the evaluation,
+    after it in the same thread (in turn) or beside it in the worker thread (overlap),
+    keeps the process's torch threads."""
+    from bomerge.search import runner as runner_module
+
+    seen: dict[str, set[int]] = {"generation": set(), "evaluation": set()}
+    real_propose = runner_module.propose
+
+    def propose(*args, **kwargs):
+        seen["generation"].add(torch.get_num_threads())
+        return real_propose(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "propose", propose)
+    process_threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for overlap in (False, True):
+            runner = runner_for(glue_root, tiny_candidates, tmp_path / str(overlap), trials=4,
+                                initial_trials=2, baselines=False, overlap=overlap,
+                                generation_threads=1)
+            real_evaluate = runner._evaluate
+
+            def evaluate(params, on_chunk=None, real=real_evaluate):
+                seen["evaluation"].add(torch.get_num_threads())
+                return real(params, on_chunk)
+
+            runner._evaluate = evaluate  # type: ignore[method-assign]
+            runner.run()
+        assert seen == {"generation": {1}, "evaluation": {2}}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(process_threads)
 
 
 @pytest.mark.parametrize("batch_size", [4, "auto"])

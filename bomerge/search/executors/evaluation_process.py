@@ -36,13 +36,15 @@ from bomerge.search.trial import ChunkDecision, TrialOutcome
 
 
 def thread_split(cores: int, device: str) -> tuple[int, int]:
-    """(evaluation, generation) torch threads on ``cores`` CPU cores.
+    """(evaluation, study process) torch threads on ``cores`` CPU cores.
 
-    A CPU study's evaluation runs on every trial and the GP only between batches, so the
-    evaluation keeps every core and the GP takes half (on 2 cores: 2 and 1, the fastest of
-    the splits measured in docs/performance.md; 2 and 2 was twice as slow, the two thread
-    pools spinning against each other). A CUDA study's evaluation needs 2 threads to feed
-    the device; the GP, on the device as well, takes the rest."""
+    A CPU study's evaluation runs on every trial and the study process only between
+    batches, so the evaluation keeps every core and the study process takes half (on 2
+    cores: 2 and 1, the fastest of the splits measured in docs/performance.md; 2 and 2 was
+    twice as slow, the two thread pools spinning against each other). A CUDA study's
+    evaluation needs 2 threads to feed the device; the study process takes the rest. Its
+    generation calls run with ``search.generation_threads`` whatever the split
+    (``torch_threads``)."""
     cores = max(1, cores)
     if device.startswith("cuda"):
         evaluation = min(2, cores)

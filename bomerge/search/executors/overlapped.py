@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from queue import SimpleQueue
 
 from bomerge.search.executors.base import Executor, ExecutorContext, PendingTrial, register
+from bomerge.search.torch_threads import keep_evaluation_threads
 from bomerge.search.trial import ChunkDecision, TrialOutcome
 from bomerge.tasks.base import EvalResult
 
@@ -76,6 +77,7 @@ class Overlapped(Executor):
         self._worker.join()
 
     def _work(self) -> None:
+        keep_evaluation_threads()
         while (item := self._inbox.get()) is not _STOP:
             flight: _InFlight = item  # type: ignore[assignment]
             if self._closing:
