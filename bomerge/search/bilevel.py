@@ -34,6 +34,7 @@ from bomerge.search.pareto import TrialRecord, pick_on_front
 from bomerge.search.study.completion import complete_trial
 from bomerge.search.study.database import sqlite_file
 from bomerge.search.study.store import StudyStore
+from bomerge.search.torch_threads import generation_threads
 
 
 def inner_study_name(outer_name: str, index: int) -> str:
@@ -135,7 +136,8 @@ class BilevelRunner:
         target = self.outer.trials if extra_trials is None else done + extra_trials
         while done < target:
             client._random_seed = strategy.seed_for_call(self.config.seed, done)
-            ((index, params),) = client.get_next_trials(max_trials=1).items()
+            with generation_threads(self.config.search.generation_threads):
+                ((index, params),) = client.get_next_trials(max_trials=1).items()
             self._run_outer(client, url, index, dict(params))
             done += 1
         return self.finish(client)
