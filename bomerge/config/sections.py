@@ -225,8 +225,8 @@ class SearchConfig(StrictRecord):
         1, description="torch threads of the GP's fit and acquisition optimisation (the "
         "study process's generation calls; evaluation keeps its own): a study's GP holds a "
         "few hundred points at most, where more threads cost more in synchronisation than "
-        "they gain (docs/performance.md: 3-5x faster generation with 1 than with 2 on 2 "
-        "cores)")
+        "they gain (docs/performance.md: generation 2.6-6.6x faster with 1 than with 2 on "
+        "2 cores, at 3 to 24 dimensions)")
     baselines: bool = Field(True, description="attach the method's own fixed points as arms")
     warm_start: bool = Field(
         False,

@@ -4,7 +4,7 @@ torch's intra-op thread count is OpenMP's, kept per thread: a thread that sets i
 keeps it whatever another sets later, and a thread that never set one follows the process
 default. A study's GP (fit and acquisition optimisation) works on tensors of a few hundred
 rows at most, where a second thread costs more in synchronisation than it gains (measured
-in docs/performance.md, ``bench_generation.py --torch-threads``), while the evaluation of a
+in docs/performance.md, ``bench_generation.py --generation-threads``), while the evaluation of a
 transformer wants every core. So each generation call runs with ``search.generation_threads``
 (``generation_threads``), and an evaluation thread running beside it fixes its own count
 when it starts (``keep_evaluation_threads``), so the generation's setting never reaches it.

@@ -81,5 +81,6 @@ def main() -> None:
                           f"{_cell(runs, 'gen_s', 1, 2):>18} {_cell(runs, 'hv', 1, 5):>19}",
                           flush=True)
 
+
 if __name__ == "__main__":
     main()

@@ -25,13 +25,13 @@ start-up and the search), the fair comparison where an executor starts something
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ from bomerge.search.runner import StudyRunner  # noqa: E402
 from bomerge.search.study.store import StudyStore  # noqa: E402
 
 SETTINGS = {
-    "before": {"overlap": False, "generation_threads": os.cpu_count() or 1},
+    "before": {"overlap": False, "generation_threads": torch.get_num_threads()},
     "shipped": {"overlap": False},
     "overlap": {"overlap": True},
     "overlap-auto": {"overlap": True, "num_restarts": "auto", "raw_samples": "auto"},

@@ -28,12 +28,15 @@ def test_the_count_holds_in_the_block_and_is_restored_after_it_even_on_error(two
     assert torch.get_num_threads() == 2
 
 
-def test_an_evaluation_thread_keeps_its_count_while_the_main_thread_generates(two_threads):
+def _threads_seen_while_generating(fixes_its_own: bool) -> int:
+    """The torch threads an evaluation thread sees while the main thread generates on 1;
+    ``fixes_its_own``: it calls ``keep_evaluation_threads`` when it starts."""
     started, generating, done = threading.Event(), threading.Event(), threading.Event()
     seen = []
 
     def evaluation() -> None:
-        keep_evaluation_threads()
+        if fixes_its_own:
+            keep_evaluation_threads()
         started.set()
         generating.wait(10)
         seen.append(torch.get_num_threads())
@@ -46,25 +49,14 @@ def test_an_evaluation_thread_keeps_its_count_while_the_main_thread_generates(tw
         generating.set()
         done.wait(10)
     worker.join()
-    assert seen == [2]
+    (threads,) = seen
+    return threads
+
+
+def test_an_evaluation_thread_keeps_its_count_while_the_main_thread_generates(two_threads):
+    assert _threads_seen_while_generating(fixes_its_own=True) == 2
 
 
 def test_without_fixing_its_count_a_thread_follows_the_generation_setting(two_threads):
     """Why the evaluation thread fixes its count: torch's default is process-wide."""
-    started, generating, done = threading.Event(), threading.Event(), threading.Event()
-    seen = []
-
-    def evaluation() -> None:
-        started.set()
-        generating.wait(10)
-        seen.append(torch.get_num_threads())
-        done.set()
-
-    worker = threading.Thread(target=evaluation)
-    worker.start()
-    started.wait(10)
-    with generation_threads(1):
-        generating.set()
-        done.wait(10)
-    worker.join()
-    assert seen == [1]
+    assert _threads_seen_while_generating(fixes_its_own=False) == 1

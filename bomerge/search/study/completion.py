@@ -49,12 +49,6 @@ def complete_trial(client: Any, index: int, scores: Mapping[str, float],
     record_outcomes(client, {index: scores}, (), progression)
 
 
-def mark_early_stopped(client: Any, index: int) -> None:
-    """Mark trial ``index``, whose running scores are attached, EARLY_STOPPED: the status
-    alone is written, so a kill cannot leave it stopped without its scores."""
-    record_outcomes(client, {}, (index,))
-
-
 def _save_data(client: Any, trials: list[Any]) -> None:
     """Store the data of ``trials`` in one transaction: their rows of Ax's data table, encoded
     by Ax's encoder, replace any stored before. The trials themselves were saved when they
